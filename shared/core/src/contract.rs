@@ -1,0 +1,163 @@
+//! The contract between the compiled state machine and the handlers it calls.
+//!
+//! The compiler writes payload templates that resolve to a [`TaskRequest`]; the dispatch handler reads them and
+//! answers with the outputs below, or fails the task with one of the [`error`] names, which the state machine's
+//! `Retry` and `Catch` fields name. Both sides use these definitions, so they cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// Error names raised by handlers and matched by the generated `Retry`/`Catch` fields.
+pub mod error {
+    /// A transient problem (throttling, a lost connection): the task is retried with backoff.
+    pub const RETRYABLE: &str = "Sluice.Retryable";
+    /// An action failed: its stage fails.
+    pub const ACTION_FAILED: &str = "Sluice.ActionFailed";
+    /// A stage condition's rules did not pass with result FAIL (or ROLLBACK).
+    pub const CONDITION_FAILED: &str = "Sluice.ConditionFailed";
+    /// A stage failed: the execution fails (the final `Fail` state's error).
+    pub const STAGE_FAILED: &str = "Sluice.StageFailed";
+    /// A newer execution took this one's place (SUPERSEDED mode).
+    pub const SUPERSEDED: &str = "Sluice.Superseded";
+    /// Somebody stopped the execution.
+    pub const STOPPED: &str = "Sluice.Stopped";
+    /// Errors of the Lambda service itself, retried like [`RETRYABLE`].
+    pub const LAMBDA_TRANSIENT: &[&str] = &[
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    ];
+}
+
+/// The substitution the state machine uses for the dispatch function's ARN, filled in at deploy time.
+pub const DISPATCH_FUNCTION: &str = "DispatchFunctionArn";
+
+/// What each task of the state machine asks the dispatch handler to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all_fields = "camelCase")]
+pub enum TaskRequest {
+    /// Gate before a stage: honours disabled transitions, execution-mode locks and beforeEntry conditions.
+    /// Answers [`GateOutput`].
+    EnterStage {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The pipeline version the execution runs.
+        version: u64,
+        /// The pipeline execution id.
+        execution_id: String,
+        /// The stage.
+        stage: String,
+        /// The task token to complete.
+        token: String,
+    },
+    /// Runs one action through its provider. Answers `{}` on success; fails with
+    /// [`error::ACTION_FAILED`] when the action fails.
+    RunAction {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The pipeline version the execution runs.
+        version: u64,
+        /// The pipeline execution id.
+        execution_id: String,
+        /// The stage.
+        stage: String,
+        /// The action.
+        action: String,
+        /// The stage attempt, from the entry gate's answer.
+        attempt: u32,
+        /// How many times Step Functions retried this task (for idempotency).
+        retry: u32,
+        /// The task token to complete.
+        token: String,
+    },
+    /// Gate after a stage: evaluates onSuccess conditions, releases the stage's lock.
+    LeaveStage {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The pipeline version the execution runs.
+        version: u64,
+        /// The pipeline execution id.
+        execution_id: String,
+        /// The stage.
+        stage: String,
+        /// The task token to complete.
+        token: String,
+    },
+    /// Records a stage's failure and decides what follows (onFailure). Answers [`RecoveryOutput`].
+    StageFailed {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The pipeline version the execution runs.
+        version: u64,
+        /// The pipeline execution id.
+        execution_id: String,
+        /// The stage.
+        stage: String,
+        /// The error that failed the stage, as Step Functions' Catch gave it.
+        error: TaskError,
+        /// The task token to complete.
+        token: String,
+    },
+    /// Rolls a stage back to the last successful execution's revisions (onFailure/onSuccess ROLLBACK).
+    RollbackStage {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The pipeline version the execution runs.
+        version: u64,
+        /// The pipeline execution id.
+        execution_id: String,
+        /// The stage.
+        stage: String,
+        /// The task token to complete.
+        token: String,
+    },
+}
+
+/// An error as Step Functions' `Catch` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskError {
+    /// The error name.
+    #[serde(rename = "Error")]
+    pub error: String,
+    /// The cause, often JSON text.
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// The entry gate's answer, kept at `$.gate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateOutput {
+    /// The stage attempt this entry starts (1, then 2 after a retry, ...).
+    pub attempt: u32,
+    /// True when a beforeEntry condition with result SKIP did not pass: the stage is skipped.
+    pub skip: bool,
+}
+
+/// The stage-failure task's answer, kept at `$.recovery`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryOutput {
+    /// What follows the failure.
+    pub decision: Decision,
+}
+
+/// What follows a stage failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    /// The execution fails.
+    Fail,
+    /// The stage is entered again (onFailure RETRY).
+    Retry,
+    /// The stage is rolled back, then the execution fails.
+    Rollback,
+}
+
+/// The input each state machine execution starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionInput {
+    /// The pipeline execution id (a Step Functions execution may be one attempt of it).
+    pub execution_id: String,
+    /// The stage to start at: the first stage, or a stage being retried by RetryStageExecution.
+    pub start_at: String,
+}

@@ -1,0 +1,207 @@
+//! Action providers: what each built-in provider needs (configuration keys, artifact counts).
+//!
+//! The facts are in [`catalog`]; this module looks them up. Custom actions (owner `Custom`) are defined by their
+//! owners, so only the per-category artifact limits apply to them.
+
+mod catalog;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use catalog::BUILT_IN;
+
+use crate::definition::ActionTypeId;
+
+/// An action category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// Produces the pipeline's source artifacts.
+    Source,
+    /// Builds.
+    Build,
+    /// Tests.
+    Test,
+    /// Deploys.
+    Deploy,
+    /// Waits for a person.
+    Approval,
+    /// Calls out to a function or service.
+    Invoke,
+    /// Runs commands.
+    Compute,
+}
+
+impl Category {
+    /// Every category, in CodePipeline's order.
+    pub const ALL: [Category; 7] = [
+        Self::Source,
+        Self::Build,
+        Self::Test,
+        Self::Deploy,
+        Self::Approval,
+        Self::Invoke,
+        Self::Compute,
+    ];
+
+    /// The name as CodePipeline spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "Source",
+            Self::Build => "Build",
+            Self::Test => "Test",
+            Self::Deploy => "Deploy",
+            Self::Approval => "Approval",
+            Self::Invoke => "Invoke",
+            Self::Compute => "Compute",
+        }
+    }
+
+    /// How many input and output artifacts an action of this category may have when its provider does not say
+    /// otherwise (CodePipeline's "valid input and output artifacts for each action type").
+    pub fn artifact_limits(self) -> ((u8, u8), (u8, u8)) {
+        match self {
+            Self::Source => ((0, 0), (1, 1)),
+            Self::Build | Self::Test => ((1, 5), (0, 5)),
+            Self::Deploy => ((0, 10), (0, 1)),
+            Self::Approval => ((0, 0), (0, 0)),
+            Self::Invoke | Self::Compute => ((0, 5), (0, 5)),
+        }
+    }
+}
+
+impl FromStr for Category {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or(())
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who provides an action type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// Built in to CodePipeline.
+    Aws,
+    /// A partner integration.
+    ThirdParty,
+    /// A custom action type, run by a job worker.
+    Custom,
+}
+
+impl Owner {
+    /// The name as CodePipeline spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aws => "AWS",
+            Self::ThirdParty => "ThirdParty",
+            Self::Custom => "Custom",
+        }
+    }
+}
+
+impl FromStr for Owner {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [Self::Aws, Self::ThirdParty, Self::Custom]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// What a built-in provider needs.
+#[derive(Debug)]
+pub struct ProviderSpec {
+    /// The category it is used in.
+    pub category: Category,
+    /// AWS or ThirdParty.
+    pub owner: Owner,
+    /// Its name, e.g. `CodeBuild`.
+    pub provider: &'static str,
+    /// Its version, e.g. `1`.
+    pub version: &'static str,
+    /// Configuration keys that must be set.
+    pub required: &'static [&'static str],
+    /// Configuration keys that may be set.
+    pub optional: &'static [&'static str],
+    /// Allowed number of input artifacts, inclusive.
+    pub inputs: (u8, u8),
+    /// Allowed number of output artifacts, inclusive.
+    pub outputs: (u8, u8),
+}
+
+impl ProviderSpec {
+    /// Whether `key` is a configuration key of this provider.
+    pub fn knows(&self, key: &str) -> bool {
+        self.required.contains(&key) || self.optional.contains(&key)
+    }
+}
+
+/// The built-in provider for an action type, if there is one.
+pub fn find(id: &ActionTypeId) -> Option<&'static ProviderSpec> {
+    BUILT_IN.iter().find(|p| {
+        p.category.as_str() == id.category
+            && p.owner.as_str() == id.owner
+            && p.provider == id.provider
+            && p.version == id.version
+    })
+}
+
+/// Built-in providers with this name and owner, whatever their category or version (for messages).
+pub fn named(owner: &str, provider: &str) -> Vec<&'static ProviderSpec> {
+    BUILT_IN
+        .iter()
+        .filter(|p| p.owner.as_str() == owner && p.provider == provider)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_has_no_duplicate_entries() {
+        for (i, a) in BUILT_IN.iter().enumerate() {
+            for b in &BUILT_IN[i + 1..] {
+                assert!(
+                    !(a.category == b.category
+                        && a.owner == b.owner
+                        && a.provider == b.provider
+                        && a.version == b.version),
+                    "duplicate {}/{}",
+                    a.category,
+                    a.provider
+                );
+            }
+            for key in a.required {
+                assert!(
+                    !a.optional.contains(key),
+                    "{} lists {key} twice",
+                    a.provider
+                );
+            }
+            assert!(a.inputs.0 <= a.inputs.1 && a.outputs.0 <= a.outputs.1);
+        }
+    }
+
+    #[test]
+    fn finds_codebuild_as_build_and_test() {
+        for category in ["Build", "Test"] {
+            let id = ActionTypeId {
+                category: category.into(),
+                owner: "AWS".into(),
+                provider: "CodeBuild".into(),
+                version: "1".into(),
+            };
+            let spec = find(&id).expect("CodeBuild is built in");
+            assert!(spec.required.contains(&"ProjectName"));
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Sluice test suites live in tests/; fixtures in fixtures/.
