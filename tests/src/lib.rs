@@ -1,1 +1,65 @@
-//! Sluice test suites live in tests/; fixtures in fixtures/.
+//! Helpers for Sluice's test suites: where the fixtures are, and the built `sluice` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+}
+
+/// The fixtures folder, or a file inside it.
+pub fn fixture(rel: &str) -> PathBuf {
+    workspace().join("tests/fixtures").join(rel)
+}
+
+/// Every file with one of `extensions` in a fixtures folder, sorted by name.
+pub fn fixtures_in(dir: &str, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture(dir))
+        .unwrap_or_else(|e| panic!("cannot list fixtures/{dir}: {e}"))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The `sluice` binary, built (once per test process) from the current sources so it is never stale.
+pub fn sluice_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "sluice-cli", "--bin", "sluice"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the sluice binary failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"));
+        target.join("debug").join("sluice")
+    })
+}
+
+/// A command running the built `sluice` binary.
+pub fn sluice() -> Command {
+    Command::new(sluice_bin())
+}
+
+/// The node tool `name` installed by `npm ci` at the workspace root.
+pub fn node_tool(name: &str) -> PathBuf {
+    let path = workspace().join("node_modules/.bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `npm ci` at the workspace root (the README's test command does)",
+        path.display()
+    );
+    path
+}

@@ -284,6 +284,14 @@ impl<'a> Validator<'a> {
         }
 
         let spec = self.provider_rules(&at, action);
+        if let Some(s) = spec.filter(|s| s.needs_v2()) {
+            if self.pipeline.kind() != PipelineType::V2 {
+                self.problems.push(
+                    at.field("actionTypeId").field("provider"),
+                    format!("{} needs pipelineType V2", s.describe()),
+                );
+            }
+        }
         let is_commands = id.owner == "AWS" && id.provider == COMMANDS_PROVIDER;
         self.commands_fields(&at, action, is_commands);
 
@@ -298,14 +306,14 @@ impl<'a> Validator<'a> {
         if let Some((ins, outs)) = limits {
             let what = spec.map_or_else(
                 || format!("a custom {} action", id.category),
-                |s| format!("a {} {} action", s.provider, s.category),
+                ProviderSpec::describe,
             );
             if !within(inputs, ins) {
                 self.problems.push(
                     at.field("inputArtifacts"),
                     format!(
-                        "{what} takes {} input artifacts, found {inputs}",
-                        range(ins)
+                        "{what} takes {}, found {inputs}",
+                        count(ins, "input artifact")
                     ),
                 );
             }
@@ -313,8 +321,8 @@ impl<'a> Validator<'a> {
                 self.problems.push(
                     at.field("outputArtifacts"),
                     format!(
-                        "{what} produces {} output artifacts, found {outputs}",
-                        range(outs)
+                        "{what} produces {}, found {outputs}",
+                        count(outs, "output artifact")
                     ),
                 );
             }
@@ -418,7 +426,9 @@ impl<'a> Validator<'a> {
                     format!("unknown {} provider {:?}{hint}", id.owner, id.provider),
                 );
             } else if same_name.iter().any(|p| p.category.as_str() == id.category) {
-                let versions: Vec<&str> = same_name.iter().map(|p| p.version).collect();
+                let mut versions: Vec<&str> = same_name.iter().map(|p| p.version).collect();
+                versions.sort_unstable();
+                versions.dedup();
                 self.problems.push(
                     type_path.field("version"),
                     format!(
@@ -631,9 +641,14 @@ impl<'a> Validator<'a> {
                 }
                 self.rules(&cpath, c.rules.iter().flatten(), si, true);
             }
+            if f.result == Some(Retry) && f.conditions.is_some() {
+                self.problems.push(
+                    path.field("conditions"),
+                    "onFailure with result RETRY cannot also have conditions",
+                );
+            }
             if !v2 {
-                self.problems
-                    .push(path, "stage conditions need pipelineType V2");
+                self.problems.push(path, "onFailure needs pipelineType V2");
             }
         }
         for (path, conditions, _, place, this_stage) in &places {
@@ -645,8 +660,10 @@ impl<'a> Validator<'a> {
                 self.rules(&cpath, c.rules.iter().flatten(), si, *this_stage);
             }
             if !v2 {
-                self.problems
-                    .push(path.clone(), "stage conditions need pipelineType V2");
+                self.problems.push(
+                    path.clone(),
+                    format!("{place} conditions need pipelineType V2"),
+                );
             }
         }
         for (path, result, place) in results {
@@ -756,6 +773,20 @@ impl<'a> Validator<'a> {
                         }
                     ),
                 );
+            } else if let Some(spec) = first
+                .actions
+                .iter()
+                .find(|a| a.name == name)
+                .and_then(|a| providers::find(&a.action_type_id))
+                .filter(|s| !s.is_git_source())
+            {
+                self.problems.push(
+                    at.field("sourceActionName"),
+                    format!(
+                        "{name:?} is {}; triggers filter git events, so they need a git source (CodeStarSourceConnection, CodeCommit, GitHub or LocalSource)",
+                        spec.describe()
+                    ),
+                );
             } else if let Some(other) = seen.insert(name, ti) {
                 self.problems.push(
                     at.field("sourceActionName"),
@@ -790,11 +821,13 @@ fn within(n: usize, (min, max): (u8, u8)) -> bool {
     (usize::from(min)..=usize::from(max)).contains(&n)
 }
 
-fn range((min, max): (u8, u8)) -> String {
-    if min == max {
-        format!("exactly {min}")
-    } else {
-        format!("{min} to {max}")
+/// `exactly 1 input artifact`, `no output artifacts`, `1 to 5 input artifacts`.
+fn count((min, max): (u8, u8), noun: &str) -> String {
+    match (min, max) {
+        (0, 0) => format!("no {noun}s"),
+        (1, 1) => format!("exactly 1 {noun}"),
+        (a, b) if a == b => format!("exactly {a} {noun}s"),
+        (a, b) => format!("{a} to {b} {noun}s"),
     }
 }
 
@@ -846,8 +879,9 @@ mod tests {
     }
 
     #[test]
-    fn ranges_read_naturally() {
-        assert_eq!(range((1, 1)), "exactly 1");
-        assert_eq!(range((0, 5)), "0 to 5");
+    fn counts_read_naturally() {
+        assert_eq!(count((1, 1), "input artifact"), "exactly 1 input artifact");
+        assert_eq!(count((0, 0), "input artifact"), "no input artifacts");
+        assert_eq!(count((0, 5), "output artifact"), "0 to 5 output artifacts");
     }
 }

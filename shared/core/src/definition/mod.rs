@@ -236,12 +236,31 @@ pub fn parse_value(text: &str, syntax: Syntax) -> Result<Value, DefinitionError>
                         .to_owned(),
                 }
             })?;
-            yaml_to_json(yaml)
+            yaml_to_json(yaml, &YamlPath::Root)
         }
     }
 }
 
-fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, DefinitionError> {
+/// Where a YAML value is, for errors found while converting it (its path as in the document).
+enum YamlPath<'a> {
+    Root,
+    Field(&'a YamlPath<'a>, &'a str),
+    Index(&'a YamlPath<'a>, usize),
+}
+
+impl YamlPath<'_> {
+    /// The path relative to the pipeline object (a wrapper's `pipeline.` is dropped, as everywhere else).
+    fn to_json_path(&self) -> JsonPath {
+        match self {
+            Self::Root => JsonPath::root(),
+            Self::Field(Self::Root, "pipeline") => JsonPath::root(),
+            Self::Field(parent, name) => parent.to_json_path().field(name),
+            Self::Index(parent, i) => parent.to_json_path().index(*i),
+        }
+    }
+}
+
+fn yaml_to_json(yaml: serde_yaml::Value, at: &YamlPath<'_>) -> Result<Value, DefinitionError> {
     use serde_yaml::Value as Y;
     Ok(match yaml {
         Y::Null => Value::Null,
@@ -256,9 +275,13 @@ fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, DefinitionError> {
             }
         }
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => {
-            Value::Array(items.into_iter().map(yaml_to_json).collect::<Result<_, _>>()?)
-        }
+        Y::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| yaml_to_json(v, &YamlPath::Index(at, i)))
+                .collect::<Result<_, _>>()?,
+        ),
         Y::Mapping(map) => {
             let mut out = Map::new();
             for (k, v) in map {
@@ -268,18 +291,19 @@ fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, DefinitionError> {
                     Y::Number(n) => n.to_string(),
                     other => {
                         return Err(single(
-                            JsonPath::root(),
+                            at.to_json_path(),
                             format!("mapping keys must be strings, found {other:?}"),
                         ))
                     }
                 };
-                out.insert(key, yaml_to_json(v)?);
+                let value = yaml_to_json(v, &YamlPath::Field(at, &key))?;
+                out.insert(key, value);
             }
             Value::Object(out)
         }
         Y::Tagged(t) => {
             return Err(single(
-                JsonPath::root(),
+                at.to_json_path(),
                 format!(
                     "YAML tag {} is not supported (CloudFormation intrinsics belong in a template, not a pipeline definition)",
                     t.tag

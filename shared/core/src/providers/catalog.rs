@@ -10,6 +10,18 @@ use super::{Category, Owner, ProviderSpec};
 /// Every built-in provider Sluice knows, in CodePipeline's spelling.
 pub static BUILT_IN: &[ProviderSpec] = &[
     // ----------------------------------------------------------------- Source
+    // Sluice's own: a folder or git repository on this machine, for local runs. `Path` is relative to the
+    // definition file; a git repository's revision is its commit id. Not a CodePipeline provider.
+    ProviderSpec {
+        category: Category::Source,
+        owner: Owner::ThirdParty,
+        provider: "LocalSource",
+        version: "1",
+        required: &["Path"],
+        optional: &["BranchName", "Exclude"],
+        inputs: (0, 0),
+        outputs: (1, 1),
+    },
     // Amazon S3 source action reference
     ProviderSpec {
         category: Category::Source,

@@ -138,11 +138,44 @@ pub struct ProviderSpec {
 }
 
 impl ProviderSpec {
+    /// Whether CodePipeline offers this provider only in V2 pipelines.
+    pub fn needs_v2(&self) -> bool {
+        V2_ONLY.contains(&(self.category, self.provider))
+    }
+
+    /// Whether the provider's source is a git repository (so git triggers can apply).
+    pub fn is_git_source(&self) -> bool {
+        self.category == Category::Source && GIT_SOURCES.contains(&self.provider)
+    }
+
+    /// How people name it in messages: `the CodeBuild Build action`.
+    pub fn describe(&self) -> String {
+        format!("the {} {} action", self.provider, self.category)
+    }
+
     /// Whether `key` is a configuration key of this provider.
     pub fn knows(&self, key: &str) -> bool {
         self.required.contains(&key) || self.optional.contains(&key)
     }
 }
+
+/// Providers CodePipeline documents as available in V2 pipelines only.
+const V2_ONLY: &[(Category, &str)] = &[
+    (Category::Build, "ECRBuildAndPublish"),
+    (Category::Deploy, "EC2"),
+    (Category::Deploy, "EKS"),
+    (Category::Deploy, "Lambda"),
+    (Category::Invoke, "CodePipeline"),
+    (Category::Compute, "Commands"),
+];
+
+/// Source providers backed by a git repository.
+const GIT_SOURCES: &[&str] = &[
+    "CodeStarSourceConnection",
+    "CodeCommit",
+    "GitHub",
+    "LocalSource",
+];
 
 /// The built-in provider for an action type, if there is one.
 pub fn find(id: &ActionTypeId) -> Option<&'static ProviderSpec> {

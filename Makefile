@@ -1,0 +1,24 @@
+# One way to do each chore. The README's commands and .ci/run call these targets.
+.PHONY: demo test check lint fmt
+
+# The main job on the embedded default: validate the release example and print its state machine.
+demo:
+	cargo run -q -p sluice-cli -- validate examples/release/pipeline.yaml
+	cargo run -q -p sluice-cli -- asl examples/release/pipeline.yaml
+
+# Every test: installs the node tools the suites use (asl-validator), then the whole workspace's tests.
+test: node_modules/.package-lock.json
+	cargo test --workspace
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+# Formatting and lints, as CI checks them.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+check: lint test
