@@ -9,6 +9,7 @@ pub mod contract;
 pub mod definition;
 pub mod problem;
 pub mod providers;
+pub mod runtime;
 pub mod validate;
 
 pub use definition::{DefinitionError, Document, Pipeline, Syntax};

@@ -1,0 +1,10 @@
+//! The execution runtime, written once over ports: the records an execution leaves, the dispatch handler the
+//! state machine's tasks call, approvals, and the operations people and the API perform (stop, retry,
+//! transitions).
+
+pub mod dispatch;
+pub mod events;
+pub mod jobs;
+pub mod ports;
+pub mod records;
+pub mod variables;

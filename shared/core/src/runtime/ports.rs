@@ -1,0 +1,238 @@
+//! Ports: the small traits the handlers are written against. Adapters implement them twice — SQLite, a folder
+//! and in-process channels locally (`shared/local`, `shared/agent`); DynamoDB, S3, Step Functions, SNS and
+//! EventBridge in AWS (`shared/aws`) — and both pass the same conformance suites.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One item of the store: a partition key, a sort key, a version for conditional writes, and JSON data.
+///
+/// This is DynamoDB's single-table shape; the SQLite adapter mirrors it as one table. Keys are built by
+/// [`super::keys`], so the adapters know nothing of pipelines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+    /// Raised by one on every write; a conditional write names the version it read.
+    pub version: u64,
+    /// The item's attributes.
+    pub data: Value,
+    /// Unix seconds after which the item may disappear (DynamoDB TTL).
+    pub expires_at: Option<i64>,
+}
+
+/// The condition a write needs to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Always write.
+    None,
+    /// The item must not exist.
+    Absent,
+    /// The item must exist at this version.
+    Version(u64),
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Puts the item (its `version` is the new version) if the condition holds.
+    Put(Item, Condition),
+    /// Deletes the item if the condition holds.
+    Delete {
+        /// Partition key.
+        pk: String,
+        /// Sort key.
+        sk: String,
+        /// What must hold.
+        condition: Condition,
+    },
+}
+
+/// Which way a query reads a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Sort keys ascending.
+    Ascending,
+    /// Sort keys descending.
+    Descending,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's condition did not hold: somebody else wrote first. Nothing of the transaction was written.
+    #[error("a conditional write lost: {0}")]
+    ConditionFailed(String),
+    /// A transient problem (busy database, throttling): try again.
+    #[error("store busy: {0}")]
+    Busy(String),
+    /// Anything else.
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+/// The store: items under partition and sort keys, with all-or-nothing conditional transactions.
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    /// Reads one item.
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+
+    /// Reads a partition's items whose sort key starts with `prefix`, in `order`, at most `limit`, starting
+    /// after sort key `after` when given.
+    async fn query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        order: Order,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError>;
+
+    /// Applies every write or none: when one condition fails, nothing is written and
+    /// [`StoreError::ConditionFailed`] is returned.
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+}
+
+/// What the object store knows of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectInfo {
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// The object's entity tag.
+    pub etag: String,
+    /// The object's version id.
+    pub version_id: String,
+}
+
+/// Why an object operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// No such bucket or key.
+    #[error("no object s3://{bucket}/{key}")]
+    NotFound {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// The content read back does not match its recorded checksum.
+    #[error("object s3://{bucket}/{key} is corrupt: {reason}")]
+    Corrupt {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// What did not match.
+        reason: String,
+    },
+    /// A bucket or key that cannot be stored (path escapes, empty parts).
+    #[error("invalid object name: {0}")]
+    InvalidName(String),
+    /// Anything else.
+    #[error("object store failure: {0}")]
+    Other(String),
+}
+
+/// Buckets of objects: S3, or a folder. Artifacts are zip objects; S3 sources and deploys use it too.
+///
+/// Objects move between the store and local files, streamed, never whole in memory; a put is visible only when
+/// whole, and a get writes a temporary file renamed into place once its checksum matched.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Stores a local file as `bucket/key`.
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+    ) -> Result<ObjectInfo, ObjectError>;
+
+    /// Fetches `bucket/key` into a local file.
+    async fn get_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+    ) -> Result<ObjectInfo, ObjectError>;
+
+    /// Describes `bucket/key` without fetching it.
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError>;
+}
+
+/// Why the orchestrator could not act.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// The token is unknown, expired, or its task already finished.
+    #[error("task token is not open: {0}")]
+    TaskNotOpen(String),
+    /// The execution already exists (starts are idempotent by execution id).
+    #[error("execution already exists: {0}")]
+    ExecutionExists(String),
+    /// Anything else.
+    #[error("orchestrator failure: {0}")]
+    Other(String),
+}
+
+/// The engine that runs compiled state machines: Step Functions, or the embedded interpreter.
+#[async_trait]
+pub trait Orchestrator: Send + Sync {
+    /// Makes a pipeline version's state machine available to run (Step Functions: create or update the
+    /// pipeline's state machine and publish a version; embedded: keep the definition). Idempotent.
+    async fn publish(
+        &self,
+        pipeline: &str,
+        version: u64,
+        machine: &Value,
+    ) -> Result<(), OrchestratorError>;
+
+    /// Starts an execution of a pipeline version's state machine, named by `name` (idempotent).
+    async fn start_execution(
+        &self,
+        pipeline: &str,
+        version: u64,
+        name: &str,
+        input: Value,
+    ) -> Result<(), OrchestratorError>;
+
+    /// Completes a waiting task successfully with `output`.
+    async fn send_task_success(&self, token: &str, output: Value) -> Result<(), OrchestratorError>;
+
+    /// Fails a waiting task with an error name (one of [`crate::contract::error`]) and a cause.
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), OrchestratorError>;
+
+    /// Aborts an execution at once (StopPipelineExecution with abandon).
+    async fn stop_execution(&self, name: &str, cause: &str) -> Result<(), OrchestratorError>;
+}
+
+/// Where pipeline, stage and action state changes are published: EventBridge, or a local JSONL log.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Publishes one event (a CodePipeline-shaped EventBridge event: detail-type, detail, ...).
+    async fn publish(&self, event: &Value) -> Result<(), String>;
+}
+
+/// Time and identity: the two things the handlers take from the world besides the ports above.
+pub trait Env: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+
+    /// A new unique id (a UUID in the real adapters).
+    fn new_id(&self) -> String;
+}
