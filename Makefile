@@ -1,10 +1,11 @@
 # One way to do each chore. The README's commands and .ci/run call these targets.
 .PHONY: demo test check lint fmt
 
-# The main job on the embedded default: validate the release example and print its state machine.
+# The main job on the embedded default: run the four-stage release example end to end on this machine
+# (source -> build with parallel tests and a CodeBuild buildspec -> approval -> deploy), approving its manual
+# approval automatically. State goes to .sluice/ (see `sluice status`, `sluice logs`, `sluice events`).
 demo:
-	cargo run -q -p sluice-cli -- validate examples/release/pipeline.yaml
-	cargo run -q -p sluice-cli -- asl examples/release/pipeline.yaml
+	cargo run -q -p sluice-cli -- run examples/release/pipeline.yaml --auto-approve
 
 # Every test: installs the node tools the suites use (asl-validator), then the whole workspace's tests.
 test: node_modules/.package-lock.json

@@ -1,17 +1,40 @@
-//! The `sluice` command.
+//! The `sluice` command: validate and compile definitions, run pipelines on the embedded default, and act on
+//! executions (approve, stop, retry, transitions).
 
-use std::collections::HashMap;
+mod host;
+mod progress;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use sluice_core::{compile, DefinitionError, Document, Limits, Syntax};
+use sluice_core::definition::RetryMode;
+use sluice_core::runtime::dispatch::{RuntimeError, StartRequest};
+use sluice_core::runtime::records::ExecutionStatus;
+use sluice_core::{compile, DefinitionError, Document, Limits, Pipeline, Syntax};
+
+use host::Host;
+use progress::Approvals;
 
 /// Sluice: continuous delivery pipelines, CodePipeline-compatible, on your machine or in your AWS account.
 #[derive(Parser)]
 #[command(name = "sluice", version, about)]
 struct Cli {
+    /// The state folder of the embedded default.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_STATE_DIR",
+        default_value = ".sluice"
+    )]
+    state_dir: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,9 +46,6 @@ enum Command {
         /// Definition files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
     },
     /// Prints the Amazon States Language state machine a definition compiles to.
     Asl {
@@ -35,6 +55,114 @@ enum Command {
         #[arg(long = "substitute", value_name = "KEY=VALUE")]
         substitutions: Vec<String>,
     },
+    /// Runs a pipeline on this machine: stores the definition (a new version when it changed), starts an
+    /// execution and follows it. Exit code 0 when it succeeds.
+    Run {
+        /// The definition file.
+        file: PathBuf,
+        /// A pipeline variable's value.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Start it and return; it runs on in the background.
+        #[arg(long)]
+        no_wait: bool,
+        /// Approve manual approvals at once (recorded as approved by sluice).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Continues every execution a stopped sluice left open, until they end.
+    Resume {
+        /// Approve manual approvals at once (recorded as approved by sluice).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// One execution: its status, stages and actions (GetPipelineExecution, ListActionExecutions).
+    Show {
+        /// The execution id.
+        execution: String,
+    },
+    /// Runs open executions in the background (what `run --no-wait` starts).
+    #[command(hide = true)]
+    Drive,
+    /// Pipelines and their latest execution, or one pipeline's stages and actions.
+    Status {
+        /// A pipeline.
+        pipeline: Option<String>,
+    },
+    /// A pipeline's executions, newest first.
+    History {
+        /// The pipeline.
+        pipeline: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Prints action logs of an execution.
+    Logs {
+        /// The execution id.
+        execution: String,
+        /// One action: STAGE.ACTION.
+        action: Option<String>,
+    },
+    /// The execution's events, as published (CodePipeline-shaped EventBridge events).
+    Events {
+        /// Only this execution's.
+        execution: Option<String>,
+    },
+    /// Approves a pending manual approval.
+    Approve(Decision),
+    /// Rejects a pending manual approval.
+    Reject(Decision),
+    /// Stops an execution: running actions finish, nothing new starts (or, with --abandon, at once).
+    Stop {
+        /// The execution id.
+        execution: String,
+        /// Abandon running actions.
+        #[arg(long)]
+        abandon: bool,
+        /// Why.
+        #[arg(long, default_value = "Stopped from the sluice command")]
+        reason: String,
+    },
+    /// Runs a failed stage of an execution again, and follows the execution.
+    Retry {
+        /// The execution id.
+        execution: String,
+        /// The failed stage.
+        stage: String,
+        /// Run every action again, not only the failed ones.
+        #[arg(long)]
+        all_actions: bool,
+        /// Start it and return.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Disables or enables the transition into a stage.
+    Transition {
+        /// disable or enable.
+        #[arg(value_enum)]
+        switch: Switch,
+        /// The pipeline.
+        pipeline: String,
+        /// The stage.
+        stage: String,
+        /// Why (shown while disabled).
+        #[arg(long, default_value = "Disabled from the sluice command")]
+        reason: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct Decision {
+    /// The pipeline.
+    pipeline: String,
+    /// The stage.
+    stage: String,
+    /// The approval action.
+    action: String,
+    /// A note for the record.
+    #[arg(long)]
+    summary: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,17 +171,53 @@ enum Output {
     Json,
 }
 
-/// A failure of the command itself (not of a definition): one line, exit code 2.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    Disable,
+    Enable,
+}
+
+/// A failure of the command itself (not of a definition or a pipeline): one line, exit code 2.
 struct UsageError(String);
+
+impl From<anyhow::Error> for UsageError {
+    fn from(e: anyhow::Error) -> Self {
+        Self(format!("{e:#}"))
+    }
+}
+
+impl From<RuntimeError> for UsageError {
+    fn from(e: RuntimeError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for UsageError {
+    fn from(e: std::io::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+type CmdResult = Result<ExitCode, UsageError>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Validate { .. } | Command::Asl { .. }) {
+        init_tracing();
+    }
     let result = match cli.command {
-        Command::Validate { files, output } => validate(&files, output),
+        Command::Validate { ref files } => validate(files, cli.output),
         Command::Asl {
-            file,
-            substitutions,
-        } => asl(&file, &substitutions),
+            ref file,
+            ref substitutions,
+        } => asl(file, substitutions),
+        _ => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(local(cli)),
+            Err(e) => Err(UsageError(format!("cannot start: {e}"))),
+        },
     };
     match result {
         Ok(code) => code,
@@ -62,6 +226,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs go to stderr, quiet unless SLUICE_LOG (an env-filter) asks.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn read(path: &Path) -> Result<String, UsageError> {
@@ -100,7 +274,7 @@ fn problem_lines(path: &Path, err: &DefinitionError) -> Vec<String> {
     }
 }
 
-fn validate(files: &[PathBuf], output: Output) -> Result<ExitCode, UsageError> {
+fn validate(files: &[PathBuf], output: Output) -> CmdResult {
     let mut failed = false;
     let mut reports = Vec::new();
     for path in files {
@@ -144,8 +318,7 @@ fn validate(files: &[PathBuf], output: Output) -> Result<ExitCode, UsageError> {
         }
     }
     if output == Output::Json {
-        let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
-        println!("{text}");
+        print_json(&json!(reports));
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -154,7 +327,14 @@ fn validate(files: &[PathBuf], output: Output) -> Result<ExitCode, UsageError> {
     })
 }
 
-fn asl(path: &Path, substitutions: &[String]) -> Result<ExitCode, UsageError> {
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn asl(path: &Path, substitutions: &[String]) -> CmdResult {
     let mut values = HashMap::new();
     for s in substitutions {
         let (k, v) = s
@@ -176,5 +356,589 @@ fn asl(path: &Path, substitutions: &[String]) -> Result<ExitCode, UsageError> {
     let text = serde_json::to_string_pretty(&machine)
         .map_err(|e| UsageError(format!("cannot print the state machine: {e}")))?;
     println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The commands that work on the state folder.
+async fn local(cli: Cli) -> CmdResult {
+    let output = cli.output;
+    let host = Host::open(&cli.state_dir)?;
+    match cli.command {
+        Command::Run {
+            file,
+            vars,
+            no_wait,
+            auto_approve,
+        } => {
+            let approvals = if auto_approve {
+                Approvals::Auto
+            } else if std::io::stdin().is_terminal() {
+                Approvals::Ask
+            } else {
+                Approvals::Show
+            };
+            run(
+                &host,
+                &cli.state_dir,
+                &file,
+                &vars,
+                no_wait,
+                approvals,
+                output,
+            )
+            .await
+        }
+        Command::Resume { auto_approve } => {
+            let approvals = if auto_approve {
+                Approvals::Auto
+            } else {
+                default_approvals()
+            };
+            resume(&host, approvals, output).await
+        }
+        Command::Show { execution } => show(&host, &execution, output).await,
+        Command::Drive => drive(&host).await,
+        Command::Status { pipeline } => status(&host, pipeline.as_deref(), output).await,
+        Command::History { pipeline, limit } => history(&host, &pipeline, limit, output).await,
+        Command::Logs { execution, action } => logs(&host, &execution, action.as_deref()).await,
+        Command::Events { execution } => events(&host, execution.as_deref()),
+        Command::Approve(d) => decide(&host, d, true, output).await,
+        Command::Reject(d) => decide(&host, d, false, output).await,
+        Command::Stop {
+            execution,
+            abandon,
+            reason,
+        } => {
+            let rec = host
+                .runtime
+                .stop_execution(&execution, abandon, &reason)
+                .await?;
+            if output == Output::Json {
+                print_json(&json!(rec));
+            } else {
+                println!(
+                    "execution {execution} is stopping{}",
+                    if abandon {
+                        " (running actions abandoned)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry {
+            execution,
+            stage,
+            all_actions,
+            no_wait,
+        } => {
+            let mode = if all_actions {
+                RetryMode::AllActions
+            } else {
+                RetryMode::FailedActions
+            };
+            let rec = host.runtime.retry_stage(&execution, &stage, mode).await?;
+            if no_wait {
+                spawn_driver(&cli.state_dir)?;
+                println!("{}", rec.execution_id);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let pipeline = host
+                .runtime
+                .pipeline(&rec.pipeline, Some(rec.version))
+                .await?
+                .definition;
+            follow_to_end(&host, &pipeline, &execution, default_approvals(), output).await
+        }
+        Command::Transition {
+            switch,
+            pipeline,
+            stage,
+            reason,
+        } => {
+            host.runtime
+                .set_transition(&pipeline, &stage, switch == Switch::Enable, &reason)
+                .await?;
+            println!(
+                "transition into {pipeline}.{stage} {}",
+                if switch == Switch::Enable {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { .. } | Command::Asl { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Every action's provider must run locally; say which do not before anything runs.
+fn local_support(path: &Path, pipeline: &Pipeline) -> Vec<String> {
+    pipeline
+        .actions()
+        .filter(|(_, _, _, a)| {
+            !(a.action_type_id.category == "Approval" && a.action_type_id.provider == "Manual")
+        })
+        .filter_map(|(si, ai, _, a)| {
+            sluice_agent::supports(&a.action_type_id).err().map(|why| {
+                format!(
+                    "{}: stages[{si}].actions[{ai}].actionTypeId: {why}",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+async fn run(
+    host: &Host,
+    state_dir: &Path,
+    file: &Path,
+    vars: &[String],
+    no_wait: bool,
+    approvals: Approvals,
+    output: Output,
+) -> CmdResult {
+    let doc = match load(file)? {
+        Ok(doc) => doc,
+        Err(err) => {
+            for line in problem_lines(file, &err) {
+                eprintln!("{line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let unsupported = local_support(file, &doc.pipeline);
+    if !unsupported.is_empty() {
+        for line in unsupported {
+            eprintln!("{line}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut variables = BTreeMap::new();
+    for v in vars {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--var takes NAME=VALUE, not {v:?}")))?;
+        variables.insert(k.to_owned(), val.to_owned());
+    }
+    let base_dir = file
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+    let record = host.runtime.put_pipeline(doc.pipeline, base_dir).await?;
+    let name = record.definition.name.clone();
+    let execution = host
+        .runtime
+        .start_execution(
+            &name,
+            StartRequest {
+                variables,
+                trigger: None,
+            },
+        )
+        .await?;
+    if no_wait {
+        spawn_driver(state_dir)?;
+        if output == Output::Json {
+            print_json(&json!({"pipelineExecutionId": execution.execution_id}));
+        } else {
+            println!("{}", execution.execution_id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if output == Output::Text {
+        println!(
+            "pipeline {name} version {} execution {}",
+            record.definition.version.unwrap_or(1),
+            execution.execution_id
+        );
+    }
+    follow_to_end(
+        host,
+        &record.definition,
+        &execution.execution_id,
+        approvals,
+        output,
+    )
+    .await
+}
+
+/// Drives the engine while following one execution; Ctrl-C leaves it recorded and resumable.
+async fn follow_to_end(
+    host: &Host,
+    pipeline: &Pipeline,
+    execution_id: &str,
+    approvals: Approvals,
+    output: Output,
+) -> CmdResult {
+    let (stop, engine) = host.drive().await?;
+    let result = tokio::select! {
+        r = progress::follow(host, pipeline, execution_id, approvals) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    stop.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(5), engine).await;
+    let Some(result) = result else {
+        eprintln!("interrupted: execution {execution_id} is recorded and will continue with `sluice resume`");
+        return Ok(ExitCode::from(130));
+    };
+    let record = result?;
+    if output == Output::Json {
+        print_json(&json!(record));
+    } else {
+        let mut line = format!("execution {} {:?}", record.execution_id, record.status);
+        if let Some(s) = &record.status_summary {
+            line.push_str(&format!(": {s}"));
+        }
+        println!("{line}");
+    }
+    Ok(if record.status == ExecutionStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn default_approvals() -> Approvals {
+    if std::io::stdin().is_terminal() {
+        Approvals::Ask
+    } else {
+        Approvals::Show
+    }
+}
+
+/// Starts `sluice drive` detached, so executions go on after this command returns.
+fn spawn_driver(state_dir: &Path) -> Result<(), UsageError> {
+    let exe = std::env::current_exe()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join("driver.log"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--state-dir")
+        .arg(state_dir)
+        .arg("drive")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn()?;
+    Ok(())
+}
+
+/// Runs open executions until none is left.
+async fn drive(host: &Host) -> CmdResult {
+    let (stop, engine) = host.drive().await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if host.runtime.open_executions().await?.is_empty() {
+            break;
+        }
+    }
+    stop.notify_one();
+    let _ = engine.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn resume(host: &Host, approvals: Approvals, output: Output) -> CmdResult {
+    let open = host.runtime.open_executions().await?;
+    if open.is_empty() {
+        println!("nothing to resume");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut code = ExitCode::SUCCESS;
+    for id in open {
+        let rec = host.runtime.execution(&id).await?;
+        let pipeline = host
+            .runtime
+            .pipeline(&rec.pipeline, Some(rec.version))
+            .await?
+            .definition;
+        if output == Output::Text {
+            println!("resuming {} execution {id}", rec.pipeline);
+        }
+        let c = follow_to_end(host, &pipeline, &id, approvals, output).await?;
+        if c != ExitCode::SUCCESS {
+            code = c;
+        }
+    }
+    Ok(code)
+}
+
+async fn status(host: &Host, pipeline: Option<&str>, output: Output) -> CmdResult {
+    let Some(name) = pipeline else {
+        let heads = host.runtime.list_pipelines().await?;
+        let mut rows = Vec::new();
+        for h in heads {
+            let latest = host
+                .runtime
+                .list_executions(&h.name, 1)
+                .await?
+                .into_iter()
+                .next();
+            rows.push((h, latest));
+        }
+        if output == Output::Json {
+            print_json(&json!(rows
+                .iter()
+                .map(|(h, e)| json!({"pipeline": h, "latestExecution": e}))
+                .collect::<Vec<_>>()));
+        } else if rows.is_empty() {
+            println!("no pipelines yet: sluice run FILE");
+        } else {
+            println!(
+                "{:<28} {:>7}  {:<12} EXECUTION",
+                "PIPELINE", "VERSION", "STATUS"
+            );
+            for (h, e) in rows {
+                let (status, id) = e.map_or(("—".to_owned(), String::new()), |e| {
+                    (format!("{:?}", e.status), e.execution_id)
+                });
+                println!("{:<28} {:>7}  {:<12} {id}", h.name, h.version, status);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let record = host.runtime.pipeline(name, None).await?;
+    let latest = host
+        .runtime
+        .list_executions(name, 1)
+        .await?
+        .into_iter()
+        .next();
+    let transitions = host.runtime.disabled_transitions(name).await?;
+    let (stages, actions) = match &latest {
+        Some(e) => (
+            host.runtime.stages(&e.execution_id).await?,
+            host.runtime.actions(&e.execution_id).await?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    if output == Output::Json {
+        print_json(&json!({
+            "pipeline": name,
+            "version": record.definition.version,
+            "latestExecution": latest,
+            "stages": stages,
+            "actions": actions,
+            "disabledTransitions": transitions,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "pipeline {name} version {}",
+        record.definition.version.unwrap_or(1)
+    );
+    match &latest {
+        Some(e) => println!("latest execution {} {:?}", e.execution_id, e.status),
+        None => println!("no executions yet"),
+    }
+    for stage in &record.definition.stages {
+        if let Some(t) = transitions.get(&stage.name) {
+            println!("  -- transition disabled: {}", t.reason);
+        }
+        let s = stages
+            .iter()
+            .filter(|s| s.stage == stage.name)
+            .max_by_key(|s| s.attempt);
+        let word = s.map_or("—".to_owned(), |s| format!("{:?}", s.status));
+        println!("  {:<24} {word}", stage.name);
+        for action in &stage.actions {
+            let a = actions
+                .iter()
+                .filter(|a| a.stage == stage.name && a.action == action.name)
+                .max_by_key(|a| a.attempt);
+            let mut line = format!(
+                "    {:<22} {}",
+                action.name,
+                a.map_or("—".to_owned(), |a| format!("{:?}", a.status))
+            );
+            if let Some(err) = a.and_then(|a| a.error.as_ref()) {
+                line.push_str(&format!("  | {err}"));
+            }
+            println!("{line}");
+            if let Some(p) = host
+                .runtime
+                .pending_approval(name, &stage.name, &action.name)
+                .await?
+            {
+                println!(
+                    "      waiting for approval: sluice approve {name} {} {}",
+                    stage.name, action.name
+                );
+                if let Some(d) = p.custom_data {
+                    println!("      {d}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(host: &Host, execution: &str, output: Output) -> CmdResult {
+    let record = host.runtime.execution(execution).await?;
+    let stages = host.runtime.stages(execution).await?;
+    let actions = host.runtime.actions(execution).await?;
+    if output == Output::Json {
+        print_json(&json!({"execution": record, "stages": stages, "actions": actions}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "execution {} of {} version {}: {:?}{}",
+        record.execution_id,
+        record.pipeline,
+        record.version,
+        record.status,
+        record
+            .status_summary
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    );
+    for r in &record.source_revisions {
+        println!("  source {}: {}", r.action_name, r.revision.revision_id);
+    }
+    for v in &record.variables {
+        println!("  variable {} = {}", v.name, v.resolved_value);
+    }
+    for s in &stages {
+        println!("  stage {} attempt {}: {:?}", s.stage, s.attempt, s.status);
+        for a in actions
+            .iter()
+            .filter(|a| a.stage == s.stage && a.attempt == s.attempt)
+        {
+            let mut line = format!(
+                "    {} {:?} ({:.1}s)",
+                a.action,
+                a.status,
+                (a.updated_ms - a.started_ms) as f64 / 1000.0
+            );
+            if a.run > 1 {
+                line.push_str(&format!(", run {}", a.run));
+            }
+            if let Some(e) = &a.error {
+                line.push_str(&format!(": {e}"));
+            }
+            println!("{line}");
+            for o in &a.output_artifacts {
+                println!(
+                    "      artifact {} s3://{}/{} ({} bytes)",
+                    o.name, o.object.bucket, o.object.key, o.object.size
+                );
+            }
+            for (k, v) in &a.output_variables {
+                println!("      variable {k} = {v}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn history(host: &Host, pipeline: &str, limit: usize, output: Output) -> CmdResult {
+    host.runtime.pipeline(pipeline, None).await?;
+    let executions = host.runtime.list_executions(pipeline, limit).await?;
+    if output == Output::Json {
+        print_json(&json!(executions));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<38} {:<12} {:>7} {:>9}  SUMMARY",
+        "EXECUTION", "STATUS", "VERSION", "DURATION"
+    );
+    for e in executions {
+        println!(
+            "{:<38} {:<12} {:>7} {:>8.1}s  {}",
+            e.execution_id,
+            format!("{:?}", e.status),
+            e.version,
+            (e.updated_ms - e.started_ms) as f64 / 1000.0,
+            e.status_summary.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn logs(host: &Host, execution: &str, action: Option<&str>) -> CmdResult {
+    let actions = host.runtime.actions(execution).await?;
+    if actions.is_empty() {
+        host.runtime.execution(execution).await?;
+    }
+    let wanted: Vec<_> = match action {
+        Some(a) => {
+            let (stage, name) = a
+                .split_once('.')
+                .ok_or_else(|| UsageError(format!("name an action as STAGE.ACTION, not {a:?}")))?;
+            let found: Vec<_> = actions
+                .iter()
+                .filter(|r| r.stage == stage && r.action == name)
+                .collect();
+            if found.is_empty() {
+                return Err(UsageError(format!(
+                    "execution {execution} has no action {a}"
+                )));
+            }
+            found
+        }
+        None => actions.iter().collect(),
+    };
+    for a in wanted {
+        let path = host.log_path(execution, &a.stage, &a.action, a.attempt);
+        println!("==> {}.{} (attempt {}) <==", a.stage, a.action, a.attempt);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => print!("{text}"),
+            Err(_) => println!("(no log)"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn events(host: &Host, execution: Option<&str>) -> CmdResult {
+    let events = sluice_local::read_events(host.events_path())?;
+    for e in events {
+        if let Some(id) = execution {
+            if e["detail"]["execution-id"] != id {
+                continue;
+            }
+        }
+        println!("{e}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn decide(host: &Host, d: Decision, approve: bool, output: Output) -> CmdResult {
+    host.runtime.pipeline(&d.pipeline, None).await?;
+    let Some(pending) = host
+        .runtime
+        .pending_approval(&d.pipeline, &d.stage, &d.action)
+        .await?
+    else {
+        return Err(UsageError(format!(
+            "no approval is waiting at {}.{} of pipeline {}",
+            d.stage, d.action, d.pipeline
+        )));
+    };
+    let who = std::env::var("USER").unwrap_or_else(|_| "sluice".into());
+    let decided = host
+        .runtime
+        .decide_approval(&pending.token, approve, d.summary, &who)
+        .await?;
+    if output == Output::Json {
+        print_json(&json!(decided));
+    } else {
+        println!(
+            "{} {}.{} of execution {}",
+            if approve { "approved" } else { "rejected" },
+            d.stage,
+            d.action,
+            decided.execution_id
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

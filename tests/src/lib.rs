@@ -1,4 +1,7 @@
-//! Helpers for Sluice's test suites: where the fixtures are, and the built `sluice` binary.
+//! Helpers for Sluice's test suites: where the fixtures are, the built `sluice` binary, and the ports'
+//! conformance suites.
+
+pub mod conformance;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -340,6 +340,11 @@ impl Runtime {
             updated_ms: now,
             runs: 1,
             retry_mode: None,
+            start_at: def
+                .stages
+                .first()
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
         };
         let id = &execution.execution_id;
         self.store
@@ -359,19 +364,7 @@ impl Runtime {
                 )?,
             ])
             .await?;
-        let first = def
-            .stages
-            .first()
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        let input = serde_json::to_value(ExecutionInput {
-            execution_id: id.clone(),
-            start_at: first,
-        })
-        .map_err(|e| RuntimeError::Corrupt(e.to_string()))?;
-        self.orchestrator
-            .start_execution(pipeline, execution.version, id, input)
-            .await?;
+        self.start_run(&execution).await?;
         self.publish(self.config.origin.pipeline_event(
             self.env.new_id(),
             now,
@@ -427,24 +420,28 @@ impl Runtime {
         Ok(items.into_iter().map(|i| i.sk).collect())
     }
 
-    /// The stage attempts of an execution.
+    /// The stage attempts of an execution, in the order they started.
     pub async fn stages(&self, id: &str) -> Result<Vec<StageRecord>> {
-        Ok(self
+        let mut stages: Vec<StageRecord> = self
             .query::<StageRecord>(&keys::execution(id), "STAGE#", Order::Ascending)
             .await?
             .into_iter()
             .map(|v| v.value)
-            .collect())
+            .collect();
+        stages.sort_by_key(|s| s.started_ms);
+        Ok(stages)
     }
 
-    /// The action attempts of an execution.
+    /// The action attempts of an execution, in the order they started.
     pub async fn actions(&self, id: &str) -> Result<Vec<ActionRecord>> {
-        Ok(self
+        let mut actions: Vec<ActionRecord> = self
             .query::<ActionRecord>(&keys::execution(id), "ACTION#", Order::Ascending)
             .await?
             .into_iter()
             .map(|v| v.value)
-            .collect())
+            .collect();
+        actions.sort_by_key(|a| a.started_ms);
+        Ok(actions)
     }
 
     /// Writes an execution's new state to its record and its listing copy.
@@ -560,6 +557,15 @@ impl Runtime {
                 true
             })
             .await?;
+        // Whatever way it ended, it holds no stage and waits at no gate any more.
+        let definition = self
+            .pipeline(&record.pipeline, Some(record.version))
+            .await?
+            .definition;
+        for stage in &definition.stages {
+            self.release(&record, &stage.name).await?;
+        }
+        self.release_waits_of(&record).await?;
         if !before.status.is_final() {
             let state = match record.status {
                 ExecutionStatus::Succeeded => "SUCCEEDED",
@@ -676,23 +682,46 @@ impl Runtime {
                 e.status_summary = None;
                 e.runs += 1;
                 e.retry_mode = Some(mode_name.to_owned());
+                e.start_at = stage.to_owned();
                 true
             })
             .await?;
+        self.start_run(&record).await?;
+        Ok(record)
+    }
+
+    /// Starts the state machine run an execution record calls for; starting it again is harmless.
+    async fn start_run(&self, execution: &ExecutionRecord) -> Result<()> {
         let input = serde_json::to_value(ExecutionInput {
-            execution_id: id.to_owned(),
-            start_at: stage.to_owned(),
+            execution_id: execution.execution_id.clone(),
+            start_at: execution.start_at.clone(),
         })
         .map_err(|e| RuntimeError::Corrupt(e.to_string()))?;
-        self.orchestrator
+        match self
+            .orchestrator
             .start_execution(
-                &record.pipeline,
-                record.version,
-                &record.run_name(record.runs),
+                &execution.pipeline,
+                execution.version,
+                &execution.run_name(execution.runs),
                 input,
             )
-            .await?;
-        Ok(record)
+            .await
+        {
+            Ok(()) | Err(OrchestratorError::ExecutionExists(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes sure every open execution's run exists: a crash between recording an execution and starting
+    /// its run leaves the record alone otherwise. Call before driving executions.
+    pub async fn recover(&self) -> Result<()> {
+        for id in self.open_executions().await? {
+            let record = self.execution(&id).await?;
+            if !record.status.is_final() {
+                self.start_run(&record).await?;
+            }
+        }
+        Ok(())
     }
 
     // --------------------------------------------------------------------------------------- transitions
@@ -1261,6 +1290,19 @@ impl Runtime {
             self.succeed(token, json!(out)).await;
             return Ok(());
         }
+        // A skipped stage is never entered again; an entry delivered again re-answers it.
+        if let Some(p) = previous
+            .first()
+            .filter(|p| p.value.status == StageStatus::Skipped)
+        {
+            self.release(execution, stage).await?;
+            let out = GateOutput {
+                attempt: p.value.attempt,
+                skip: true,
+            };
+            self.succeed(token, json!(out)).await;
+            return Ok(());
+        }
         let attempt = previous.first().map_or(1, |p| p.value.attempt + 1);
         let scope = self.scope(execution, definition).await?;
         let verdict = evaluate_conditions(
@@ -1357,6 +1399,8 @@ impl Runtime {
             )));
         };
         if current.value.status == StageStatus::Succeeded {
+            // A re-delivery (the first may have died before letting go of the stage).
+            self.release(&execution, stage).await?;
             self.succeed(token, json!({})).await;
             return Ok(());
         }
@@ -1710,6 +1754,42 @@ impl Runtime {
                 return Ok(());
             }
             ActionStatus::InProgress => {}
+        }
+        if is_manual(&rec) {
+            // Decided, but the decision's process died before it completed the action: finish it now.
+            let decided: Option<Versioned<ApprovalRecord>> = self
+                .read(
+                    &keys::approval(&rec.pipeline, &rec.stage, &rec.action),
+                    &rec.execution_id,
+                )
+                .await?;
+            if let Some(a) = decided.filter(|a| a.value.attempt == rec.attempt) {
+                let by = a.value.decided_by.clone().unwrap_or_default();
+                let outcome = match a.value.status {
+                    ApprovalStatus::Pending => None,
+                    ApprovalStatus::Approved => Some(Ok(format!("Approved by {by}"))),
+                    ApprovalStatus::Rejected => Some(Err(format!("Rejected by {by}"))),
+                };
+                if let Some(outcome) = outcome {
+                    match &outcome {
+                        Ok(summary) => {
+                            self.settle_action(
+                                &rec,
+                                ActionStatus::Succeeded,
+                                Some(summary.clone()),
+                                None,
+                            )
+                            .await?
+                        }
+                        Err(why) => {
+                            self.settle_action(&rec, ActionStatus::Failed, None, Some(why.clone()))
+                                .await?
+                        }
+                    };
+                    self.complete_action_token(token, outcome.map(|_| ())).await;
+                    return Ok(());
+                }
+            }
         }
         let running = !is_manual(&rec) && self.executor.is_running(&rec.job_id()).await;
         let restart = !is_manual(&rec) && !running;

@@ -231,6 +231,8 @@ pub struct ExecutionRecord {
     pub runs: u32,
     /// The retry mode of the latest retry (FAILED_ACTIONS keeps earlier successes).
     pub retry_mode: Option<String>,
+    /// The stage the latest run started at.
+    pub start_at: String,
 }
 
 impl ExecutionRecord {

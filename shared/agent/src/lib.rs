@@ -1,0 +1,27 @@
+//! Sluice's in-process job agent: it runs the actions of local pipeline runs.
+//!
+//! [`LocalAgent`] implements the core's [`Executor`](sluice_core::runtime::jobs::Executor): each job runs in
+//! a tokio task, in a fresh folder, its inputs fetched from the
+//! [`ObjectStore`](sluice_core::runtime::ports::ObjectStore) and extracted safely, its outputs zipped and
+//! stored back, its output streamed to a log file ([`log_path`]), its outcome reported to the
+//! [`JobListener`](sluice_core::runtime::jobs::JobListener).
+//!
+//! Providers run locally (see [`supports`]): `Source/ThirdParty/LocalSource` (a git repository, read with
+//! libgit2, or a folder), `Source/AWS/S3`, `Deploy/AWS/S3`, `Build|Test/AWS/CodeBuild` (a `buildspec.yml`) and
+//! `Compute/AWS/Commands`. Everything else fails at once, saying why.
+//!
+//! [`zip_files`] holds the artifact zips' building and their safe extraction.
+
+mod agent;
+mod error;
+mod job;
+mod log;
+mod providers;
+mod shell;
+pub mod zip_files;
+
+pub use agent::{AgentConfig, LocalAgent};
+pub use error::JobError;
+pub use log::log_path;
+pub use providers::supports;
+pub use zip_files::Limits;

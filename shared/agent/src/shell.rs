@@ -1,0 +1,314 @@
+//! One shell session running a job's commands, phase by phase, as CodeBuild does.
+//!
+//! The commands go into a generated `sh` script, each through `eval` so that a later command sees an earlier
+//! `cd` or `export` and a syntax error stays within its command. The shell runs in a process group of its own
+//! with the job log as stdout and stderr; when the session ends, or its future is dropped (timeout, cancel),
+//! the whole group is killed, background children and grandchildren included.
+//!
+//! The script reports back through files in a scratch folder outside the workspace: which command is running,
+//! which commands failed, the values of the requested variables, and a marker that it reached its end.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::error::JobError;
+use crate::log::JobLog;
+
+/// A named group of commands.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Phase {
+    /// `BUILD`, `POST_BUILD`, ... (upper case, as CodeBuild logs them).
+    pub name: String,
+    /// Run in order; the first that fails ends the phase's commands.
+    pub commands: Vec<String>,
+    /// Run after the commands whatever happened to them (CodeBuild's `finally`).
+    pub finally: Vec<String>,
+    /// A failure lets later phases run (`on-failure: CONTINUE`); the session still fails.
+    pub continue_on_failure: bool,
+    /// Runs even when the named phase failed (POST_BUILD after BUILD).
+    pub runs_after_failed: Option<String>,
+}
+
+/// What to run.
+#[derive(Debug)]
+pub(crate) struct Session<'a> {
+    pub phases: Vec<Phase>,
+    /// Set on top of the agent's own environment.
+    pub env: BTreeMap<String, String>,
+    /// The working folder (the workspace).
+    pub workdir: &'a Path,
+    /// A scratch folder for the script and its reports; created if missing.
+    pub scratch: &'a Path,
+    /// Shell variables to read back at the end.
+    pub output_variables: &'a [String],
+    /// `set -e`: any failing command inside a command ends the session at once (the Commands action).
+    pub errexit: bool,
+    /// Whether to log phase boundaries (CodeBuild) or only commands (Commands).
+    pub log_phases: bool,
+}
+
+/// A command that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// Its phase.
+    pub phase: String,
+    /// The command as written.
+    pub command: String,
+    /// Its exit status (128 + n for signal n).
+    pub exit_code: i32,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionOutcome {
+    /// The commands that failed, in order; empty when all succeeded.
+    pub failures: Vec<Failure>,
+    /// The requested variables that were set.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Checks that a name can be a shell variable.
+pub(crate) fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Quotes text for `sh` as one word.
+pub(crate) fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+struct Script {
+    text: String,
+    /// Step number -> (phase, command).
+    steps: Vec<(String, String)>,
+}
+
+fn script(session: &Session<'_>) -> Script {
+    let mut steps = Vec::new();
+    let mut s = String::new();
+    let scratch = quote(&session.scratch.display().to_string());
+    s.push_str(&format!("__sl_meta={scratch}\n__sl_stop=''\n"));
+    if session.errexit {
+        s.push_str("set -e\n");
+    }
+    let mut command = |s: &mut String, ok: &str, phase: &str, cmd: &str| {
+        let step = steps.len();
+        steps.push((phase.to_string(), cmd.to_string()));
+        let header = quote(&format!("[Container] Running command {cmd}"));
+        let failed = quote(&format!(
+            "[Container] Command did not exit successfully {cmd} exit status "
+        ));
+        s.push_str(&format!(
+            "if [ \"${ok}\" = 1 ]; then\n\
+             printf '%s\\n' {step} > \"$__sl_meta/step\"\n\
+             printf '%s\\n' {header}\n\
+             eval {body}\n\
+             __sl_rc=$?\n\
+             if [ \"$__sl_rc\" -ne 0 ]; then\n\
+             {ok}=0\n\
+             printf '%s%s\\n' {failed} \"$__sl_rc\"\n\
+             printf '%s %s\\n' {step} \"$__sl_rc\" >> \"$__sl_meta/failures\"\n\
+             fi\nfi\n",
+            body = quote(cmd),
+        ));
+    };
+    for phase in &session.phases {
+        let name = &phase.name;
+        let gate = match &phase.runs_after_failed {
+            Some(after) => format!(
+                "[ -z \"$__sl_stop\" ] || [ \"$__sl_stop\" = {} ]",
+                quote(after)
+            ),
+            None => "[ -z \"$__sl_stop\" ]".to_string(),
+        };
+        s.push_str(&format!("if {gate}; then\n__sl_ok=1\n__sl_fok=1\n"));
+        if session.log_phases {
+            s.push_str(&format!(
+                "printf '%s\\n' {}\n",
+                quote(&format!("[Container] Entering phase {name}"))
+            ));
+        }
+        for cmd in &phase.commands {
+            command(&mut s, "__sl_ok", name, cmd);
+        }
+        for cmd in &phase.finally {
+            command(&mut s, "__sl_fok", name, cmd);
+        }
+        let stop = if phase.continue_on_failure {
+            String::new()
+        } else {
+            format!("__sl_stop={}\n", quote(name))
+        };
+        s.push_str(&format!(
+            "if [ \"$__sl_ok\" = 1 ] && [ \"$__sl_fok\" = 1 ]; then __sl_state=SUCCEEDED; else __sl_state=FAILED\n\
+             CODEBUILD_BUILD_SUCCEEDING=0; export CODEBUILD_BUILD_SUCCEEDING\n{stop}fi\n"
+        ));
+        if session.log_phases {
+            s.push_str(&format!(
+                "printf '%s%s\\n' {} \"$__sl_state\"\n",
+                quote(&format!("[Container] Phase complete: {name} State: "))
+            ));
+        }
+        s.push_str("fi\n");
+    }
+    for var in session.output_variables {
+        s.push_str(&format!(
+            "if [ \"${{{var}+x}}\" = x ]; then printf '%s' \"${var}\" > \"$__sl_meta/vars/{var}\"; fi\n"
+        ));
+    }
+    s.push_str(": > \"$__sl_meta/done\"\nexit 0\n");
+    Script { text: s, steps }
+}
+
+/// Kills a process group when dropped, unless it was already killed.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // ESRCH (nothing left in the group) is the usual answer after a clean exit.
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the session to its end. Dropping the returned future kills the session's whole process group.
+pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOutcome, JobError> {
+    for var in session.output_variables {
+        if !is_variable_name(var) {
+            return Err(JobError::failed(format!(
+                "`{var}` cannot be an output variable: names are letters, digits and `_`, not starting with a digit"
+            )));
+        }
+    }
+    let scratch = session.scratch;
+    let vars_dir = scratch.join("vars");
+    for stale in ["failures", "done", "step"] {
+        let _ = fs::remove_file(scratch.join(stale));
+    }
+    let _ = fs::remove_dir_all(&vars_dir);
+    fs::create_dir_all(&vars_dir).map_err(JobError::io(format!(
+        "cannot create {}",
+        vars_dir.display()
+    )))?;
+    let script = script(&session);
+    let script_path: PathBuf = scratch.join("session.sh");
+    fs::write(&script_path, &script.text).map_err(JobError::io(format!(
+        "cannot write {}",
+        script_path.display()
+    )))?;
+
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg(&script_path)
+        .current_dir(session.workdir)
+        .envs(&session.env)
+        .stdin(Stdio::null())
+        .stdout(
+            log.stdio()
+                .map_err(JobError::io("cannot open the job log"))?,
+        )
+        .stderr(
+            log.stdio()
+                .map_err(JobError::io("cannot open the job log"))?,
+        )
+        .process_group(0);
+    let mut child = command.spawn().map_err(JobError::io("cannot start sh"))?;
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .ok_or_else(|| JobError::failed("the shell exited before it could be watched"))?;
+    let mut group = GroupGuard(Some(Pid::from_raw(pid)));
+    let status = child
+        .wait()
+        .await
+        .map_err(JobError::io("cannot wait for sh"));
+    // Whatever the commands left running in the background goes with the session.
+    group.kill();
+    let status = status?;
+
+    let step_of = |number: &str| -> Option<(String, String)> {
+        number
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| script.steps.get(n).cloned())
+    };
+    let mut outcome = SessionOutcome::default();
+    if let Ok(text) = fs::read_to_string(scratch.join("failures")) {
+        for line in text.lines() {
+            let mut parts = line.split(' ');
+            let (Some(step), Some(code)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if let Some((phase, command)) = step_of(step) {
+                outcome.failures.push(Failure {
+                    phase,
+                    command,
+                    exit_code: code.trim().parse().unwrap_or(-1),
+                });
+            }
+        }
+    }
+    if scratch.join("done").exists() {
+        for var in session.output_variables {
+            if let Ok(value) = fs::read_to_string(vars_dir.join(var)) {
+                outcome.variables.insert(var.clone(), value);
+            }
+        }
+        return Ok(outcome);
+    }
+    // The shell ended before the end of the script: `set -e`, an `exit` in a command, or a signal.
+    let exit_code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let (phase, command) = fs::read_to_string(scratch.join("step"))
+        .ok()
+        .and_then(|n| step_of(&n))
+        .unwrap_or_else(|| (String::new(), String::from("(the script itself)")));
+    outcome.failures.push(Failure {
+        phase,
+        command,
+        exit_code,
+    });
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variable_names() {
+        for (name, ok) in [
+            ("A", true),
+            ("_a1", true),
+            ("1a", false),
+            ("a-b", false),
+            ("", false),
+        ] {
+            assert_eq!(is_variable_name(name), ok, "{name}");
+        }
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(quote("it's"), "'it'\\''s'");
+    }
+}
