@@ -61,10 +61,14 @@ EOF
 
 "$sluice" validate "$work/pipeline.yaml" >/dev/null
 
-time_one() { # prints seconds taken by "$@"
+time_one() { # prints seconds taken by "$@"; a failing run stops the benchmark
   local start end
   start=$(date +%s.%N)
-  "$@" >/dev/null 2>&1
+  if ! "$@" >"$work/last.out" 2>&1; then
+    echo "benchmark command failed: $*" >&2
+    cat "$work/last.out" >&2
+    exit 1
+  fi
   end=$(date +%s.%N)
   echo "$end - $start" | bc -l
 }
@@ -77,6 +81,11 @@ for _ in $(seq "$runs"); do
   sluice_times+=("$(time_one "$sluice" --state-dir "$work/state" run "$work/pipeline.yaml")")
   make_times+=("$(time_one make -s -j10 -C "$work")")
 done
+
+# Every run really ran every action.
+last=$("$sluice" --state-dir "$work/state" --output json history bench-100 --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["executionId"])')
+succeeded=$("$sluice" --state-dir "$work/state" --output json show "$last" | python3 -c 'import json,sys; print(sum(a["status"] == "Succeeded" for a in json.load(sys.stdin)["actions"]))')
+[ "$succeeded" = 101 ] || { echo "expected 101 succeeded actions, found $succeeded" >&2; exit 1; }
 
 s=$(printf '%s\n' "${sluice_times[@]}" | median)
 m=$(printf '%s\n' "${make_times[@]}" | median)

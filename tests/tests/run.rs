@@ -218,6 +218,14 @@ fn release_waits_for_approval_then_deploys_what_it_built() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("event json"))
         .collect();
+    // Every event reads as CodePipeline's EventBridge event type (the aws_lambda_events crate's).
+    for e in &events {
+        let parsed: aws_lambda_events::event::codepipeline_cloudwatch::CodePipelineCloudWatchEvent =
+            serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{e}: {err}"));
+        assert_eq!(parsed.detail.execution_id.as_deref(), Some(id.as_str()));
+        assert_eq!(parsed.detail.pipeline.as_deref(), Some("release"));
+        assert_eq!(parsed.source.as_deref(), Some("sluice"));
+    }
     let last = events.last().expect("events");
     assert_eq!(
         last["detail-type"],

@@ -68,7 +68,7 @@ impl Origin {
             "pipeline": pipeline,
             "execution-id": execution_id,
             "state": state,
-            "version": version as f64,
+            "version": version,
         });
         self.envelope(id, time_ms, PIPELINE_DETAIL_TYPE, pipeline, detail)
     }
@@ -90,7 +90,7 @@ impl Origin {
             "execution-id": execution_id,
             "stage": stage,
             "state": state,
-            "version": version as f64,
+            "version": version,
         });
         self.envelope(id, time_ms, STAGE_DETAIL_TYPE, pipeline, detail)
     }
@@ -120,9 +120,10 @@ impl Origin {
                 "owner": action_type.owner,
                 "category": action_type.category,
                 "provider": action_type.provider,
-                "version": action_type.version,
+                // CodePipeline sends the type's version as a number (aws_lambda_events reads an i64).
+                "version": action_type.version.parse::<i64>().map_or_else(|_| json!(action_type.version), |v| json!(v)),
             },
-            "version": version as f64,
+            "version": version,
         });
         self.envelope(id, time_ms, ACTION_DETAIL_TYPE, pipeline, detail)
     }
