@@ -64,7 +64,7 @@ async fn commands_share_one_shell_and_produce_outputs_and_variables() {
         h.agent.log_path(&job)
     );
     assert!(
-        !h.path().join("work/exec-1/Stage.Build.1").exists(),
+        !h.path().join("work/exec-1/Stage.Build.1.run1").exists(),
         "the folder of a job that succeeded is removed"
     );
     assert!(!h.agent.is_running(&job.id).await);
@@ -92,7 +92,7 @@ async fn a_failing_command_fails_the_job_with_its_exit_code() {
         "{log}"
     );
     assert!(
-        h.path().join("work/exec-1/Stage.Fail.1/src").is_dir(),
+        h.path().join("work/exec-1/Stage.Fail.1.run1/src").is_dir(),
         "a failed job's folder is kept"
     );
 
