@@ -43,6 +43,8 @@ pub async fn follow(
     let mut printed: BTreeMap<String, String> = BTreeMap::new();
     let mut drawn_lines = 0usize;
     let mut asked: Option<String> = None;
+    // While a question waits at the terminal, the table is not redrawn over what the person types.
+    let mut prompting: Option<String> = None;
     let (answers_tx, mut answers_rx) =
         tokio::sync::mpsc::unbounded_channel::<(ApprovalRecord, bool)>();
     loop {
@@ -51,7 +53,7 @@ pub async fn follow(
             stages: host.runtime.stages(execution_id).await?,
             actions: host.runtime.actions(execution_id).await?,
         };
-        if tty {
+        if tty && prompting.is_none() {
             let lines = render(host, pipeline, &view);
             let mut out = std::io::stdout().lock();
             if drawn_lines > 0 {
@@ -62,7 +64,7 @@ pub async fn follow(
             }
             out.flush()?;
             drawn_lines = lines.len();
-        } else {
+        } else if !tty {
             for line in changes(&view, &mut printed) {
                 println!("{line}");
             }
@@ -115,6 +117,7 @@ pub async fn follow(
             ));
             if interactive && std::io::stdin().is_terminal() {
                 lines.push("  approve here? [y/n] ".into());
+                prompting = Some(approval.token.clone());
                 let tx = answers_tx.clone();
                 let approval = approval.clone();
                 std::thread::spawn(move || {
@@ -141,7 +144,23 @@ pub async fn follow(
                 }
             }
         }
+        // Answered elsewhere (another terminal, the API): stop waiting for this terminal's answer.
+        if prompting.is_some()
+            && !view
+                .actions
+                .iter()
+                .any(|a| a.status == ActionStatus::InProgress && is_manual(a))
+        {
+            println!("(answered elsewhere)");
+            prompting = None;
+            drawn_lines = 0;
+        }
         while let Ok((approval, approve)) = answers_rx.try_recv() {
+            if prompting.as_deref() != Some(approval.token.as_str()) {
+                continue;
+            }
+            prompting = None;
+            drawn_lines = 0;
             let who = std::env::var("USER").unwrap_or_else(|_| "terminal".into());
             match host
                 .runtime
@@ -167,6 +186,13 @@ pub async fn follow(
 
 fn is_manual(a: &ActionRecord) -> bool {
     a.action_type.category == "Approval" && a.action_type.provider == "Manual"
+}
+
+/// Milliseconds since the epoch, for the age of what is still running.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn seconds(ms: i64) -> String {
@@ -228,7 +254,13 @@ fn render(host: &Host, pipeline: &Pipeline, view: &View) -> Vec<String> {
         e.pipeline,
         e.execution_id,
         e.status,
-        seconds(e.updated_ms - e.started_ms)
+        seconds(
+            if e.status.is_final() {
+                e.updated_ms
+            } else {
+                now_ms()
+            } - e.started_ms
+        )
     )];
     for stage in &pipeline.stages {
         let status = stages
@@ -244,7 +276,13 @@ fn render(host: &Host, pipeline: &Pipeline, view: &View) -> Vec<String> {
                 "    {:<22} {:<10} {}",
                 action.name,
                 action_word(a.status),
-                seconds(a.updated_ms - a.started_ms)
+                seconds(
+                    if a.status == ActionStatus::InProgress {
+                        now_ms()
+                    } else {
+                        a.updated_ms
+                    } - a.started_ms
+                )
             );
             if a.status == ActionStatus::InProgress {
                 if let Some(last) =
