@@ -171,6 +171,31 @@ fn hello_runs_end_to_end_and_its_log_is_kept() {
     let history = sb.json(&["history", "hello"]);
     assert_eq!(history[0]["status"], "Succeeded");
     assert_eq!(history[0]["executionId"], id.as_str());
+
+    // Running the same definition again keeps its version; a changed one becomes version 2.
+    let file = dir.join("pipeline.yaml");
+    assert!(sb
+        .run(&["run", file.to_str().expect("utf-8")])
+        .status
+        .success());
+    assert_eq!(sb.json(&["status", "hello"])["version"], 1);
+    let changed = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace("- ls", "- ls -a");
+    std::fs::write(&file, changed).expect("write");
+    assert!(sb
+        .run(&["run", file.to_str().expect("utf-8")])
+        .status
+        .success());
+    assert_eq!(sb.json(&["status", "hello"])["version"], 2);
+    let history = sb.json(&["history", "hello"]);
+    let versions: Vec<u64> = history
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["version"].as_u64().expect("v"))
+        .collect();
+    assert_eq!(versions, [2, 1, 1], "newest first");
 }
 
 #[test]

@@ -1,0 +1,159 @@
+//! The runtime and the engine in process, over the real embedded adapters, with a clock the test moves:
+//! what only time can show (an approval that times out).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_agent::{AgentConfig, LocalAgent};
+use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
+use sluice_core::runtime::events::Origin;
+use sluice_core::runtime::ports::{Env, ItemStore, ObjectStore};
+use sluice_core::runtime::records::{ActionStatus, ExecutionStatus};
+use sluice_core::{Limits, Syntax};
+use sluice_engine::Engine;
+use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
+use tokio::sync::Notify;
+
+/// A clock that moves when told, and counting ids.
+struct TestEnv {
+    now: AtomicI64,
+    ids: AtomicU64,
+}
+
+impl Env for TestEnv {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn new_id(&self) -> String {
+        format!("id-{:08}", self.ids.fetch_add(1, Ordering::SeqCst))
+    }
+}
+
+fn wire(dir: &Path, env: Arc<TestEnv>) -> (Arc<Runtime>, Arc<Engine>) {
+    let store: Arc<dyn ItemStore> =
+        Arc::new(SqliteStore::open(dir.join("sluice.db")).expect("store"));
+    let objects: Arc<dyn ObjectStore> =
+        Arc::new(FolderObjectStore::open(dir.join("objects")).expect("objects"));
+    let engine = Engine::new(Arc::clone(&store), env.clone());
+    let agent = LocalAgent::new(
+        Arc::clone(&objects),
+        AgentConfig::new(dir.join("work"), dir.join("logs")),
+    );
+    let runtime = Arc::new(Runtime {
+        store,
+        objects,
+        orchestrator: engine.clone(),
+        events: Arc::new(JsonlEventLog::open(dir.join("events.jsonl")).expect("events")),
+        executor: Arc::new(agent.clone()),
+        env,
+        config: RuntimeConfig {
+            artifact_bucket: "sluice-artifacts".into(),
+            origin: Origin {
+                account: "000000000000".into(),
+                region: "local".into(),
+            },
+            limits: Limits::default(),
+        },
+    });
+    engine.set_host(&runtime);
+    agent.set_listener(runtime.clone());
+    (runtime, engine)
+}
+
+const PIPELINE: &str = r#"
+name: timeout
+pipelineType: V2
+stages:
+  - name: Source
+    actions:
+      - name: Checkout
+        actionTypeId: {category: Source, owner: ThirdParty, provider: LocalSource, version: "1"}
+        configuration: {Path: src}
+        outputArtifacts: [{name: Src}]
+  - name: Approval
+    actions:
+      - name: Review
+        timeoutInMinutes: 5
+        actionTypeId: {category: Approval, owner: AWS, provider: Manual, version: "1"}
+"#;
+
+async fn until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    for _ in 0..400 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_nobody_answers_fails_when_its_timeout_passes() {
+    let dir = tempfile::tempdir().expect("temp");
+    std::fs::create_dir_all(dir.path().join("src")).expect("src");
+    std::fs::write(dir.path().join("src/a.txt"), "a").expect("file");
+    let env = Arc::new(TestEnv {
+        now: AtomicI64::new(1_800_000_000_000),
+        ids: AtomicU64::new(0),
+    });
+    let (runtime, engine) = wire(dir.path(), env.clone());
+    let doc = sluice_core::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
+    runtime
+        .put_pipeline(
+            doc.pipeline,
+            Some(dir.path().to_string_lossy().into_owned()),
+        )
+        .await
+        .expect("stored");
+    let stop = Arc::new(Notify::new());
+    let driving = tokio::spawn(Arc::clone(&engine).run(Arc::clone(&stop)));
+    let execution = runtime
+        .start_execution("timeout", StartRequest::default())
+        .await
+        .expect("started");
+    let id = execution.execution_id.clone();
+
+    until("the approval", async || {
+        runtime
+            .pending_approval("timeout", "Approval", "Review")
+            .await
+            .expect("read")
+            .is_some()
+    })
+    .await;
+    // Four minutes on, it still waits.
+    env.now.fetch_add(4 * 60 * 1000, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        runtime.execution(&id).await.expect("read").status,
+        ExecutionStatus::InProgress
+    );
+    // Past five minutes, the task times out, the stage fails, the execution fails.
+    env.now.fetch_add(2 * 60 * 1000, Ordering::SeqCst);
+    until("the timeout", async || {
+        runtime
+            .execution(&id)
+            .await
+            .expect("read")
+            .status
+            .is_final()
+    })
+    .await;
+    let record = runtime.execution(&id).await.expect("read");
+    assert_eq!(record.status, ExecutionStatus::Failed, "{record:?}");
+    let review = runtime
+        .actions(&id)
+        .await
+        .expect("actions")
+        .into_iter()
+        .find(|a| a.action == "Review")
+        .expect("review");
+    assert_eq!(review.status, ActionStatus::Failed);
+    let error = review.error.unwrap_or_default();
+    assert!(error.contains("States.Timeout"), "{error}");
+    stop.notify_one();
+    driving.await.expect("engine stops");
+}
