@@ -1,12 +1,12 @@
 //! `sluice run` and the verbs around it, end to end through the built binary on real files: the embedded
 //! store, the folder object store, the job agent running real processes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sluice_tests::{sluice_bin, workspace};
+use sluice_tests::{copy_dir, sluice_bin, workspace};
 
 /// A state folder and a work folder for one test.
 struct Sandbox {
@@ -86,19 +86,6 @@ impl Sandbox {
         let to = self.path(name);
         copy_dir(&workspace().join("examples").join(name), &to);
         to
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
     }
 }
 

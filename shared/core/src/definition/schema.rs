@@ -20,6 +20,8 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// An integer in `min..=max`.
     Int { min: i64, max: i64 },
+    /// true or false.
+    Bool,
     /// A list of `min..=max` items.
     List {
         item: &'static Kind,
@@ -488,6 +490,14 @@ pub fn check(value: &Value, kind: &Kind, path: &JsonPath, problems: &mut Problem
                 format!("expected a whole number, found {}", describe(value)),
             ),
         },
+        Kind::Bool => {
+            if !value.is_boolean() {
+                problems.push(
+                    path.clone(),
+                    format!("expected true or false, found {}", describe(value)),
+                );
+            }
+        }
         Kind::List { item, min, max } => {
             let Some(items) = value.as_array() else {
                 return problems.push(

@@ -23,16 +23,16 @@ use super::ports::{
 };
 use super::records::{
     execution_of_run, keys, ActionRecord, ActionStatus, ApprovalRecord, ApprovalStatus,
-    ArtifactDetail, ArtifactRevision, ExecutionRecord, ExecutionStatus, LockHolder, PipelineHead,
-    PipelineRecord, ResolvedVariable, StageRecord, StageStatus, TransitionRecord, TriggerInfo,
-    Waiter,
+    ArtifactDetail, ArtifactRevision, ClientRequestRecord, ExecutionRecord, ExecutionStatus,
+    LockHolder, PipelineHead, PipelineRecord, ResolvedVariable, StageRecord, StageStatus,
+    TagsRecord, TransitionRecord, TriggerInfo, Waiter,
 };
 use super::variables::Scope;
 use crate::compile::{compile, default_timeout_minutes};
 use crate::contract::{
     error, Decision, ExecutionInput, GateOutput, RecoveryOutput, TaskError, TaskRequest,
 };
-use crate::definition::{Action, ConditionResult, ExecutionMode, Pipeline, RetryMode, Stage};
+use crate::definition::{Action, ConditionResult, ExecutionMode, Pipeline, RetryMode, Stage, Tag};
 use crate::problem::Problems;
 use crate::validate::{validate, Limits};
 
@@ -210,7 +210,7 @@ impl Runtime {
     /// Creates a pipeline, or a new version of it when the definition changed; returns the version in force.
     pub async fn put_pipeline(
         &self,
-        mut definition: Pipeline,
+        definition: Pipeline,
         base_dir: Option<String>,
     ) -> Result<PipelineRecord> {
         let problems = validate(&definition, &self.config.limits);
@@ -218,7 +218,6 @@ impl Runtime {
             return Err(RuntimeError::InvalidDefinition(problems));
         }
         let name = definition.name.clone();
-        let now = self.env.now_ms();
         let head: Option<Versioned<PipelineHead>> = self.read(keys::PIPELINES, &name).await?;
         if let Some(h) = &head {
             let current = self.pipeline(&name, Some(h.value.version)).await?;
@@ -228,7 +227,66 @@ impl Runtime {
                 return Ok(current);
             }
         }
-        let version = head.as_ref().map_or(1, |h| h.value.version + 1);
+        self.store_version(definition, base_dir, head, Vec::new())
+            .await
+    }
+
+    /// Creates a pipeline that must not exist yet (CreatePipeline), with its tags. A pipeline of that name
+    /// is a [`RuntimeError::Conflict`], also when another writer creates it at the same moment.
+    pub async fn create_pipeline(
+        &self,
+        definition: Pipeline,
+        base_dir: Option<String>,
+        tags: Vec<Tag>,
+    ) -> Result<PipelineRecord> {
+        let problems = validate(&definition, &self.config.limits);
+        if !problems.is_empty() {
+            return Err(RuntimeError::InvalidDefinition(problems));
+        }
+        let name = definition.name.clone();
+        let in_use = || RuntimeError::Conflict(format!("a pipeline named {name} already exists"));
+        if self
+            .read::<PipelineHead>(keys::PIPELINES, &name)
+            .await?
+            .is_some()
+        {
+            return Err(in_use());
+        }
+        let tags = put(
+            keys::pipeline(&name),
+            keys::TAGS.into(),
+            self.store
+                .get(&keys::pipeline(&name), keys::TAGS)
+                .await?
+                .map(|i| i.version),
+            &TagsRecord { tags },
+        )?;
+        match self
+            .store_version(definition, base_dir, None, vec![tags])
+            .await
+        {
+            Err(RuntimeError::Store(StoreError::ConditionFailed(_))) => Err(in_use()),
+            other => other,
+        }
+    }
+
+    /// Stores a new version of a pipeline, after `head` (None: the pipeline has no head, new or deleted),
+    /// with `extra` writes in the same transaction. The head's absence is a condition of the write.
+    async fn store_version(
+        &self,
+        mut definition: Pipeline,
+        base_dir: Option<String>,
+        head: Option<Versioned<PipelineHead>>,
+        extra: Vec<Write>,
+    ) -> Result<PipelineRecord> {
+        let name = definition.name.clone();
+        let now = self.env.now_ms();
+        let version = match &head {
+            Some(h) => h.value.version + 1,
+            // A deleted pipeline's versions stay (its executions may still run, and the orchestrator keeps
+            // each version's machine), so a pipeline created again under its name numbers on after them.
+            None => self.last_stored_version(&name).await? + 1,
+        };
         definition.version = Some(version);
         let record = PipelineRecord {
             definition,
@@ -244,19 +302,117 @@ impl Runtime {
         self.orchestrator
             .publish(&name, version, &compile(&record.definition))
             .await?;
-        self.store
-            .transact(vec![
-                put(keys::pipeline(&name), keys::version(version), None, &record)?,
-                put(
-                    keys::PIPELINES.into(),
-                    name.clone(),
-                    head.map(|h| h.version),
-                    &new_head,
-                )?,
-            ])
-            .await?;
+        let mut writes = vec![
+            put(keys::pipeline(&name), keys::version(version), None, &record)?,
+            put(
+                keys::PIPELINES.into(),
+                name.clone(),
+                head.map(|h| h.version),
+                &new_head,
+            )?,
+        ];
+        writes.extend(extra);
+        self.store.transact(writes).await?;
         info!(pipeline = %name, version, "pipeline version stored");
         Ok(record)
+    }
+
+    /// The highest version stored for a pipeline name, 0 when there is none.
+    async fn last_stored_version(&self, name: &str) -> Result<u64> {
+        let newest = self
+            .store
+            .query(
+                &keys::pipeline(name),
+                "VERSION#",
+                Order::Descending,
+                1,
+                None,
+            )
+            .await?;
+        Ok(newest
+            .first()
+            .and_then(|i| i.sk.trim_start_matches("VERSION#").parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Deletes a pipeline (DeletePipeline): its head, tags, transitions, idempotency tokens and execution
+    /// listing go; its versions and executions' own records stay for runs that reference them. Refused
+    /// ([`RuntimeError::Conflict`]) while an execution of it has not ended. Deleting a pipeline that does
+    /// not exist does nothing, as in CodePipeline.
+    pub async fn delete_pipeline(&self, name: &str) -> Result<()> {
+        let Some(head) = self.read::<PipelineHead>(keys::PIPELINES, name).await? else {
+            return Ok(());
+        };
+        let pk = keys::pipeline(name);
+        let mut doomed = Vec::new();
+        for prefix in ["EXECUTION#", "TRANSITION#", "REQUEST#", keys::TAGS] {
+            let items = self
+                .store
+                .query(&pk, prefix, Order::Ascending, usize::MAX, None)
+                .await?;
+            for i in items {
+                if prefix == "EXECUTION#" {
+                    let listed: ExecutionRecord = decode(i.clone())?.value;
+                    if !listed.status.is_final() {
+                        return Err(RuntimeError::Conflict(format!(
+                            "execution {} of pipeline {name} is {:?}; stop it before deleting the pipeline",
+                            listed.execution_id, listed.status
+                        )));
+                    }
+                }
+                doomed.push(Write::Delete {
+                    pk: i.pk,
+                    sk: i.sk,
+                    condition: Condition::Version(i.version),
+                });
+            }
+        }
+        // The head goes first, alone and conditionally: from then on the pipeline is gone for every reader.
+        self.store
+            .transact(vec![Write::Delete {
+                pk: keys::PIPELINES.into(),
+                sk: name.to_owned(),
+                condition: Condition::Version(head.version),
+            }])
+            .await?;
+        while !doomed.is_empty() {
+            let rest = doomed.split_off(doomed.len().min(25));
+            let chunk = std::mem::replace(&mut doomed, rest);
+            match self.store.transact(chunk).await {
+                Ok(()) | Err(StoreError::ConditionFailed(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(pipeline = %name, "pipeline deleted");
+        Ok(())
+    }
+
+    /// A pipeline's head (newest version and times), None when there is no such pipeline.
+    pub async fn pipeline_head(&self, name: &str) -> Result<Option<PipelineHead>> {
+        Ok(self
+            .read::<PipelineHead>(keys::PIPELINES, name)
+            .await?
+            .map(|v| v.value))
+    }
+
+    /// A pipeline's tags (set by CreatePipeline).
+    pub async fn pipeline_tags(&self, name: &str) -> Result<Vec<Tag>> {
+        Ok(self
+            .read::<TagsRecord>(&keys::pipeline(name), keys::TAGS)
+            .await?
+            .map(|v| v.value.tags)
+            .unwrap_or_default())
+    }
+
+    /// One page of pipelines' newest versions by name, after the name `after`; the name to continue after
+    /// when there may be more.
+    pub async fn list_pipelines_page(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<PipelineHead>, Option<String>)> {
+        self.page(keys::PIPELINES, "", Order::Ascending, limit, after)
+            .await
     }
 
     /// A pipeline version (the newest when `version` is None).
@@ -296,6 +452,35 @@ impl Runtime {
         pipeline: &str,
         request: StartRequest,
     ) -> Result<ExecutionRecord> {
+        self.start_execution_once(pipeline, request, None).await
+    }
+
+    /// Starts an execution, once per client request token (StartPipelineExecution's
+    /// `clientRequestToken`): a token seen before gives the execution it started, also when two requests
+    /// with it race (the token's record is written in the same transaction as the execution).
+    pub async fn start_execution_once(
+        &self,
+        pipeline: &str,
+        request: StartRequest,
+        client_token: Option<&str>,
+    ) -> Result<ExecutionRecord> {
+        let started_for = async |token: &str| -> Result<Option<ExecutionRecord>> {
+            match self
+                .read::<ClientRequestRecord>(
+                    &keys::pipeline(pipeline),
+                    &keys::client_request(token),
+                )
+                .await?
+            {
+                Some(r) => Ok(Some(self.execution(&r.value.execution_id).await?)),
+                None => Ok(None),
+            }
+        };
+        if let Some(token) = client_token {
+            if let Some(existing) = started_for(token).await? {
+                return Ok(existing);
+            }
+        }
         let record = self.pipeline(pipeline, None).await?;
         let def = &record.definition;
         let mut variables = Vec::new();
@@ -345,25 +530,44 @@ impl Runtime {
                 .first()
                 .map(|s| s.name.clone())
                 .unwrap_or_default(),
+            stop_reason: None,
         };
         let id = &execution.execution_id;
-        self.store
-            .transact(vec![
-                put(keys::execution(id), keys::META.into(), None, &execution)?,
-                put(
-                    keys::pipeline(pipeline),
-                    keys::listed_execution(now, id),
-                    None,
-                    &execution,
-                )?,
-                put(
-                    keys::OPEN.into(),
-                    id.clone(),
-                    None,
-                    &json!({"executionId": id}),
-                )?,
-            ])
-            .await?;
+        let mut writes = vec![
+            put(keys::execution(id), keys::META.into(), None, &execution)?,
+            put(
+                keys::pipeline(pipeline),
+                keys::listed_execution(now, id),
+                None,
+                &execution,
+            )?,
+            put(
+                keys::OPEN.into(),
+                id.clone(),
+                None,
+                &json!({"executionId": id}),
+            )?,
+        ];
+        if let Some(token) = client_token {
+            writes.push(put(
+                keys::pipeline(pipeline),
+                keys::client_request(token),
+                None,
+                &ClientRequestRecord {
+                    execution_id: id.clone(),
+                },
+            )?);
+        }
+        match (self.store.transact(writes).await, client_token) {
+            (Ok(()), _) => {}
+            (Err(StoreError::ConditionFailed(e)), Some(token)) => {
+                // Another request with the same token won the race: its execution is the answer.
+                return started_for(token)
+                    .await?
+                    .ok_or(RuntimeError::Store(StoreError::ConditionFailed(e)));
+            }
+            (Err(e), _) => return Err(e.into()),
+        }
         self.start_run(&execution).await?;
         self.publish(self.config.origin.pipeline_event(
             self.env.new_id(),
@@ -409,6 +613,52 @@ impl Runtime {
             .into_iter()
             .map(|i| decode(i).map(|v| v.value))
             .collect()
+    }
+
+    /// One page of a pipeline's executions, newest first, after the listing key `after`; the key to
+    /// continue after when there may be more.
+    pub async fn list_executions_page(
+        &self,
+        pipeline: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<ExecutionRecord>, Option<String>)> {
+        self.page(
+            &keys::pipeline(pipeline),
+            "EXECUTION#",
+            Order::Descending,
+            limit,
+            after,
+        )
+        .await
+    }
+
+    /// One page of a partition: at most `limit` items after `after`, and the sort key of the last one when
+    /// another page follows.
+    async fn page<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        order: Order,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<T>, Option<String>)> {
+        let mut items = self
+            .store
+            .query(pk, prefix, order, limit.saturating_add(1), after)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(|i| i.sk.clone())
+        } else {
+            None
+        };
+        let values = items
+            .into_iter()
+            .map(|i| decode(i).map(|v| v.value))
+            .collect::<Result<Vec<T>>>()?;
+        Ok((values, next))
     }
 
     /// Ids of executions that have not ended (for resuming after a restart).
@@ -601,6 +851,7 @@ impl Runtime {
                 }
                 e.status = ExecutionStatus::Stopping;
                 e.status_summary = Some(reason.to_owned());
+                e.stop_reason = Some(reason.to_owned());
                 true
             })
             .await?;
@@ -680,6 +931,7 @@ impl Runtime {
             .update_execution(id, |e| {
                 e.status = ExecutionStatus::InProgress;
                 e.status_summary = None;
+                e.stop_reason = None;
                 e.runs += 1;
                 e.retry_mode = Some(mode_name.to_owned());
                 e.start_at = stage.to_owned();
@@ -831,6 +1083,28 @@ impl Runtime {
             .map(|v| v.value)
             .filter(|a| a.status == ApprovalStatus::Pending)
             .max_by_key(|a| a.requested_ms))
+    }
+
+    /// The approval of an action in one execution (its latest attempt's), if it asked for one.
+    pub async fn approval(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        action: &str,
+        execution_id: &str,
+    ) -> Result<Option<ApprovalRecord>> {
+        Ok(self
+            .read::<ApprovalRecord>(&keys::approval(pipeline, stage, action), execution_id)
+            .await?
+            .map(|v| v.value))
+    }
+
+    /// An approval found by its token.
+    pub async fn approval_by_token(&self, token: &str) -> Result<Option<ApprovalRecord>> {
+        Ok(self
+            .read::<ApprovalRecord>(&keys::approval_token(token), keys::META)
+            .await?
+            .map(|v| v.value))
     }
 
     /// Approves or rejects a pending approval, found by its token (PutApprovalResult).

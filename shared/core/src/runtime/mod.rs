@@ -2,6 +2,7 @@
 //! state machine's tasks call, approvals, and the operations people and the API perform (stop, retry,
 //! transitions).
 
+pub mod api;
 pub mod dispatch;
 pub mod events;
 pub mod jobs;

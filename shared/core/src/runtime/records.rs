@@ -8,6 +8,8 @@
 //! | `PIPELINE#<name>` | `VERSION#<v:010>` | [`PipelineRecord`] | get a pipeline, any version |
 //! | `PIPELINE#<name>` | `EXECUTION#<start:015>#<id>` | [`ExecutionRecord`] (copy) | executions newest first |
 //! | `PIPELINE#<name>` | `TRANSITION#<stage>` | [`TransitionRecord`] | disabled transitions |
+//! | `PIPELINE#<name>` | `TAGS` | [`TagsRecord`] | a pipeline's tags |
+//! | `PIPELINE#<name>` | `REQUEST#<token>` | [`ClientRequestRecord`] | idempotent starts |
 //! | `EXECUTION#<id>` | `META` | [`ExecutionRecord`] | one execution |
 //! | `EXECUTION#<id>` | `STAGE#<stage>#<attempt:04>` | [`StageRecord`] | stage attempts |
 //! | `EXECUTION#<id>` | `ACTION#<stage>#<action>#<attempt:04>` | [`ActionRecord`] | action attempts |
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::SourceRevision;
 use super::ports::ObjectInfo;
-use crate::definition::{ActionTypeId, Pipeline};
+use crate::definition::{ActionTypeId, Pipeline, Tag};
 
 /// Key builders, so no other module spells a key.
 pub mod keys {
@@ -36,6 +38,8 @@ pub mod keys {
     pub const META: &str = "META";
     /// The sort key of a stage lock's holder.
     pub const HOLDER: &str = "HOLDER";
+    /// The sort key of a pipeline's tags.
+    pub const TAGS: &str = "TAGS";
 
     /// A pipeline's partition.
     pub fn pipeline(name: &str) -> String {
@@ -52,6 +56,10 @@ pub mod keys {
     /// The sort key of a stage's transition switch.
     pub fn transition(stage: &str) -> String {
         format!("TRANSITION#{stage}")
+    }
+    /// The sort key of a StartPipelineExecution client request token, in its pipeline's partition.
+    pub fn client_request(token: &str) -> String {
+        format!("REQUEST#{token}")
     }
     /// An execution's partition.
     pub fn execution(id: &str) -> String {
@@ -115,6 +123,22 @@ pub struct PipelineRecord {
     pub created_ms: i64,
     /// The folder local providers resolve relative paths against (the definition file's folder).
     pub base_dir: Option<String>,
+}
+
+/// A pipeline's tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagsRecord {
+    /// The tags, as CreatePipeline gave them.
+    pub tags: Vec<Tag>,
+}
+
+/// The execution a StartPipelineExecution client request token started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientRequestRecord {
+    /// The execution.
+    pub execution_id: String,
 }
 
 /// CodePipeline's pipeline execution statuses.
@@ -233,6 +257,9 @@ pub struct ExecutionRecord {
     pub retry_mode: Option<String>,
     /// The stage the latest run started at.
     pub start_at: String,
+    /// The reason StopPipelineExecution gave, kept after the stop (the summary then says how it ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
 }
 
 impl ExecutionRecord {
