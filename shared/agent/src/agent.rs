@@ -209,6 +209,7 @@ async fn execute(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<bool>) -> 
             job_file_stem(&job),
             safe_component(run)
         ));
+    stop_orphans(&dir, &log);
     let ctx = JobContext {
         objects: inner.objects.clone(),
         log: log.clone(),
@@ -295,6 +296,52 @@ mod tests {
             (90, "90 seconds"),
         ] {
             assert_eq!(duration_words(s), words);
+        }
+    }
+}
+
+/// Stops the processes of earlier runs of the same attempt that outlived the sluice which started them (a
+/// crash, `kill -9`): a restarted run must not race the run it replaces. A run's folder records its process
+/// group (`scratch/pgid`); the group is killed only when its leader still runs inside that folder, so a
+/// recycled process id is never hit.
+fn stop_orphans(dir: &std::path::Path, log: &JobLog) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str()))
+    else {
+        return;
+    };
+    let Some((stem, _)) = name.rsplit_once(".run") else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let earlier = entry.path();
+        let matches = earlier
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(stem))
+            .is_some_and(|rest| rest.starts_with(".run"));
+        if !matches || earlier == dir {
+            continue;
+        }
+        let Some(pid) = std::fs::read_to_string(earlier.join("scratch/pgid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let inside = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .is_ok_and(|cwd| cwd.starts_with(&earlier));
+        if inside {
+            log.line(&format!(
+                "Stopping process group {pid} left by an earlier run in {}",
+                earlier.display()
+            ));
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

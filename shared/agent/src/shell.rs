@@ -235,6 +235,9 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| JobError::failed("the shell exited before it could be watched"))?;
     let mut group = GroupGuard(Some(Pid::from_raw(pid)));
+    // Recorded so that a later run of the same attempt can stop this one's processes if the sluice that
+    // started them died (see `agent::stop_orphans`).
+    let _ = fs::write(scratch.join("pgid"), pid.to_string());
     let status = child
         .wait()
         .await

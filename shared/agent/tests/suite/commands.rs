@@ -214,3 +214,45 @@ async fn unsupported_providers_fail_at_once_saying_why() {
     let outcome = h.run(job).await;
     assert_eq!(failure(&outcome), why);
 }
+
+#[tokio::test]
+async fn a_restarted_run_stops_what_an_earlier_run_left_running() {
+    let mut h = Harness::new();
+    // What a sluice killed mid-job leaves: run 1's folder with its shell still running in it.
+    let earlier = h.path().join("work/exec-1/Stage.Orphan.1.run1");
+    let workdir = earlier.join("src");
+    std::fs::create_dir_all(&workdir).unwrap();
+    std::fs::create_dir_all(earlier.join("scratch")).unwrap();
+    let mut orphan = std::process::Command::new("sh");
+    orphan.args(["-c", "sleep 100"]).current_dir(&workdir);
+    std::os::unix::process::CommandExt::process_group(&mut orphan, 0);
+    let mut orphan = orphan.spawn().unwrap();
+    let pgid = i32::try_from(orphan.id()).unwrap();
+    std::fs::write(earlier.join("scratch/pgid"), pgid.to_string()).unwrap();
+
+    // Run 2 of the same attempt.
+    let mut job = commands("Orphan", &["echo second run"]);
+    job.id = "exec-1/Stage/Orphan/1/2".to_string();
+    let outcome = h.run(job.clone()).await;
+    assert!(
+        matches!(
+            outcome,
+            sluice_core::runtime::jobs::JobOutcome::Succeeded { .. }
+        ),
+        "{outcome:?}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(status) = orphan.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the earlier run's process was stopped");
+    assert!(!status.success());
+    assert!(h
+        .log(&job)
+        .contains(&format!("Stopping process group {pgid}")));
+}
