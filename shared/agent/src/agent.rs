@@ -283,23 +283,6 @@ async fn run_within(ctx: &JobContext) -> Result<Success, JobError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        for (s, words) in [
-            (60, "1 minute"),
-            (3600, "60 minutes"),
-            (2, "2 seconds"),
-            (90, "90 seconds"),
-        ] {
-            assert_eq!(duration_words(s), words);
-        }
-    }
-}
-
 /// Stops the processes of earlier runs of the same attempt that outlived the sluice which started them (a
 /// crash, `kill -9`): a restarted run must not race the run it replaces. A run's folder records its process
 /// group (`scratch/pgid`); the group is killed only when its leader still runs inside that folder, so a
@@ -342,6 +325,23 @@ fn stop_orphans(dir: &std::path::Path, log: &JobLog) {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        for (s, words) in [
+            (60, "1 minute"),
+            (3600, "60 minutes"),
+            (2, "2 seconds"),
+            (90, "90 seconds"),
+        ] {
+            assert_eq!(duration_words(s), words);
         }
     }
 }
