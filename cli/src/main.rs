@@ -3,6 +3,8 @@
 
 mod host;
 mod progress;
+mod serve;
+mod sigv4;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -136,6 +138,19 @@ enum Command {
         /// Start it and return.
         #[arg(long)]
         no_wait: bool,
+    },
+    /// Serves CodePipeline's API (JSON 1.1, SigV4-authenticated) over HTTP while running executions, for the
+    /// aws CLI and the SDKs (`--endpoint-url`). Stops on SIGINT or SIGTERM.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7088")]
+        bind: std::net::SocketAddr,
+        /// The keys file: `ACCESS_KEY_ID SECRET` lines (default `<state-dir>/keys`, created on first start).
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// Allow listening on an address other than loopback.
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Disables or enables the transition into a stage.
     Transition {
@@ -398,6 +413,22 @@ async fn local(cli: Cli) -> CmdResult {
         }
         Command::Show { execution } => show(&host, &execution, output).await,
         Command::Drive => drive(&host).await,
+        Command::Serve {
+            bind,
+            keys,
+            allow_remote,
+        } => {
+            serve::serve(
+                &host,
+                serve::ServeOptions {
+                    bind,
+                    keys,
+                    allow_remote,
+                },
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { pipeline } => status(&host, pipeline.as_deref(), output).await,
         Command::History { pipeline, limit } => history(&host, &pipeline, limit, output).await,
         Command::Logs { execution, action } => logs(&host, &execution, action.as_deref()).await,
