@@ -7,9 +7,10 @@
 demo:
 	cargo run -q -p sluice-cli -- run examples/release/pipeline.yaml --auto-approve
 
-# Every test: installs the node tools the suites use (asl-validator), then the whole workspace's tests.
+# Every test: installs the node tools the suites use (asl-validator), then the whole workspace's tests with the
+# moto AWS emulator running (scripts/test.sh starts it, points AWS_ENDPOINT_URL at it, and stops it even on failure).
 test: node_modules/.package-lock.json
-	cargo test --workspace
+	scripts/test.sh
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole workspace's tests, with the moto AWS emulator started first and stopped after (also on failure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+trap 'infra/moto.sh stop' EXIT
+infra/moto.sh start
+
+export AWS_ENDPOINT_URL=http://127.0.0.1:5000
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1
+cargo test --workspace "$@"

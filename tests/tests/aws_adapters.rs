@@ -1,0 +1,147 @@
+//! The AWS adapters (`sluice-aws`) against the conformance suites, on whatever `AWS_ENDPOINT_URL` points at:
+//! the moto emulator under `make test` (`infra/moto.sh start`), or a real account.
+//!
+//! Each run creates its own table and bucket, so runs never see each other's data.
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use sluice_aws::{DynamoStore, S3ObjectStore};
+use sluice_tests::conformance::{self, objects::Corrupter};
+
+/// The SDK configuration, refusing to run without an explicit endpoint: this suite must never silently pass
+/// (or silently hit a real account) because nobody started the emulator.
+async fn config() -> aws_config::SdkConfig {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => {}
+        _ => panic!(
+            "AWS_ENDPOINT_URL is not set: start the emulator with `infra/moto.sh start` and run with \
+             AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+             AWS_REGION=us-east-1 (or run `make test`, which does both)"
+        ),
+    }
+    sluice_aws::load_config().await
+}
+
+/// A name no other run uses (lowercase, valid for tables and buckets alike).
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamo_store_passes_the_item_store_conformance_suite() {
+    let client = aws_sdk_dynamodb::Client::new(&config().await);
+    let table = unique("sluice-conformance");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let store = DynamoStore::new(client, table);
+    let passed = conformance::store::run_all(&store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passed, 15);
+}
+
+/// Replaces an object's bytes with a raw PutObject (middle bytes flipped, same size) that keeps its old
+/// metadata, so the recorded checksum no longer matches.
+struct RawOverwrite(aws_sdk_s3::Client);
+
+#[async_trait]
+impl Corrupter for RawOverwrite {
+    async fn corrupt(&self, bucket: &str, key: &str) -> Result<(), String> {
+        let object = self
+            .0
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| format!("get: {e:?}"))?;
+        let metadata = object.metadata().cloned();
+        let mut bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_vec();
+        let middle = bytes.len() / 2;
+        for byte in bytes.iter_mut().skip(middle).take(16) {
+            *byte ^= 0xff;
+        }
+        self.0
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .set_metadata(metadata)
+            .send()
+            .await
+            .map_err(|e| format!("put: {e:?}"))?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_object_store_passes_the_object_store_conformance_suite() {
+    let client = aws_sdk_s3::Client::new(&config().await);
+    let bucket = unique("sluice-conformance");
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    // Artifact buckets are versioned (each put of a key is a new version), as the suite checks.
+    client
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = S3ObjectStore::new(client.clone());
+    let passed = conformance::objects::run_all(
+        &store,
+        &bucket,
+        &dir.path().join("scratch"),
+        &RawOverwrite(client),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passed, 8);
+}
+
+/// The adapter and the folder store refuse the same names.
+#[test]
+fn name_rules_match_the_folder_store() {
+    for bucket in ["ab", "Upper", "a..b", "-dash", "fine-bucket", "ok.bucket.1"] {
+        assert_eq!(
+            sluice_aws::s3::validate_bucket(bucket).is_ok(),
+            sluice_local::objects::validate_bucket(bucket).is_ok(),
+            "{bucket}"
+        );
+    }
+    for key in [
+        "",
+        "/a",
+        "a//b",
+        "a/../b",
+        "a/.sluice-tmp-x",
+        "back\\slash",
+        "ok/key.zip",
+    ] {
+        assert_eq!(
+            sluice_aws::s3::validate_key(key).is_ok(),
+            sluice_local::objects::validate_key(key).is_ok(),
+            "{key}"
+        );
+    }
+}
