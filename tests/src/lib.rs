@@ -2,6 +2,7 @@
 //! conformance suites.
 
 pub mod conformance;
+pub mod embedded;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,68 +4,18 @@
 //! (`tests/fixtures/api/codepipeline-output-shapes.json`), so the SDKs read what Sluice writes.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sluice_agent::{AgentConfig, LocalAgent};
 use sluice_core::runtime::api::{handle, ApiResponse};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::ports::{Env, ItemStore, ObjectStore};
-use sluice_core::{Document, Limits, Syntax};
-use sluice_engine::Engine;
-use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
+use sluice_core::runtime::dispatch::Runtime;
+use sluice_core::{Document, Syntax};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// A clock that moves when told, and counting ids.
-struct TestEnv {
-    now: AtomicI64,
-    ids: AtomicU64,
-}
-
-impl Env for TestEnv {
-    fn now_ms(&self) -> i64 {
-        self.now.load(Ordering::SeqCst)
-    }
-
-    fn new_id(&self) -> String {
-        format!("id-{:08}", self.ids.fetch_add(1, Ordering::SeqCst))
-    }
-}
-
-fn wire(dir: &Path, env: Arc<TestEnv>) -> (Arc<Runtime>, Arc<Engine>) {
-    let store: Arc<dyn ItemStore> =
-        Arc::new(SqliteStore::open(dir.join("sluice.db")).expect("store"));
-    let objects: Arc<dyn ObjectStore> =
-        Arc::new(FolderObjectStore::open(dir.join("objects")).expect("objects"));
-    let engine = Engine::new(Arc::clone(&store), env.clone());
-    let agent = LocalAgent::new(
-        Arc::clone(&objects),
-        AgentConfig::new(dir.join("work"), dir.join("logs")),
-    );
-    let runtime = Arc::new(Runtime {
-        store,
-        objects,
-        orchestrator: engine.clone(),
-        events: Arc::new(JsonlEventLog::open(dir.join("events.jsonl")).expect("events")),
-        executor: Arc::new(agent.clone()),
-        env,
-        config: RuntimeConfig {
-            artifact_bucket: "sluice-artifacts".into(),
-            origin: Origin {
-                account: "000000000000".into(),
-                region: "local".into(),
-            },
-            limits: Limits::default(),
-        },
-    });
-    engine.set_host(&runtime);
-    agent.set_listener(runtime.clone());
-    (runtime, engine)
-}
+use sluice_tests::embedded::{wire, TestEnv};
 
 /// A runtime and a driving engine over a temporary folder, and the API in front of them.
 struct Service {
@@ -79,10 +29,7 @@ struct Service {
 impl Service {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp");
-        let env = Arc::new(TestEnv {
-            now: AtomicI64::new(1_800_000_000_000),
-            ids: AtomicU64::new(0),
-        });
+        let env = TestEnv::at(1_800_000_000_000);
         let (runtime, engine) = wire(dir.path(), env.clone());
         let stop = Arc::new(Notify::new());
         let driving = Some(tokio::spawn(engine.run(Arc::clone(&stop))));

@@ -1,67 +1,16 @@
 //! The runtime and the engine in process, over the real embedded adapters, with a clock the test moves:
 //! what only time can show (an approval that times out).
 
-use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_agent::{AgentConfig, LocalAgent};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::ports::{Env, ItemStore, ObjectStore};
+use sluice_core::runtime::dispatch::StartRequest;
 use sluice_core::runtime::records::{ActionStatus, ExecutionStatus};
 use sluice_core::{Limits, Syntax};
-use sluice_engine::Engine;
-use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
 use tokio::sync::Notify;
 
-/// A clock that moves when told, and counting ids.
-struct TestEnv {
-    now: AtomicI64,
-    ids: AtomicU64,
-}
-
-impl Env for TestEnv {
-    fn now_ms(&self) -> i64 {
-        self.now.load(Ordering::SeqCst)
-    }
-
-    fn new_id(&self) -> String {
-        format!("id-{:08}", self.ids.fetch_add(1, Ordering::SeqCst))
-    }
-}
-
-fn wire(dir: &Path, env: Arc<TestEnv>) -> (Arc<Runtime>, Arc<Engine>) {
-    let store: Arc<dyn ItemStore> =
-        Arc::new(SqliteStore::open(dir.join("sluice.db")).expect("store"));
-    let objects: Arc<dyn ObjectStore> =
-        Arc::new(FolderObjectStore::open(dir.join("objects")).expect("objects"));
-    let engine = Engine::new(Arc::clone(&store), env.clone());
-    let agent = LocalAgent::new(
-        Arc::clone(&objects),
-        AgentConfig::new(dir.join("work"), dir.join("logs")),
-    );
-    let runtime = Arc::new(Runtime {
-        store,
-        objects,
-        orchestrator: engine.clone(),
-        events: Arc::new(JsonlEventLog::open(dir.join("events.jsonl")).expect("events")),
-        executor: Arc::new(agent.clone()),
-        env,
-        config: RuntimeConfig {
-            artifact_bucket: "sluice-artifacts".into(),
-            origin: Origin {
-                account: "000000000000".into(),
-                region: "local".into(),
-            },
-            limits: Limits::default(),
-        },
-    });
-    engine.set_host(&runtime);
-    agent.set_listener(runtime.clone());
-    (runtime, engine)
-}
+use sluice_tests::embedded::{wire, TestEnv};
 
 const PIPELINE: &str = r#"
 name: timeout
@@ -95,10 +44,7 @@ async fn an_approval_nobody_answers_fails_when_its_timeout_passes() {
     let dir = tempfile::tempdir().expect("temp");
     std::fs::create_dir_all(dir.path().join("src")).expect("src");
     std::fs::write(dir.path().join("src/a.txt"), "a").expect("file");
-    let env = Arc::new(TestEnv {
-        now: AtomicI64::new(1_800_000_000_000),
-        ids: AtomicU64::new(0),
-    });
+    let env = TestEnv::at(1_800_000_000_000);
     let (runtime, engine) = wire(dir.path(), env.clone());
     let doc = sluice_core::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
     runtime

@@ -6,6 +6,7 @@ pub mod api;
 pub mod dispatch;
 pub mod events;
 pub mod jobs;
+pub mod object_names;
 pub mod ports;
 pub mod records;
 pub mod variables;
