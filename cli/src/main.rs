@@ -1,6 +1,9 @@
 //! The `sluice` command: validate and compile definitions, run pipelines on the embedded default, and act on
 //! executions (approve, stop, retry, transitions).
 
+mod agent;
+mod client;
+mod control;
 mod host;
 mod progress;
 mod serve;
@@ -14,11 +17,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use sluice_core::definition::RetryMode;
 use sluice_core::runtime::dispatch::{RuntimeError, StartRequest};
 use sluice_core::runtime::records::ExecutionStatus;
 use sluice_core::{compile, DefinitionError, Document, Limits, Pipeline, Syntax};
 
+use client::{Client, Remote};
 use host::Host;
 use progress::Approvals;
 
@@ -37,6 +40,13 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Act through a Sluice API (`sluice serve`, or a deployed stack) instead of the local state folder:
+    /// status, history, list, create, update, delete, start, approve, reject, stop, retry, transition, agent.
+    #[arg(long, global = true, env = "SLUICE_ENDPOINT", value_name = "URL")]
+    endpoint: Option<String>,
+    /// The AWS profile whose credentials sign requests to --endpoint (else the standard AWS variables).
+    #[arg(long, global = true)]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,10 +125,50 @@ enum Command {
     Approve(Decision),
     /// Rejects a pending manual approval.
     Reject(Decision),
+    /// Lists pipelines (ListPipelines).
+    List,
+    /// Creates a pipeline from a definition file (CreatePipeline).
+    Create {
+        /// The definition file (JSON or YAML, any of the forms `validate` reads).
+        file: PathBuf,
+        /// A tag.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+    },
+    /// Stores a changed definition as the pipeline's next version (UpdatePipeline).
+    Update {
+        /// The definition file.
+        file: PathBuf,
+    },
+    /// Deletes a pipeline (DeletePipeline).
+    Delete {
+        /// The pipeline.
+        pipeline: String,
+    },
+    /// Starts an execution of a stored pipeline (StartPipelineExecution) and prints its id.
+    Start {
+        /// The pipeline.
+        pipeline: String,
+        /// A pipeline variable's value.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Makes the start idempotent: the same token starts one execution.
+        #[arg(long)]
+        client_token: Option<String>,
+        /// Wait until the execution ends; exit code 0 when it succeeds.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Works as a job worker for a custom action type: polls its jobs, runs each job's commands in a workspace
+    /// holding the input artifacts, uploads the output artifacts, and reports the result.
+    Agent(agent::AgentArgs),
     /// Stops an execution: running actions finish, nothing new starts (or, with --abandon, at once).
     Stop {
         /// The execution id.
         execution: String,
+        /// The execution's pipeline (found by asking each pipeline when not given).
+        #[arg(long)]
+        pipeline: Option<String>,
         /// Abandon running actions.
         #[arg(long)]
         abandon: bool,
@@ -130,6 +180,9 @@ enum Command {
     Retry {
         /// The execution id.
         execution: String,
+        /// The execution's pipeline (found by asking each pipeline when not given).
+        #[arg(long)]
+        pipeline: Option<String>,
         /// The failed stage.
         stage: String,
         /// Run every action again, not only the failed ones.
@@ -230,7 +283,7 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
         {
-            Ok(rt) => rt.block_on(local(cli)),
+            Ok(rt) => rt.block_on(act(cli)),
             Err(e) => Err(UsageError(format!("cannot start: {e}"))),
         },
     };
@@ -374,6 +427,179 @@ fn asl(path: &Path, substitutions: &[String]) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Routes a command: API verbs go through a [`Client`] (the state folder's runtime in-process, or
+/// `--endpoint`); the rest work on the state folder itself.
+async fn act(cli: Cli) -> CmdResult {
+    let through_api = matches!(
+        cli.command,
+        Command::Status { .. }
+            | Command::History { .. }
+            | Command::List
+            | Command::Create { .. }
+            | Command::Update { .. }
+            | Command::Delete { .. }
+            | Command::Start { .. }
+            | Command::Approve(_)
+            | Command::Reject(_)
+            | Command::Stop { .. }
+            | Command::Retry { .. }
+            | Command::Transition { .. }
+            | Command::Agent(_)
+    );
+    if !through_api {
+        if cli.endpoint.is_some() {
+            return Err(UsageError(
+                "this command works on a local state folder only; drop --endpoint (or SLUICE_ENDPOINT)"
+                    .into(),
+            ));
+        }
+        return local(cli).await;
+    }
+    let host = match cli.endpoint {
+        Some(_) => None,
+        None => Some(Host::open(&cli.state_dir)?),
+    };
+    let client = match (&cli.endpoint, &host) {
+        (Some(e), _) => Client::Remote(Box::new(Remote::new(e, cli.profile.as_deref())?)),
+        (None, Some(h)) => Client::Local(std::sync::Arc::clone(&h.runtime)),
+        (None, None) => unreachable!("a host is opened when there is no endpoint"),
+    };
+    let output = cli.output;
+    match cli.command {
+        Command::Status { pipeline } => control::status(&client, pipeline.as_deref(), output).await,
+        Command::History { pipeline, limit } => {
+            control::history(&client, &pipeline, limit, output).await
+        }
+        Command::List => control::list(&client, output).await,
+        Command::Create { file, tags } => match definition_json(&file)? {
+            Some(d) => control::put(&client, d, &tags, true, output).await,
+            None => Ok(ExitCode::FAILURE),
+        },
+        Command::Update { file } => match definition_json(&file)? {
+            Some(d) => control::put(&client, d, &[], false, output).await,
+            None => Ok(ExitCode::FAILURE),
+        },
+        Command::Delete { pipeline } => control::delete(&client, &pipeline, output).await,
+        Command::Start {
+            pipeline,
+            vars,
+            client_token,
+            wait,
+        } => {
+            let id = control::start(&client, &pipeline, &vars, client_token.as_deref()).await?;
+            if host.is_some() {
+                spawn_driver(&cli.state_dir)?;
+            }
+            if wait {
+                return control::wait(&client, &pipeline, &id, output).await;
+            }
+            if output == Output::Json {
+                print_json(&json!({"pipelineExecutionId": id}));
+            } else {
+                println!("{id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve(d) => {
+            control::decide(
+                &client,
+                &d.pipeline,
+                &d.stage,
+                &d.action,
+                d.summary,
+                true,
+                output,
+            )
+            .await
+        }
+        Command::Reject(d) => {
+            control::decide(
+                &client,
+                &d.pipeline,
+                &d.stage,
+                &d.action,
+                d.summary,
+                false,
+                output,
+            )
+            .await
+        }
+        Command::Stop {
+            execution,
+            pipeline,
+            abandon,
+            reason,
+        } => {
+            let pipeline = control::pipeline_of(&client, pipeline, &execution).await?;
+            control::stop(&client, &pipeline, &execution, abandon, &reason, output).await
+        }
+        Command::Retry {
+            execution,
+            pipeline,
+            stage,
+            all_actions,
+            no_wait,
+        } => {
+            let pipeline = control::pipeline_of(&client, pipeline, &execution).await?;
+            let id = control::retry(&client, &pipeline, &execution, &stage, all_actions).await?;
+            match &host {
+                Some(_) if no_wait => {
+                    spawn_driver(&cli.state_dir)?;
+                    println!("{id}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(host) => {
+                    let rec = host.runtime.execution(&id).await?;
+                    let definition = host
+                        .runtime
+                        .pipeline(&rec.pipeline, Some(rec.version))
+                        .await?
+                        .definition;
+                    follow_to_end(host, &definition, &id, default_approvals(), output).await
+                }
+                None if no_wait => {
+                    println!("{id}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => control::wait(&client, &pipeline, &id, output).await,
+            }
+        }
+        Command::Transition {
+            switch,
+            pipeline,
+            stage,
+            reason,
+        } => {
+            control::transition(
+                &client,
+                &pipeline,
+                &stage,
+                switch == Switch::Enable,
+                &reason,
+            )
+            .await
+        }
+        Command::Agent(args) => agent::run(&client, host.as_ref(), args).await,
+        _ => unreachable!("only API verbs reach here"),
+    }
+}
+
+/// A definition file as the JSON `pipeline` member of CreatePipeline / UpdatePipeline; None (after printing
+/// its problems) when it is not valid.
+fn definition_json(path: &Path) -> Result<Option<serde_json::Value>, UsageError> {
+    match load(path)? {
+        Ok(doc) => Ok(Some(serde_json::to_value(&doc.pipeline).map_err(|e| {
+            UsageError(format!("cannot write {} as JSON: {e}", path.display()))
+        })?)),
+        Err(err) => {
+            for line in problem_lines(path, &err) {
+                eprintln!("{line}");
+            }
+            Ok(None)
+        }
+    }
+}
+
 /// The commands that work on the state folder.
 async fn local(cli: Cli) -> CmdResult {
     let output = cli.output;
@@ -429,79 +655,9 @@ async fn local(cli: Cli) -> CmdResult {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { pipeline } => status(&host, pipeline.as_deref(), output).await,
-        Command::History { pipeline, limit } => history(&host, &pipeline, limit, output).await,
         Command::Logs { execution, action } => logs(&host, &execution, action.as_deref()).await,
         Command::Events { execution } => events(&host, execution.as_deref()),
-        Command::Approve(d) => decide(&host, d, true, output).await,
-        Command::Reject(d) => decide(&host, d, false, output).await,
-        Command::Stop {
-            execution,
-            abandon,
-            reason,
-        } => {
-            let rec = host
-                .runtime
-                .stop_execution(&execution, abandon, &reason)
-                .await?;
-            if output == Output::Json {
-                print_json(&json!(rec));
-            } else {
-                println!(
-                    "execution {execution} is stopping{}",
-                    if abandon {
-                        " (running actions abandoned)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Retry {
-            execution,
-            stage,
-            all_actions,
-            no_wait,
-        } => {
-            let mode = if all_actions {
-                RetryMode::AllActions
-            } else {
-                RetryMode::FailedActions
-            };
-            let rec = host.runtime.retry_stage(&execution, &stage, mode).await?;
-            if no_wait {
-                spawn_driver(&cli.state_dir)?;
-                println!("{}", rec.execution_id);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let pipeline = host
-                .runtime
-                .pipeline(&rec.pipeline, Some(rec.version))
-                .await?
-                .definition;
-            follow_to_end(&host, &pipeline, &execution, default_approvals(), output).await
-        }
-        Command::Transition {
-            switch,
-            pipeline,
-            stage,
-            reason,
-        } => {
-            host.runtime
-                .set_transition(&pipeline, &stage, switch == Switch::Enable, &reason)
-                .await?;
-            println!(
-                "transition into {pipeline}.{stage} {}",
-                if switch == Switch::Enable {
-                    "enabled"
-                } else {
-                    "disabled"
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Validate { .. } | Command::Asl { .. } => Ok(ExitCode::SUCCESS),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -703,116 +859,6 @@ async fn resume(host: &Host, approvals: Approvals, output: Output) -> CmdResult 
     Ok(code)
 }
 
-async fn status(host: &Host, pipeline: Option<&str>, output: Output) -> CmdResult {
-    let Some(name) = pipeline else {
-        let heads = host.runtime.list_pipelines().await?;
-        let mut rows = Vec::new();
-        for h in heads {
-            let latest = host
-                .runtime
-                .list_executions(&h.name, 1)
-                .await?
-                .into_iter()
-                .next();
-            rows.push((h, latest));
-        }
-        if output == Output::Json {
-            print_json(&json!(rows
-                .iter()
-                .map(|(h, e)| json!({"pipeline": h, "latestExecution": e}))
-                .collect::<Vec<_>>()));
-        } else if rows.is_empty() {
-            println!("no pipelines yet: sluice run FILE");
-        } else {
-            println!(
-                "{:<28} {:>7}  {:<12} EXECUTION",
-                "PIPELINE", "VERSION", "STATUS"
-            );
-            for (h, e) in rows {
-                let (status, id) = e.map_or(("—".to_owned(), String::new()), |e| {
-                    (format!("{:?}", e.status), e.execution_id)
-                });
-                println!("{:<28} {:>7}  {:<12} {id}", h.name, h.version, status);
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
-    };
-    let record = host.runtime.pipeline(name, None).await?;
-    let latest = host
-        .runtime
-        .list_executions(name, 1)
-        .await?
-        .into_iter()
-        .next();
-    let transitions = host.runtime.disabled_transitions(name).await?;
-    let (stages, actions) = match &latest {
-        Some(e) => (
-            host.runtime.stages(&e.execution_id).await?,
-            host.runtime.actions(&e.execution_id).await?,
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    if output == Output::Json {
-        print_json(&json!({
-            "pipeline": name,
-            "version": record.definition.version,
-            "latestExecution": latest,
-            "stages": stages,
-            "actions": actions,
-            "disabledTransitions": transitions,
-        }));
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "pipeline {name} version {}",
-        record.definition.version.unwrap_or(1)
-    );
-    match &latest {
-        Some(e) => println!("latest execution {} {:?}", e.execution_id, e.status),
-        None => println!("no executions yet"),
-    }
-    for stage in &record.definition.stages {
-        if let Some(t) = transitions.get(&stage.name) {
-            println!("  -- transition disabled: {}", t.reason);
-        }
-        let s = stages
-            .iter()
-            .filter(|s| s.stage == stage.name)
-            .max_by_key(|s| s.attempt);
-        let word = s.map_or("—".to_owned(), |s| format!("{:?}", s.status));
-        println!("  {:<24} {word}", stage.name);
-        for action in &stage.actions {
-            let a = actions
-                .iter()
-                .filter(|a| a.stage == stage.name && a.action == action.name)
-                .max_by_key(|a| a.attempt);
-            let mut line = format!(
-                "    {:<22} {}",
-                action.name,
-                a.map_or("—".to_owned(), |a| format!("{:?}", a.status))
-            );
-            if let Some(err) = a.and_then(|a| a.error.as_ref()) {
-                line.push_str(&format!("  | {err}"));
-            }
-            println!("{line}");
-            if let Some(p) = host
-                .runtime
-                .pending_approval(name, &stage.name, &action.name)
-                .await?
-            {
-                println!(
-                    "      waiting for approval: sluice approve {name} {} {}",
-                    stage.name, action.name
-                );
-                if let Some(d) = p.custom_data {
-                    println!("      {d}");
-                }
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 async fn show(host: &Host, execution: &str, output: Output) -> CmdResult {
     let record = host.runtime.execution(execution).await?;
     let stages = host.runtime.stages(execution).await?;
@@ -872,30 +918,6 @@ async fn show(host: &Host, execution: &str, output: Output) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn history(host: &Host, pipeline: &str, limit: usize, output: Output) -> CmdResult {
-    host.runtime.pipeline(pipeline, None).await?;
-    let executions = host.runtime.list_executions(pipeline, limit).await?;
-    if output == Output::Json {
-        print_json(&json!(executions));
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<38} {:<12} {:>7} {:>9}  SUMMARY",
-        "EXECUTION", "STATUS", "VERSION", "DURATION"
-    );
-    for e in executions {
-        println!(
-            "{:<38} {:<12} {:>7} {:>8.1}s  {}",
-            e.execution_id,
-            format!("{:?}", e.status),
-            e.version,
-            (e.updated_ms - e.started_ms) as f64 / 1000.0,
-            e.status_summary.unwrap_or_default()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 async fn logs(host: &Host, execution: &str, action: Option<&str>) -> CmdResult {
     let actions = host.runtime.actions(execution).await?;
     if actions.is_empty() {
@@ -939,37 +961,6 @@ fn events(host: &Host, execution: Option<&str>) -> CmdResult {
             }
         }
         println!("{e}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn decide(host: &Host, d: Decision, approve: bool, output: Output) -> CmdResult {
-    host.runtime.pipeline(&d.pipeline, None).await?;
-    let Some(pending) = host
-        .runtime
-        .pending_approval(&d.pipeline, &d.stage, &d.action)
-        .await?
-    else {
-        return Err(UsageError(format!(
-            "no approval is waiting at {}.{} of pipeline {}",
-            d.stage, d.action, d.pipeline
-        )));
-    };
-    let who = std::env::var("USER").unwrap_or_else(|_| "sluice".into());
-    let decided = host
-        .runtime
-        .decide_approval(&pending.token, approve, d.summary, &who)
-        .await?;
-    if output == Output::Json {
-        print_json(&json!(decided));
-    } else {
-        println!(
-            "{} {}.{} of execution {}",
-            if approve { "approved" } else { "rejected" },
-            d.stage,
-            d.action,
-            decided.execution_id
-        );
     }
     Ok(ExitCode::SUCCESS)
 }

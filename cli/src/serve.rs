@@ -221,6 +221,11 @@ impl Service {
         let path = req.uri().path().to_owned();
         match (req.method(), path.as_str()) {
             (&Method::POST, "/") => self.api(req).await,
+            (&Method::GET | &Method::PUT, p)
+                if p.starts_with("/artifacts/") || p.starts_with("/artifacts-info/") =>
+            {
+                self.artifacts(req).await
+            }
             _ => error(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",
@@ -246,9 +251,73 @@ impl Service {
             return too_big();
         }
         let (parts, body) = req.into_parts();
-        let body = match read_body(body).await {
+        let body = match read_body(body, MAX_BODY).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => return too_big(),
+            Err(BodyError::Broken(e)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ValidationException",
+                    &format!("cannot read the request body: {e}"),
+                )
+            }
+        };
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &headers,
+            body: &body,
+        };
+        let caller = match sigv4::verify(&signed, &self.keys, now_s()) {
+            Ok(caller) => caller,
+            Err(e) => return auth_error(&e),
+        };
+        let Some(target) = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "X-Amz-Target header is required",
+            );
+        };
+        let resp = api::handle_as(&self.runtime, target, &body, &caller).await;
+        let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = serde_json::to_vec(&resp.body).unwrap_or_else(|_| b"{}".to_vec());
+        (status, Bytes::from(bytes))
+    }
+}
+
+/// The largest artifact a job worker may upload through `/artifacts/`.
+pub const MAX_ARTIFACT: usize = 512 * 1024 * 1024;
+
+impl Service {
+    /// Job workers' artifacts: `GET /artifacts/<bucket>/<key>` fetches an object, `PUT` stores one (visible
+    /// only once whole), `GET /artifacts-info/<bucket>/<key>` describes it. Signed like the API.
+    async fn artifacts(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
+        let (parts, body) = req.into_parts();
+        let body = match read_body(body, MAX_ARTIFACT).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "ValidationException",
+                    &format!("artifact over {MAX_ARTIFACT} bytes"),
+                )
+            }
             Err(BodyError::Broken(e)) => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -277,22 +346,101 @@ impl Service {
         if let Err(e) = sigv4::verify(&signed, &self.keys, now_s()) {
             return auth_error(&e);
         }
-        let Some(target) = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-        else {
+        let path = parts.uri.path();
+        let (info_only, rest) = match path.strip_prefix("/artifacts-info/") {
+            Some(rest) => (true, rest),
+            None => (false, path.trim_start_matches("/artifacts/")),
+        };
+        let decoded = percent_decode(rest);
+        let Some((bucket, key)) = decoded.as_deref().and_then(|r| r.split_once('/')) else {
             return error(
                 StatusCode::BAD_REQUEST,
-                "UnknownOperationException",
-                "X-Amz-Target header is required",
+                "ValidationException",
+                "expected /artifacts/<bucket>/<key>",
             );
         };
-        let resp = api::handle(&self.runtime, target, &body).await;
-        let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let bytes = serde_json::to_vec(&resp.body).unwrap_or_else(|_| b"{}".to_vec());
-        (status, Bytes::from(bytes))
+        let objects = &self.runtime.objects;
+        let object_error = |e: sluice_core::runtime::ports::ObjectError| match e {
+            sluice_core::runtime::ports::ObjectError::NotFound { .. } => {
+                error(StatusCode::NOT_FOUND, "NoSuchKey", &e.to_string())
+            }
+            sluice_core::runtime::ports::ObjectError::InvalidName(_) => error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                &e.to_string(),
+            ),
+            _ => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                &e.to_string(),
+            ),
+        };
+        let scratch = match tempfile::NamedTempFile::new() {
+            Ok(f) => f,
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    &format!("cannot make a temporary file: {e}"),
+                )
+            }
+        };
+        if parts.method == Method::PUT {
+            if info_only {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "UnknownOperationException",
+                    "PUT /artifacts-info/ is not a route",
+                );
+            }
+            if let Err(e) = tokio::fs::write(scratch.path(), &body).await {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    &e.to_string(),
+                );
+            }
+            return match objects.put_file(bucket, key, scratch.path()).await {
+                Ok(info) => (StatusCode::OK, Bytes::from(json!(info).to_string())),
+                Err(e) => object_error(e),
+            };
+        }
+        if info_only {
+            return match objects.head(bucket, key).await {
+                Ok(info) => (StatusCode::OK, Bytes::from(json!(info).to_string())),
+                Err(e) => object_error(e),
+            };
+        }
+        match objects.get_file(bucket, key, scratch.path()).await {
+            Ok(_) => match tokio::fs::read(scratch.path()).await {
+                Ok(bytes) => (StatusCode::OK, Bytes::from(bytes)),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    &e.to_string(),
+                ),
+            },
+            Err(e) => object_error(e),
+        }
     }
+}
+
+/// Decodes `%XX` escapes; None when an escape is malformed or the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 enum BodyError {
@@ -302,7 +450,7 @@ enum BodyError {
 
 /// Reads a body of at most `MAX_BODY` bytes. An oversized one is read on (discarded) for a moment, up to
 /// `DRAIN_CAP`, so the client is done sending and reads the 413 rather than a reset connection.
-async fn read_body(mut body: Incoming) -> Result<Bytes, BodyError> {
+async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
     let mut buf = Vec::new();
     let mut seen = 0usize;
     let mut deadline = None;
@@ -320,16 +468,16 @@ async fn read_body(mut body: Incoming) -> Result<Bytes, BodyError> {
             continue;
         };
         seen = seen.saturating_add(data.len());
-        if seen <= MAX_BODY {
+        if seen <= max {
             buf.extend_from_slice(&data);
-        } else if seen > DRAIN_CAP {
+        } else if seen > DRAIN_CAP.max(max) {
             break;
         } else if deadline.is_none() {
             buf = Vec::new();
             deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
         }
     }
-    if seen > MAX_BODY {
+    if seen > max {
         return Err(BodyError::TooLarge);
     }
     Ok(Bytes::from(buf))

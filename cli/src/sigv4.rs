@@ -179,8 +179,9 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     })
 }
 
-/// Verifies a request's signature; `now_s` is the server's clock in epoch seconds.
-pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<(), AuthError> {
+/// Verifies a request's signature; `now_s` is the server's clock in epoch seconds. Answers the access key id
+/// that signed it.
+pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<String, AuthError> {
     let header = req.header("authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(header)?;
     let amz_date = req
@@ -247,7 +248,82 @@ pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<(), Au
             format_amz_date(now_s)
         )));
     }
-    Ok(())
+    Ok(auth.access_key_id.to_owned())
+}
+
+/// What a client signs with.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// A session token, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+/// A request to sign.
+pub struct Outgoing<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path, URI-encoded.
+    pub path: &'a str,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Signs a request for `service` in `region`: adds `x-amz-date`, `x-amz-content-sha256`, the session token
+/// when there is one, and `authorization` to `headers` (which must already hold `host`).
+pub fn sign(
+    request: &Outgoing<'_>,
+    headers: &mut Vec<(String, String)>,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    now_s: i64,
+) {
+    let Outgoing { method, path, body } = *request;
+    let amz_date = format_amz_date(now_s);
+    let date = &amz_date[..8];
+    let payload_hash = hex::encode(Sha256::digest(body));
+    headers.push(("x-amz-date".into(), amz_date.clone()));
+    headers.push(("x-amz-content-sha256".into(), payload_hash.clone()));
+    if let Some(t) = &credentials.session_token {
+        headers.push(("x-amz-security-token".into(), t.clone()));
+    }
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let signed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let req = SignedRequest {
+        method,
+        path,
+        query: "",
+        headers,
+        body,
+    };
+    let canonical = canonical_request(&req, &signed, &payload_hash);
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let sig = signature(
+        &credentials.secret_access_key,
+        date,
+        region,
+        service,
+        &amz_date,
+        &scope,
+        &canonical,
+    );
+    headers.push((
+        "authorization".into(),
+        format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={sig}",
+            credentials.access_key_id,
+            signed.join(";")
+        ),
+    ));
 }
 
 /// The canonical request: method, URI, query, signed headers, their list, the payload hash.
@@ -489,7 +565,7 @@ mod tests {
         );
         headers[3].1.push_str(&sig);
         let now = parse_amz_date("20150830T123600Z").expect("date");
-        assert_eq!(verify(&request(&headers), &keys, now + 14 * 60), Ok(()));
+        assert!(verify(&request(&headers), &keys, now + 14 * 60).is_ok());
         let err = verify(&request(&headers), &keys, now + 16 * 60).expect_err("stale");
         assert!(err.message().starts_with("Signature expired"));
     }
@@ -510,5 +586,43 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert_eq!(keys.secret("AKID2"), Some("s2"));
         assert!(Keys::parse("AKID only\nx").is_err());
+    }
+
+    #[test]
+    fn what_sign_signs_verify_accepts_and_names_the_key() {
+        let keys =
+            Keys::parse("AKIDEXAMPLE wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n").expect("keys");
+        let creds = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let mut headers = vec![
+            ("host".to_owned(), "127.0.0.1:7088".to_owned()),
+            (
+                "x-amz-target".to_owned(),
+                "CodePipeline_20150709.ListPipelines".to_owned(),
+            ),
+        ];
+        let now = parse_amz_date("20261126T080000Z").expect("date");
+        let out = Outgoing {
+            method: "POST",
+            path: "/",
+            body: b"{}",
+        };
+        sign(&out, &mut headers, &creds, "us-east-1", SERVICE, now);
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: b"{}",
+        };
+        assert_eq!(verify(&req, &keys, now).as_deref(), Ok("AKIDEXAMPLE"));
+        let tampered = SignedRequest {
+            body: b"{ }",
+            ..req
+        };
+        assert!(verify(&tampered, &keys, now).is_err());
     }
 }

@@ -163,7 +163,7 @@ fn killing_sluice_at_random_points_loses_nothing_and_repeats_nothing_finished() 
     assert_eq!(executions.len(), EXECUTIONS, "{history}");
     let mut interrupted_runs = 0;
     for e in executions {
-        let id = e["executionId"].as_str().expect("id");
+        let id = e["pipelineExecutionId"].as_str().expect("id");
         let shown = json(&state, &["show", id]);
         assert_eq!(e["status"], "Succeeded", "execution {id}: {shown:#}");
         let actions = shown["actions"].as_array().expect("actions");

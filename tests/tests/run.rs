@@ -130,10 +130,27 @@ fn execution_id(out: &Output) -> String {
         .unwrap_or_else(|| panic!("no execution id in:\n{stdout}"))
 }
 
+/// Every action state of a `status --output json` document (GetPipelineState's shape).
+fn action_states(status: &Value) -> Vec<&Value> {
+    status["stageStates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["actionStates"].as_array().into_iter().flatten())
+        .collect()
+}
+
+/// A stage's state in a `status --output json` document.
+fn stage_state<'a>(status: &'a Value, stage: &str) -> &'a Value {
+    status["stageStates"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stageName"] == stage))
+        .unwrap_or_else(|| panic!("no stage {stage} in {status}"))
+}
+
 fn pending_approval(status: &Value) -> bool {
-    status["actions"].as_array().is_some_and(|a| {
-        a.iter()
-            .any(|a| a["actionType"]["provider"] == "Manual" && a["status"] == "InProgress")
+    action_states(status).iter().any(|a| {
+        a["latestExecution"]["status"] == "InProgress" && a["latestExecution"]["token"].is_string()
     })
 }
 
@@ -157,7 +174,7 @@ fn hello_runs_end_to_end_and_its_log_is_kept() {
     assert!(logs.contains("hello from"), "{logs}");
     let history = sb.json(&["history", "hello"]);
     assert_eq!(history[0]["status"], "Succeeded");
-    assert_eq!(history[0]["executionId"], id.as_str());
+    assert_eq!(history[0]["pipelineExecutionId"], id.as_str());
 
     // Running the same definition again keeps its version; a changed one becomes version 2.
     let file = dir.join("pipeline.yaml");
@@ -165,7 +182,7 @@ fn hello_runs_end_to_end_and_its_log_is_kept() {
         .run(&["run", file.to_str().expect("utf-8")])
         .status
         .success());
-    assert_eq!(sb.json(&["status", "hello"])["version"], 1);
+    assert_eq!(sb.json(&["status", "hello"])["pipelineVersion"], 1);
     let changed = std::fs::read_to_string(&file)
         .expect("read")
         .replace("- ls", "- ls -a");
@@ -174,13 +191,13 @@ fn hello_runs_end_to_end_and_its_log_is_kept() {
         .run(&["run", file.to_str().expect("utf-8")])
         .status
         .success());
-    assert_eq!(sb.json(&["status", "hello"])["version"], 2);
+    assert_eq!(sb.json(&["status", "hello"])["pipelineVersion"], 2);
     let history = sb.json(&["history", "hello"]);
     let versions: Vec<u64> = history
         .as_array()
         .expect("list")
         .iter()
-        .map(|e| e["version"].as_u64().expect("v"))
+        .map(|e| e["pipelineVersion"].as_u64().expect("v"))
         .collect();
     assert_eq!(versions, [2, 1, 1], "newest first");
 }
@@ -198,10 +215,13 @@ fn release_waits_for_approval_then_deploys_what_it_built() {
     ]);
     let status = sb.wait_for("release", "the approval", pending_approval);
     // Everything before the approval ran, in order, with its artifacts.
-    let actions = status["actions"].as_array().expect("actions");
+    let actions = action_states(&status);
     for name in ["Checkout", "UnitTests", "Lint", "Package"] {
-        let a = actions.iter().find(|a| a["action"] == name).expect(name);
-        assert_eq!(a["status"], "Succeeded", "{name}: {a}");
+        let a = actions
+            .iter()
+            .find(|a| a["actionName"] == name)
+            .expect(name);
+        assert_eq!(a["latestExecution"]["status"], "Succeeded", "{name}: {a}");
     }
     let out = sb.run(&[
         "approve",
@@ -331,11 +351,7 @@ fn a_failed_action_fails_its_stage_and_retry_runs_only_what_failed() {
     let status = sb.json(&["status", "failing"]);
     assert_eq!(status["latestExecution"]["status"], "Failed");
     assert!(
-        status["stages"]
-            .as_array()
-            .expect("stages")
-            .iter()
-            .all(|s| s["stage"] != "After"),
+        stage_state(&status, "After")["latestExecution"].is_null(),
         "the stage after the failure never started: {status}"
     );
     let logs = text(&sb.run(&["logs", &id, "Build.Flaky"]).stdout);
@@ -419,24 +435,21 @@ fn a_disabled_transition_holds_executions_until_enabled() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let child = sb.spawn(&["run", file.to_str().expect("utf-8")]);
     let status = sb.wait_for("hello", "the source stage", |s| {
+        let current = &s["latestExecution"]["pipelineExecutionId"];
+        let source = &stage_state(s, "Source")["latestExecution"];
         s["latestExecution"]["status"] == "InProgress"
-            && s["stages"].as_array().is_some_and(|st| {
-                st.iter()
-                    .any(|x| x["stage"] == "Source" && x["status"] == "Succeeded")
-            })
+            && source["pipelineExecutionId"] == *current
+            && source["status"] == "Succeeded"
     });
     std::thread::sleep(Duration::from_millis(500));
     let status_again = sb.json(&["status", "hello"]);
-    assert!(
-        status_again["stages"]
-            .as_array()
-            .expect("stages")
-            .iter()
-            .all(|s| s["stage"] != "Build"),
+    assert_ne!(
+        stage_state(&status_again, "Build")["latestExecution"]["pipelineExecutionId"],
+        status_again["latestExecution"]["pipelineExecutionId"],
         "Build must not start while its transition is disabled: {status}"
     );
     assert_eq!(
-        status_again["disabledTransitions"]["Build"]["reason"],
+        stage_state(&status_again, "Build")["inboundTransitionState"]["disabledReason"],
         "freeze"
     );
     let out = sb.run(&["transition", "enable", "hello", "Build"]);
@@ -477,9 +490,9 @@ stages:
     );
     let child = sb.spawn(&["run", file.to_str().expect("utf-8")]);
     sb.wait_for("slow", "the build", |s| {
-        s["actions"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["action"] == "Wait"))
+        action_states(s)
+            .iter()
+            .any(|x| x["actionName"] == "Wait" && !x["latestExecution"].is_null())
     });
     let pid = child.id().to_string();
     assert!(Command::new("kill")

@@ -35,6 +35,8 @@ pub enum Kind {
     RegionMap(&'static Kind),
     /// An object with exactly these fields.
     Obj(&'static [Field]),
+    /// Any JSON value (a timestamp the SDKs send as a number or a string).
+    Any,
 }
 
 /// A field of an object.
@@ -187,7 +189,7 @@ static ENV_VAR: Kind = Kind::Obj(&[
     opt("type", &Kind::Enum(&["PLAINTEXT", "SECRETS_MANAGER"])),
 ]);
 
-static ACTION_TYPE_ID: Kind = Kind::Obj(&[
+pub static ACTION_TYPE_ID: Kind = Kind::Obj(&[
     req(
         "category",
         &Kind::Enum(&[
@@ -433,6 +435,7 @@ pub static TAGS: Kind = Kind::List {
 /// Checks `value` against `kind`, recording every problem found below `path`.
 pub fn check(value: &Value, kind: &Kind, path: &JsonPath, problems: &mut Problems) {
     match kind {
+        Kind::Any => {}
         Kind::Str { min, max, charset } => {
             let Some(text) = value.as_str() else {
                 return problems.push(

@@ -135,12 +135,12 @@ pub struct Runtime {
 }
 
 /// A typed item read from the store, with the version a conditional write needs.
-struct Versioned<T> {
-    value: T,
-    version: u64,
+pub(crate) struct Versioned<T> {
+    pub(crate) value: T,
+    pub(crate) version: u64,
 }
 
-fn item<T: Serialize>(pk: String, sk: String, version: u64, value: &T) -> Result<Item> {
+pub(crate) fn item<T: Serialize>(pk: String, sk: String, version: u64, value: &T) -> Result<Item> {
     let data = serde_json::to_value(value)
         .map_err(|e| RuntimeError::Corrupt(format!("{pk}/{sk}: {e}")))?;
     Ok(Item {
@@ -162,7 +162,12 @@ fn decode<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>> {
 }
 
 /// Puts `value` at `pk/sk`: creating it when `current` is None, else replacing that version.
-fn put<T: Serialize>(pk: String, sk: String, current: Option<u64>, value: &T) -> Result<Write> {
+pub(crate) fn put<T: Serialize>(
+    pk: String,
+    sk: String,
+    current: Option<u64>,
+    value: &T,
+) -> Result<Write> {
     let (version, condition) = match current {
         None => (1, Condition::Absent),
         Some(v) => (v + 1, Condition::Version(v)),
@@ -171,11 +176,15 @@ fn put<T: Serialize>(pk: String, sk: String, current: Option<u64>, value: &T) ->
 }
 
 impl Runtime {
-    async fn read<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<Versioned<T>>> {
+    pub(crate) async fn read<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<Versioned<T>>> {
         self.store.get(pk, sk).await?.map(decode).transpose()
     }
 
-    async fn query<T: DeserializeOwned>(
+    pub(crate) async fn query<T: DeserializeOwned>(
         &self,
         pk: &str,
         prefix: &str,
@@ -875,7 +884,7 @@ impl Runtime {
         if abandon {
             for action in self.actions(id).await? {
                 if action.status == ActionStatus::InProgress {
-                    self.executor.cancel(&action.job_id()).await;
+                    self.cancel_job(&action.job_id()).await;
                     self.settle_action(
                         &action,
                         ActionStatus::Abandoned,
@@ -1771,7 +1780,7 @@ impl Runtime {
                         && action.attempt == attempt
                         && action.status == ActionStatus::InProgress
                     {
-                        self.executor.cancel(&action.job_id()).await;
+                        self.cancel_job(&action.job_id()).await;
                         let status = if stopped {
                             ActionStatus::Abandoned
                         } else {
@@ -1997,7 +2006,7 @@ impl Runtime {
         }
 
         let job = self.job(&rec, action, commands, env, inputs, &record.base_dir);
-        if let Err(message) = self.executor.start(job).await {
+        if let Err(message) = self.start_job(job).await {
             self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                 .await?;
             self.fail(token, error::ACTION_FAILED, &message).await;
@@ -2065,7 +2074,7 @@ impl Runtime {
                 }
             }
         }
-        let running = !is_manual(&rec) && self.executor.is_running(&rec.job_id()).await;
+        let running = !is_manual(&rec) && self.job_running(&rec.job_id()).await;
         let restart = !is_manual(&rec) && !running;
         if rec.token == token && !restart {
             return Ok(());
@@ -2110,7 +2119,7 @@ impl Runtime {
                 rec.input_artifacts.clone(),
                 base_dir,
             );
-            if let Err(message) = self.executor.start(job).await {
+            if let Err(message) = self.start_job(job).await {
                 self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                     .await?;
                 self.fail(token, error::ACTION_FAILED, &message).await;
@@ -2234,6 +2243,41 @@ impl Runtime {
             state,
         ))
         .await;
+    }
+
+    /// Starts an action attempt's job: custom actions' jobs are queued for job workers, others go to the
+    /// executor.
+    async fn start_job(&self, job: Job) -> std::result::Result<(), String> {
+        if super::workers::is_worker_type(&job.action_type) {
+            return self
+                .queue_worker_job(job, None)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("could not queue the job for workers: {e}"));
+        }
+        self.executor.start(job).await
+    }
+
+    /// Whether an action attempt's job is still running (or, for custom actions, with a worker or queued).
+    async fn job_running(&self, job_id: &str) -> bool {
+        if self.executor.is_running(job_id).await {
+            return true;
+        }
+        match self.worker_job_live(job_id).await {
+            Ok(live) => live,
+            Err(e) => {
+                warn!(job = job_id, error = %e, "cannot read a worker job; taking it as live");
+                true
+            }
+        }
+    }
+
+    /// Cancels an action attempt's job wherever it runs.
+    async fn cancel_job(&self, job_id: &str) {
+        self.executor.cancel(job_id).await;
+        if let Err(e) = self.cancel_worker_job(job_id).await {
+            warn!(job = job_id, error = %e, "could not cancel a worker job");
+        }
     }
 
     /// Records a job's outcome and completes its action's task.

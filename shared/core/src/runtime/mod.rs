@@ -10,3 +10,4 @@ pub mod object_names;
 pub mod ports;
 pub mod records;
 pub mod variables;
+pub mod workers;

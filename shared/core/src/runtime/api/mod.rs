@@ -29,11 +29,13 @@ use crate::definition::schema::{self, Charset, Field, Kind};
 use crate::definition::{ActionTypeId, DefinitionError, Document, Pipeline, RetryMode, Tag};
 use crate::problem::{JsonPath, Problems};
 
+mod workers;
+
 /// The `X-Amz-Target` prefix of CodePipeline's operations.
 pub const TARGET_PREFIX: &str = "CodePipeline_20150709.";
 
-/// Who approvals decided through the API are recorded as, until requests carry a caller identity.
-const API_CALLER: &str = "codepipeline-api";
+/// Who approvals decided through the API are recorded as when the transport names no caller.
+pub const API_CALLER: &str = "codepipeline-api";
 
 /// What an API call answers: the HTTP status and the JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,17 +113,22 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Answers one CodePipeline API request: `target` is the whole `X-Amz-Target` header, `body` the request body.
 pub async fn handle(runtime: &Runtime, target: &str, body: &[u8]) -> ApiResponse {
-    match answer(runtime, target, body).await {
+    handle_as(runtime, target, body, API_CALLER).await
+}
+
+/// Answers one request on behalf of `caller` (an access key id, a user name), whom approvals are recorded as.
+pub async fn handle_as(runtime: &Runtime, target: &str, body: &[u8], caller: &str) -> ApiResponse {
+    match answer(runtime, target, body, caller).await {
         Ok(body) => ApiResponse { status: 200, body },
         Err(e) => e.response(),
     }
 }
 
-async fn answer(runtime: &Runtime, target: &str, body: &[u8]) -> ApiResult<Value> {
+async fn answer(runtime: &Runtime, target: &str, body: &[u8], caller: &str) -> ApiResult<Value> {
     let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
         return Err(unknown_operation(target));
     };
-    let api = Api { runtime };
+    let api = Api { runtime, caller };
     match operation {
         "CreatePipeline" => reply(api.create_pipeline(read(body, &CREATE_PIPELINE)?).await),
         "GetPipeline" => reply(api.get_pipeline(read(body, &GET_PIPELINE)?).await),
@@ -146,6 +153,44 @@ async fn answer(runtime: &Runtime, target: &str, body: &[u8]) -> ApiResult<Value
                 .await,
         ),
         "RetryStageExecution" => reply(api.retry_stage(read(body, &RETRY_STAGE)?).await),
+        "CreateCustomActionType" => reply(
+            api.create_custom_action_type(read(body, &workers::CREATE_CUSTOM_ACTION_TYPE)?)
+                .await,
+        ),
+        "DeleteCustomActionType" => reply(
+            api.delete_custom_action_type(read(body, &workers::DELETE_CUSTOM_ACTION_TYPE)?)
+                .await,
+        ),
+        "ListActionTypes" => reply(
+            api.list_action_types(read(body, &workers::LIST_ACTION_TYPES)?)
+                .await,
+        ),
+        "PollForJobs" => reply(
+            api.poll_for_jobs(read(body, &workers::POLL_FOR_JOBS)?)
+                .await,
+        ),
+        "AcknowledgeJob" => reply(
+            api.acknowledge_job(read(body, &workers::ACKNOWLEDGE_JOB)?)
+                .await,
+        ),
+        "GetJobDetails" => reply(
+            api.get_job_details(read(body, &workers::GET_JOB_DETAILS)?)
+                .await,
+        ),
+        "PutJobSuccessResult" => reply(
+            api.put_job_success(read(body, &workers::PUT_JOB_SUCCESS)?)
+                .await,
+        ),
+        "PutJobFailureResult" => reply(
+            api.put_job_failure(read(body, &workers::PUT_JOB_FAILURE)?)
+                .await,
+        ),
+        "TagResource" => reply(api.tag_resource(read(body, &workers::TAG_RESOURCE)?).await),
+        "UntagResource" => reply(
+            api.untag_resource(read(body, &workers::UNTAG_RESOURCE)?)
+                .await,
+        ),
+        "ListTagsForResource" => reply(api.list_tags(read(body, &workers::LIST_TAGS)?).await),
         _ => Err(unknown_operation(target)),
     }
 }
@@ -1190,6 +1235,7 @@ fn decode_token(kind: &str, token: &str) -> ApiResult<String> {
 
 struct Api<'a> {
     runtime: &'a Runtime,
+    caller: &'a str,
 }
 
 impl Api<'_> {
@@ -1243,6 +1289,7 @@ impl Api<'_> {
 
     async fn create_pipeline(&self, input: CreatePipelineInput) -> ApiResult<CreatePipelineOutput> {
         let definition = definition(input.pipeline)?;
+        self.check_custom_actions(&definition).await?;
         let name = definition.name.clone();
         let record = self
             .runtime
@@ -1290,6 +1337,7 @@ impl Api<'_> {
         let definition = definition(input.pipeline)?;
         // The definition's folder (a pipeline `sluice run` stored) stays, so relative paths still resolve.
         let (_, current) = self.current(&definition.name).await?;
+        self.check_custom_actions(&definition).await?;
         let record = self
             .runtime
             .put_pipeline(definition, current.base_dir)
@@ -1884,7 +1932,7 @@ impl Api<'_> {
                 &input.token,
                 input.result.status == "Approved",
                 summary,
-                API_CALLER,
+                self.caller,
             )
             .await
             .map_err(|e| match e {
