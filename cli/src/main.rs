@@ -1,10 +1,12 @@
 //! The `sluice` command: validate and compile definitions, run pipelines on the embedded default, and act on
 //! executions (approve, stop, retry, transitions).
 
+mod approvals;
 mod host;
 mod progress;
 mod serve;
 mod sigv4;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -151,6 +153,9 @@ enum Command {
         /// Allow listening on an address other than loopback.
         #[arg(long)]
         allow_remote: bool,
+        /// The URL people reach this server at, for approval links (default `http://<bound address>`).
+        #[arg(long, value_name = "URL", env = "SLUICE_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Disables or enables the transition into a stage.
     Transition {
@@ -417,6 +422,7 @@ async fn local(cli: Cli) -> CmdResult {
             bind,
             keys,
             allow_remote,
+            public_url,
         } => {
             serve::serve(
                 &host,
@@ -424,6 +430,7 @@ async fn local(cli: Cli) -> CmdResult {
                     bind,
                     keys,
                     allow_remote,
+                    public_url,
                 },
             )
             .await?;
