@@ -67,30 +67,31 @@ pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: 
             "the X-GitHub-Event header is missing",
         );
     };
-    let delivery =
-        match header("x-github-delivery") {
-            Some(d)
-                if !d.is_empty()
-                    && d.len() <= 100
-                    && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-            {
-                d.to_owned()
-            }
-            Some(d) => return refuse(
+    let delivery = match header("x-github-delivery") {
+        Some(d)
+            if !d.is_empty()
+                && d.len() <= 100
+                && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            d.to_owned()
+        }
+        Some(d) => {
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "InvalidHeader",
                 &format!(
                     "the X-GitHub-Delivery header {d:?} must be 1 to 100 letters, digits or '-'"
                 ),
-            ),
-            None => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "MissingHeader",
-                    "the X-GitHub-Delivery header is missing",
-                )
-            }
-        };
+            )
+        }
+        None => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "MissingHeader",
+                "the X-GitHub-Delivery header is missing",
+            )
+        }
+    };
     let record = match service.runtime.pipeline(pipeline, None).await {
         Ok(r) => r,
         Err(RuntimeError::PipelineNotFound(_)) => {
