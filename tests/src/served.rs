@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 pub const KEY_ID: &str = "AKIASLUICETEST000001";
 /// Its secret.
 pub const SECRET: &str = "c2x1aWNlLXRlc3Qtc2VjcmV0LWtleS1kby1ub3Qt";
-const TARGET: &str = "CodePipeline_20150709.";
+/// The prefix of every operation's `X-Amz-Target`.
+pub const TARGET: &str = "CodePipeline_20150709.";
 
 /// A running `sluice serve`; killed by PID when dropped.
 pub struct Server {
@@ -34,21 +35,33 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts the server with its state in `dir/state`, and waits until `/health` answers.
+    /// Starts the server with its state in `dir/state` and a keys file of [`KEY_ID`] and [`SECRET`], and waits
+    /// until `/health` answers.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, true)
+    }
+
+    /// Starts the server, with the keys file of [`KEY_ID`] and [`SECRET`] or else the default one (which the
+    /// server creates), and waits until `/health` answers.
+    pub fn start_with(dir: &Path, keys_file: bool) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let keys = dir.join("keys");
-        std::fs::write(&keys, format!("# test keys\n{KEY_ID} {SECRET}\n")).expect("keys");
+        let mut cmd = Command::new(crate::sluice_bin());
+        cmd.arg("--state-dir").arg(dir.join("state")).args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        if keys_file {
+            let keys = dir.join("keys");
+            std::fs::write(&keys, format!("# test keys\n{KEY_ID} {SECRET}\n")).expect("keys");
+            cmd.arg("--keys").arg(&keys);
+        }
         let out = std::fs::File::create(dir.join("server.out")).expect("log");
         let err = out.try_clone().expect("log");
-        let child = Command::new(crate::sluice_bin())
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--keys"])
-            .arg(&keys)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -125,8 +138,13 @@ impl Server {
 
     /// A signed API call.
     pub fn call(&self, operation: &str, body: &Value) -> Reply {
+        self.call_as(operation, body, KEY_ID, SECRET, now_s())
+    }
+
+    /// An API call signed with the given key pair at `at` (epoch seconds).
+    pub fn call_as(&self, operation: &str, body: &Value, id: &str, secret: &str, at: i64) -> Reply {
         let body = body.to_string().into_bytes();
-        let headers = sign(&self.host(), operation, &body, KEY_ID, SECRET, now_s());
+        let headers = sign(&self.host(), operation, &body, id, secret, at);
         self.send("POST", "/", &headers, &body).expect("request")
     }
 
