@@ -2,12 +2,14 @@
 //! executions (approve, stop, retry, transitions).
 
 mod agent;
+mod approvals;
 mod client;
 mod control;
 mod host;
 mod progress;
 mod serve;
 mod sigv4;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -204,6 +206,9 @@ enum Command {
         /// Allow listening on an address other than loopback.
         #[arg(long)]
         allow_remote: bool,
+        /// The URL people reach this server at, for approval links (default `http://<bound address>`).
+        #[arg(long, value_name = "URL", env = "SLUICE_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Disables or enables the transition into a stage.
     Transition {
@@ -643,6 +648,7 @@ async fn local(cli: Cli) -> CmdResult {
             bind,
             keys,
             allow_remote,
+            public_url,
         } => {
             serve::serve(
                 &host,
@@ -650,6 +656,7 @@ async fn local(cli: Cli) -> CmdResult {
                     bind,
                     keys,
                     allow_remote,
+                    public_url,
                 },
             )
             .await?;

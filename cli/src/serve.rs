@@ -2,6 +2,10 @@
 //! executions. `POST /` with `X-Amz-Target` goes to `sluice_core::runtime::api::handle`; `GET /health` answers
 //! `ok` without authentication. Access keys come from a keys file (`ACCESS_KEY_ID SECRET` lines), created with
 //! one random pair on first start.
+//!
+//! Two more routes carry their own credentials instead of SigV4: the approval pages (`/approvals/<token>`,
+//! a signed link, see `approvals.rs`) and the GitHub webhook (`POST /webhooks/<pipeline>`, an HMAC of the body,
+//! see `webhooks.rs`). Their keys live in the state folder: `approval.key` and `webhook.secret`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
@@ -23,6 +28,7 @@ use tracing::{info, warn};
 
 use crate::host::Host;
 use crate::sigv4::{self, AuthError, Keys, SignedRequest};
+use crate::{approvals, webhooks};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -41,12 +47,18 @@ pub struct ServeOptions {
     pub keys: Option<PathBuf>,
     /// Allow a non-loopback bind address.
     pub allow_remote: bool,
+    /// The URL approval links start with; `http://<bound address>` when not given.
+    pub public_url: Option<String>,
 }
 
 /// What every connection shares.
-struct Service {
-    runtime: Arc<Runtime>,
+pub(crate) struct Service {
+    pub(crate) runtime: Arc<Runtime>,
     keys: Keys,
+    /// The key approval links are signed with.
+    pub(crate) approval_key: Vec<u8>,
+    /// The secret webhook deliveries are signed with.
+    pub(crate) webhook_secret: Vec<u8>,
 }
 
 /// Serves until SIGINT or SIGTERM, then stops the engine (handing its leases back) and returns.
@@ -68,6 +80,14 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let approval_key =
+        load_or_create_secret(&host.state_dir.join("approval.key"), "approval link key")?;
+    let webhook_path = host.state_dir.join("webhook.secret");
+    let webhook_secret = load_or_create_secret(&webhook_path, "webhook secret")?;
+    let base_url = match &options.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    };
     let (stop, engine) = host.drive().await?;
     println!("sluice: serving the CodePipeline API on http://{addr}");
     println!(
@@ -79,9 +99,27 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         "sluice: configure the aws CLI with `aws configure` (the key pair from that file), then \
          `aws codepipeline list-pipelines --endpoint-url http://{addr} --region us-east-1`"
     );
+    println!(
+        "sluice: GitHub webhooks at {base_url}/webhooks/PIPELINE (content type application/json), \
+         secret in {}",
+        webhook_path.display()
+    );
+    let notifications = host.state_dir.join("notifications.jsonl");
+    println!(
+        "sluice: approval links are printed here and appended to {}",
+        notifications.display()
+    );
+    let announcer = tokio::spawn(approvals::announce(
+        Arc::clone(&host.runtime),
+        approval_key.clone(),
+        base_url,
+        notifications,
+    ));
     let service = Arc::new(Service {
         runtime: Arc::clone(&host.runtime),
         keys,
+        approval_key,
+        webhook_secret,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -122,6 +160,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         }
     }
     println!("sluice: stopping");
+    announcer.abort();
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
@@ -175,6 +214,34 @@ fn load_or_create_keys(path: &Path, create: bool) -> Result<Keys> {
     Ok(keys)
 }
 
+/// Reads a secret from a file of hex text; the file is created with 32 random bytes (mode 0600) when missing.
+fn load_or_create_secret(path: &Path, what: &str) -> Result<Vec<u8>> {
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the {what}: {e}"))?;
+        match write_private(path, &format!("{}\n", hex::encode(bytes))) {
+            Ok(()) => println!("sluice: created the {what} {}", path.display()),
+            // Another process created it first: read theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot create the {what} {}", path.display()))
+            }
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    let text = text.trim();
+    if text.len() < 32 {
+        bail!(
+            "{what} {} is too short: it needs at least 32 characters (sluice writes 64 hex digits)",
+            path.display()
+        );
+    }
+    Ok(text.as_bytes().to_vec())
+}
+
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -187,28 +254,29 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// A response with a status, a content type and a body.
+pub(crate) fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+const AMZ_JSON: &str = "application/x-amz-json-1.1";
 
 impl Service {
     async fn respond(&self, req: Request<Incoming>) -> Reply {
-        let is_health = req.method() == Method::GET && req.uri().path() == "/health";
-        let (status, body) = if is_health {
-            (StatusCode::OK, Bytes::from_static(b"ok"))
-        } else {
-            self.answer(req).await
-        };
-        let mut resp = Response::new(Full::new(body));
-        *resp.status_mut() = status;
+        let mut resp = self.route(req).await;
+        let too_large = resp.status() == StatusCode::PAYLOAD_TOO_LARGE;
         let headers = resp.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(if is_health {
-                "text/plain; charset=utf-8"
-            } else {
-                "application/x-amz-json-1.1"
-            }),
-        );
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        if too_large {
             headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
@@ -217,51 +285,50 @@ impl Service {
         resp
     }
 
-    async fn answer(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
+    async fn route(&self, req: Request<Incoming>) -> Reply {
         let path = req.uri().path().to_owned();
-        match (req.method(), path.as_str()) {
-            (&Method::POST, "/") => self.api(req).await,
+        let method = req.method().clone();
+        if let Some(token) = path.strip_prefix(approvals::PATH_PREFIX) {
+            let token = token.to_owned();
+            return approvals::page(self, req, &token).await;
+        }
+        if let Some(pipeline) = path.strip_prefix(webhooks::PATH_PREFIX) {
+            let pipeline = pipeline.to_owned();
+            return webhooks::handle(self, req, &pipeline).await;
+        }
+        match (&method, path.as_str()) {
+            (&Method::GET, "/health") => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok"),
+            (&Method::POST, "/") => {
+                let (status, body) = self.api(req).await;
+                reply(status, AMZ_JSON, body)
+            }
             (&Method::GET | &Method::PUT, p)
                 if p.starts_with("/artifacts/") || p.starts_with("/artifacts-info/") =>
             {
-                self.artifacts(req).await
+                let (status, body) = self.artifacts(req).await;
+                let kind = if status == StatusCode::OK
+                    && method == Method::GET
+                    && p.starts_with("/artifacts/")
+                {
+                    "application/zip"
+                } else {
+                    AMZ_JSON
+                };
+                reply(status, kind, body)
             }
-            _ => error(
-                StatusCode::NOT_FOUND,
-                "UnknownOperationException",
-                &format!("no route for {} {path}", req.method()),
-            ),
+            _ => {
+                let (status, body) = error(
+                    StatusCode::NOT_FOUND,
+                    "UnknownOperationException",
+                    &format!("no route for {method} {path}"),
+                );
+                reply(status, AMZ_JSON, body)
+            }
         }
     }
 
-    async fn api(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
-        let too_big = || {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ValidationException",
-                &format!("request body over {MAX_BODY} bytes"),
-            )
-        };
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > DRAIN_CAP as u64) {
-            return too_big();
-        }
-        let (parts, body) = req.into_parts();
-        let body = match read_body(body, MAX_BODY).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge) => return too_big(),
-            Err(BodyError::Broken(e)) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "ValidationException",
-                    &format!("cannot read the request body: {e}"),
-                )
-            }
-        };
+    /// Checks a request's SigV4 signature; answers the access key id that signed it, or the refusal.
+    fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<String, (StatusCode, Bytes)> {
         let headers: Vec<(String, String)> = parts
             .headers
             .iter()
@@ -277,11 +344,19 @@ impl Service {
             path: parts.uri.path(),
             query: parts.uri.query().unwrap_or(""),
             headers: &headers,
-            body: &body,
+            body,
         };
-        let caller = match sigv4::verify(&signed, &self.keys, now_s()) {
+        sigv4::verify(&signed, &self.keys, now_s()).map_err(|e| auth_error(&e))
+    }
+
+    async fn api(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
+        let (parts, body) = match read_request(req, MAX_BODY).await {
+            Ok(read) => read,
+            Err(e) => return error(e.status(), "ValidationException", &e.to_string()),
+        };
+        let caller = match self.authenticate(&parts, &body) {
             Ok(caller) => caller,
-            Err(e) => return auth_error(&e),
+            Err(refused) => return refused,
         };
         let Some(target) = parts
             .headers
@@ -308,43 +383,12 @@ impl Service {
     /// Job workers' artifacts: `GET /artifacts/<bucket>/<key>` fetches an object, `PUT` stores one (visible
     /// only once whole), `GET /artifacts-info/<bucket>/<key>` describes it. Signed like the API.
     async fn artifacts(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
-        let (parts, body) = req.into_parts();
-        let body = match read_body(body, MAX_ARTIFACT).await {
-            Ok(body) => body,
-            Err(BodyError::TooLarge) => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "ValidationException",
-                    &format!("artifact over {MAX_ARTIFACT} bytes"),
-                )
-            }
-            Err(BodyError::Broken(e)) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "ValidationException",
-                    &format!("cannot read the request body: {e}"),
-                )
-            }
+        let (parts, body) = match read_request(req, MAX_ARTIFACT).await {
+            Ok(read) => read,
+            Err(e) => return error(e.status(), "ValidationException", &e.to_string()),
         };
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let signed = SignedRequest {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &headers,
-            body: &body,
-        };
-        if let Err(e) = sigv4::verify(&signed, &self.keys, now_s()) {
-            return auth_error(&e);
+        if let Err(refused) = self.authenticate(&parts, &body) {
+            return refused;
         }
         let path = parts.uri.path();
         let (info_only, rest) = match path.strip_prefix("/artifacts-info/") {
@@ -443,12 +487,42 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-enum BodyError {
-    TooLarge,
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("request body over {0} bytes")]
+    TooLarge(usize),
+    #[error("cannot read the request body: {0}")]
     Broken(hyper::Error),
 }
 
-/// Reads a body of at most `MAX_BODY` bytes. An oversized one is read on (discarded) for a moment, up to
+impl BodyError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Broken(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Reads a request's head and its body of at most `max` bytes.
+pub(crate) async fn read_request(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<(Parts, Bytes), BodyError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_CAP.max(max) as u64) {
+        return Err(BodyError::TooLarge(max));
+    }
+    let (parts, body) = req.into_parts();
+    Ok((parts, read_body(body, max).await?))
+}
+
+/// Reads a body of at most `max` bytes. An oversized one is read on (discarded) for a moment, up to
 /// `DRAIN_CAP`, so the client is done sending and reads the 413 rather than a reset connection.
 async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
     let mut buf = Vec::new();
@@ -478,7 +552,7 @@ async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
         }
     }
     if seen > max {
-        return Err(BodyError::TooLarge);
+        return Err(BodyError::TooLarge(max));
     }
     Ok(Bytes::from(buf))
 }
@@ -492,7 +566,7 @@ fn auth_error(e: &AuthError) -> (StatusCode, Bytes) {
     error(StatusCode::FORBIDDEN, e.kind(), &e.message())
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod served;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -3,11 +3,15 @@
 //! transitions).
 
 pub mod api;
+pub mod deliveries;
 pub mod dispatch;
 pub mod events;
 pub mod jobs;
+pub mod links;
+pub mod notifications;
 pub mod object_names;
 pub mod ports;
 pub mod records;
+pub mod triggers;
 pub mod variables;
 pub mod workers;

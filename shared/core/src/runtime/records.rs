@@ -19,6 +19,7 @@
 //! | `TRANSITION#<pipeline>#<stage>` | `WAIT#<start:015>#<id>` | [`Waiter`] | executions held by a disabled transition |
 //! | `APPROVAL#<pipeline>#<stage>#<action>` | `<id>` | [`ApprovalRecord`] | the approvals of an action |
 //! | `APPROVAL_TOKEN#<token>` | `META` | [`ApprovalRecord`] (copy) | an approval by its token |
+//! | `WEBHOOK#<pipeline>` | `DELIVERY#<id>` | [`DeliveryRecord`] (with an expiry) | webhook deliveries seen |
 
 use std::collections::BTreeMap;
 
@@ -97,6 +98,27 @@ pub mod keys {
     pub fn approval_token(token: &str) -> String {
         format!("APPROVAL_TOKEN#{token}")
     }
+    /// The partition of a pipeline's webhook deliveries.
+    pub fn webhook(pipeline: &str) -> String {
+        format!("WEBHOOK#{pipeline}")
+    }
+    /// A webhook delivery's sort key.
+    pub fn delivery(id: &str) -> String {
+        format!("DELIVERY#{id}")
+    }
+}
+
+/// A webhook delivery that started (or is starting) an execution; kept for a while so a redelivery of the
+/// same id starts nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    /// The delivery id (GitHub's `X-GitHub-Delivery`).
+    pub delivery_id: String,
+    /// When it was first received.
+    pub received_ms: i64,
+    /// The execution it started, once started.
+    pub execution_id: Option<String>,
 }
 
 /// A pipeline's newest version, for listings.
