@@ -290,6 +290,7 @@ fn to_job(id: &str, data: &Value) -> Result<Job, String> {
         output_variables,
         timeout_seconds: 3600,
         base_dir: None,
+        revision_override: None,
     })
 }
 

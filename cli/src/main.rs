@@ -730,7 +730,7 @@ async fn run(
             &name,
             StartRequest {
                 variables,
-                trigger: None,
+                ..Default::default()
             },
         )
         .await?;

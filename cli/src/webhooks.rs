@@ -160,6 +160,7 @@ pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: 
             trigger_type: trigger_type.to_owned(),
             trigger_detail: delivery.clone(),
         }),
+        source_revisions: triggers::pinned_revisions(&record.definition, &push),
         ..Default::default()
     };
     match service

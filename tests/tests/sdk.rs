@@ -12,8 +12,8 @@ use aws_sdk_codepipeline::types::{
     ActionCategory, ActionConfigurationProperty, ActionDeclaration, ActionOwner, ActionTypeId,
     ApprovalResult, ApprovalStatus, ArtifactDetails, ArtifactStore, ArtifactStoreType,
     FailureDetails, FailureType, InputArtifact, OutputArtifact, PipelineDeclaration,
-    PipelineExecutionStatus, PipelineType, PipelineVariable, StageDeclaration, StageRetryMode,
-    StageTransitionType, Tag,
+    PipelineExecutionStatus, PipelineType, PipelineVariable, SourceRevisionOverride,
+    SourceRevisionType, StageDeclaration, StageRetryMode, StageTransitionType, Tag,
 };
 use aws_sdk_codepipeline::Client;
 use sluice_tests::server::{ServeProcess, KEY_ID, SECRET};
@@ -1218,4 +1218,127 @@ fn the_cli_prints_the_same_through_an_endpoint_as_locally() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("local state folder only"));
     assert!(run(&["delete", "hello"]).contains("deleted pipeline hello"));
     assert!(run(&["list"]).contains("no pipelines"));
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn an_execution_started_with_a_source_revision_builds_that_commit() {
+    let f = fixture();
+    let c = &f.client;
+    let repo = f.source.parent().expect("dir").join("repo");
+    std::fs::create_dir_all(&repo).expect("repo");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.name", "Sluice Tests"]);
+    git(&repo, &["config", "user.email", "tests@example.com"]);
+    std::fs::write(repo.join("app.txt"), "app v1\n").expect("v1");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "v1"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    std::fs::write(repo.join("app.txt"), "app v2\n").expect("v2");
+    git(&repo, &["commit", "-q", "-am", "v2"]);
+    runtime().block_on(async {
+        let decl = pipeline(
+            "pinned",
+            vec![
+                source_stage(&repo),
+                stage(
+                    "Build",
+                    vec![commands_action("Check", &["grep -x 'app v1' app.txt"])],
+                ),
+            ],
+        );
+        c.create_pipeline()
+            .pipeline(decl)
+            .send()
+            .await
+            .expect("create");
+        let pin = |action: &str, kind: SourceRevisionType, value: &str| {
+            SourceRevisionOverride::builder()
+                .action_name(action)
+                .revision_type(kind)
+                .revision_value(value)
+                .build()
+                .expect("override")
+        };
+        // The newest commit has v2, so only the pinned run passes the check.
+        let newest = c
+            .start_pipeline_execution()
+            .name("pinned")
+            .send()
+            .await
+            .expect("start")
+            .pipeline_execution_id()
+            .expect("id")
+            .to_owned();
+        assert_eq!(
+            finished(c, "pinned", &newest).await,
+            PipelineExecutionStatus::Failed
+        );
+        let id = c
+            .start_pipeline_execution()
+            .name("pinned")
+            .source_revisions(pin("Checkout", SourceRevisionType::CommitId, &first))
+            .send()
+            .await
+            .expect("start pinned")
+            .pipeline_execution_id()
+            .expect("id")
+            .to_owned();
+        assert_eq!(
+            finished(c, "pinned", &id).await,
+            PipelineExecutionStatus::Succeeded
+        );
+        let e = c
+            .get_pipeline_execution()
+            .pipeline_name("pinned")
+            .pipeline_execution_id(&id)
+            .send()
+            .await
+            .expect("get");
+        let revisions = e
+            .pipeline_execution()
+            .map(|p| p.artifact_revisions().to_vec())
+            .unwrap_or_default();
+        assert!(
+            revisions
+                .iter()
+                .any(|r| r.revision_id() == Some(first.as_str())),
+            "{revisions:?}"
+        );
+        for (action, kind, what) in [
+            ("Nope", SourceRevisionType::CommitId, "no action Nope"),
+            ("Check", SourceRevisionType::CommitId, "not a source action"),
+            (
+                "Checkout",
+                SourceRevisionType::S3ObjectKey,
+                "takes COMMIT_ID",
+            ),
+        ] {
+            let err = c
+                .start_pipeline_execution()
+                .name("pinned")
+                .source_revisions(pin(action, kind, "x"))
+                .send()
+                .await
+                .expect_err("refused");
+            let e = err.into_service_error();
+            assert!(e.is_validation_exception(), "{e:?}");
+            assert!(format!("{e:?}").contains(what), "{what}: {e:?}");
+        }
+    });
 }

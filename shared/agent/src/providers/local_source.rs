@@ -37,6 +37,12 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
         _ => PathBuf::from(configured),
     };
     let branch = ctx.config("BranchName").map(str::to_string);
+    // StartPipelineExecution's sourceRevisions: this commit instead of the branch's newest.
+    let commit = ctx
+        .job
+        .revision_override
+        .as_ref()
+        .map(|o| o.revision_value.clone());
     let exclude: Vec<String> = ctx
         .config("Exclude")
         .map(|list| {
@@ -58,8 +64,21 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
             )));
         }
         match open_repository(&path)? {
-            Some(repo) => from_git(&repo, &path, branch.as_deref(), &selection, &dest),
+            Some(repo) => from_git(
+                &repo,
+                &path,
+                branch.as_deref(),
+                commit.as_deref(),
+                &selection,
+                &dest,
+            ),
             None => {
+                if commit.is_some() {
+                    return Err(JobError::failed(format!(
+                        "a COMMIT_ID source revision needs a git repository, and {} is not one",
+                        path.display()
+                    )));
+                }
                 if branch.is_some() {
                     return Err(JobError::failed(format!(
                         "LocalSource has a BranchName but {} is not a git repository",
@@ -138,30 +157,40 @@ fn from_git(
     repo: &Repository,
     path: &Path,
     branch: Option<&str>,
+    pinned: Option<&str>,
     selection: &Selection,
     dest: &Path,
 ) -> Result<Found, JobError> {
-    let (commit, branch_name) = match branch {
-        Some(name) => {
-            let reference = repo
-                .resolve_reference_from_short_name(name)
-                .map_err(git_failed(path, &format!("no branch {name}")))?;
-            let commit = reference
-                .peel_to_commit()
-                .map_err(git_failed(path, &format!("{name} is not a commit")))?;
-            (commit, name.to_string())
+    let (commit, branch_name) = match (pinned, branch) {
+        (Some(rev), _) => {
+            let commit = repo
+                .revparse_single(rev)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(git_failed(path, &format!("no commit {rev}")))?;
+            (commit, branch.unwrap_or("HEAD").to_string())
         }
-        None => {
-            let head = repo.head().map_err(git_failed(
-                path,
-                "HEAD does not name a commit (no commits yet?)",
-            ))?;
-            let name = head.shorthand().unwrap_or("HEAD").to_string();
-            let commit = head
-                .peel_to_commit()
-                .map_err(git_failed(path, "HEAD is not a commit"))?;
-            (commit, name)
-        }
+        (None, branch) => match branch {
+            Some(name) => {
+                let reference = repo
+                    .resolve_reference_from_short_name(name)
+                    .map_err(git_failed(path, &format!("no branch {name}")))?;
+                let commit = reference
+                    .peel_to_commit()
+                    .map_err(git_failed(path, &format!("{name} is not a commit")))?;
+                (commit, name.to_string())
+            }
+            None => {
+                let head = repo.head().map_err(git_failed(
+                    path,
+                    "HEAD does not name a commit (no commits yet?)",
+                ))?;
+                let name = head.shorthand().unwrap_or("HEAD").to_string();
+                let commit = head
+                    .peel_to_commit()
+                    .map_err(git_failed(path, "HEAD is not a commit"))?;
+                (commit, name)
+            }
+        },
     };
     let tree = commit
         .tree()

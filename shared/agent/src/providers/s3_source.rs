@@ -1,5 +1,7 @@
 //! `Source/AWS/S3`: the object at `S3Bucket`/`S3ObjectKey` is a zip; it is copied as it is to the output
-//! artifact. Variables `ETag` and `VersionId`; the revision is the object's version id.
+//! artifact. Variables `ETag` and `VersionId`; the revision is the object's version id. An execution started with
+//! an `S3_OBJECT_KEY` revision fetches that key; with `S3_OBJECT_VERSION_ID`, that version (the local store keeps
+//! only the newest, so another version fails the action, saying so).
 
 use std::collections::BTreeMap;
 
@@ -10,10 +12,23 @@ use crate::job::{blocking, JobContext, Success};
 
 pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
     let bucket = ctx.required("S3Bucket")?;
-    let key = ctx.required("S3ObjectKey")?;
+    let pinned = ctx.job.revision_override.as_ref();
+    // StartPipelineExecution's sourceRevisions: another key, or a version of the configured one.
+    let key = match pinned {
+        Some(o) if o.revision_type == "S3_OBJECT_KEY" => o.revision_value.as_str(),
+        _ => ctx.required("S3ObjectKey")?,
+    };
     let output = ctx.first_output()?;
     let zip = ctx.scratch.join("source.zip");
     let info = ctx.objects.get_file(bucket, key, &zip).await?;
+    if let Some(o) = pinned.filter(|o| o.revision_type == "S3_OBJECT_VERSION_ID") {
+        if o.revision_value != info.version_id {
+            return Err(JobError::failed(format!(
+                "s3://{bucket}/{key} version {} was asked for, but the store keeps only its newest version, {}",
+                o.revision_value, info.version_id
+            )));
+        }
+    }
     ctx.log.line(&format!(
         "Fetched s3://{bucket}/{key} (version {}, {} bytes)",
         info.version_id, info.size

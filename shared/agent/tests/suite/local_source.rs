@@ -104,6 +104,27 @@ async fn a_git_source_is_the_committed_tree_not_the_working_copy() {
     config(&mut job, &[("BranchName", "nope")]);
     let message = failure(&h.run(job).await).to_string();
     assert!(message.contains("no branch nope"), "{message}");
+
+    // An execution started with a COMMIT_ID revision gets that commit, whatever the branch holds now.
+    let pin = |value: &str| sluice_core::runtime::records::RevisionOverride {
+        action_name: "Source".into(),
+        revision_type: "COMMIT_ID".into(),
+        revision_value: value.into(),
+    };
+    let mut job = source_job("repo", h.path());
+    config(&mut job, &[("BranchName", "feature")]);
+    job.revision_override = Some(pin(&head));
+    let outcome = h.run(job).await;
+    let (artifacts, variables) = succeeded(&outcome);
+    assert_eq!(variables["CommitId"], head);
+    assert_eq!(
+        h.artifact(&artifacts["SourceOutput"])["a.txt"].0,
+        "committed\n"
+    );
+    let mut job = source_job("repo", h.path());
+    job.revision_override = Some(pin("0123456789abcdef0123456789abcdef01234567"));
+    let message = failure(&h.run(job).await).to_string();
+    assert!(message.contains("no commit 0123456789abcdef"), "{message}");
 }
 
 #[tokio::test]

@@ -223,6 +223,7 @@ pub fn job(action_name: &str, action_type: ActionTypeId) -> Job {
         output_variables: Vec::new(),
         timeout_seconds: 60,
         base_dir: None,
+        revision_override: None,
     }
 }
 

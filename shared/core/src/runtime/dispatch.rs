@@ -24,8 +24,8 @@ use super::ports::{
 use super::records::{
     execution_of_run, keys, ActionRecord, ActionStatus, ApprovalRecord, ApprovalStatus,
     ArtifactDetail, ArtifactRevision, ClientRequestRecord, ExecutionRecord, ExecutionStatus,
-    LockHolder, PipelineHead, PipelineRecord, ResolvedVariable, StageRecord, StageStatus,
-    TagsRecord, TransitionRecord, TriggerInfo, Waiter,
+    LockHolder, PipelineHead, PipelineRecord, ResolvedVariable, RevisionOverride, StageRecord,
+    StageStatus, TagsRecord, TransitionRecord, TriggerInfo, Waiter,
 };
 use super::variables::Scope;
 use crate::compile::{compile, default_timeout_minutes};
@@ -114,6 +114,8 @@ pub struct StartRequest {
     pub variables: BTreeMap<String, String>,
     /// Who or what started it.
     pub trigger: Option<TriggerInfo>,
+    /// Source revisions to fetch instead of the newest.
+    pub source_revisions: Vec<RevisionOverride>,
 }
 
 /// The runtime: ports plus configuration.
@@ -517,6 +519,7 @@ impl Runtime {
                 )));
             }
         }
+        check_revision_overrides(def, &request.source_revisions)?;
         let now = self.env.now_ms();
         let execution = ExecutionRecord {
             pipeline: pipeline.to_owned(),
@@ -540,6 +543,7 @@ impl Runtime {
                 .map(|s| s.name.clone())
                 .unwrap_or_default(),
             stop_reason: None,
+            revision_overrides: request.source_revisions,
         };
         let id = &execution.execution_id;
         let mut writes = vec![
@@ -2005,7 +2009,8 @@ impl Runtime {
             return Ok(());
         }
 
-        let job = self.job(&rec, action, commands, env, inputs, &record.base_dir);
+        let mut job = self.job(&rec, action, commands, env, inputs, &record.base_dir);
+        job.revision_override = revision_override(&execution, &rec.action);
         if let Err(message) = self.start_job(job).await {
             self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                 .await?;
@@ -2111,7 +2116,7 @@ impl Runtime {
             let (_, commands, env) =
                 resolve_action(&action, &scope).map_err(RuntimeError::Invalid)?;
             warn!(execution = %rec.execution_id, stage = %rec.stage, action = %rec.action, run = rec.run, "restarting an action whose run was lost");
-            let job = self.job(
+            let mut job = self.job(
                 &rec,
                 &action,
                 commands,
@@ -2119,6 +2124,7 @@ impl Runtime {
                 rec.input_artifacts.clone(),
                 base_dir,
             );
+            job.revision_override = revision_override(&execution, &rec.action);
             if let Err(message) = self.start_job(job).await {
                 self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                     .await?;
@@ -2176,6 +2182,7 @@ impl Runtime {
             output_variables: action.output_variables.clone().unwrap_or_default(),
             timeout_seconds: u64::from(minutes) * 60,
             base_dir: base_dir.clone(),
+            revision_override: None,
         }
     }
 
@@ -2366,6 +2373,63 @@ impl JobListener for Runtime {
             warn!(job = %job.id, error = %e, "could not record a job's outcome");
         }
     }
+}
+
+/// The revision an execution was started with for a source action, if any.
+fn revision_override(execution: &ExecutionRecord, action: &str) -> Option<RevisionOverride> {
+    execution
+        .revision_overrides
+        .iter()
+        .find(|o| o.action_name == action)
+        .cloned()
+}
+
+/// Checks StartPipelineExecution's `sourceRevisions`: each names a source action of the pipeline once, with a
+/// revision type its provider has.
+fn check_revision_overrides(definition: &Pipeline, overrides: &[RevisionOverride]) -> Result<()> {
+    for (i, o) in overrides.iter().enumerate() {
+        let at = format!("sourceRevisions[{i}]");
+        if overrides[..i]
+            .iter()
+            .any(|p| p.action_name == o.action_name)
+        {
+            return Err(RuntimeError::Invalid(format!(
+                "{at}.actionName: action {} is given a revision more than once",
+                o.action_name
+            )));
+        }
+        let Some((_, _, _, action)) = definition
+            .actions()
+            .find(|(_, _, _, a)| a.name == o.action_name)
+        else {
+            return Err(RuntimeError::Invalid(format!(
+                "{at}.actionName: pipeline {} has no action {}",
+                definition.name, o.action_name
+            )));
+        };
+        let id = &action.action_type_id;
+        if id.category != "Source" {
+            return Err(RuntimeError::Invalid(format!(
+                "{at}.actionName: {} is a {} action, not a source action",
+                o.action_name, id.category
+            )));
+        }
+        let allowed: &[&str] = match id.provider.as_str() {
+            "S3" => &["S3_OBJECT_VERSION_ID", "S3_OBJECT_KEY"],
+            "ECR" => &["IMAGE_DIGEST"],
+            _ => &["COMMIT_ID"],
+        };
+        if !allowed.contains(&o.revision_type.as_str()) {
+            return Err(RuntimeError::Invalid(format!(
+                "{at}.revisionType: {} ({}) takes {}, not {}",
+                o.action_name,
+                id.provider,
+                allowed.join(" or "),
+                o.revision_type
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn find_stage<'p>(definition: &'p Pipeline, stage: &str) -> Result<&'p Stage> {

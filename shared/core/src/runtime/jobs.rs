@@ -47,6 +47,9 @@ pub struct Job {
     pub timeout_seconds: u64,
     /// The folder relative paths of local providers are resolved against (the definition file's folder).
     pub base_dir: Option<String>,
+    /// For a source action: the revision the execution was started with, to fetch instead of the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_override: Option<super::records::RevisionOverride>,
 }
 
 /// An input artifact: a zip object.

@@ -249,6 +249,19 @@ pub struct ArtifactRevision {
     pub revision: SourceRevision,
 }
 
+/// A source revision an execution was started with (StartPipelineExecution's `sourceRevisions`): the source
+/// action fetches this revision instead of its newest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionOverride {
+    /// The source action.
+    pub action_name: String,
+    /// COMMIT_ID, IMAGE_DIGEST, S3_OBJECT_VERSION_ID or S3_OBJECT_KEY.
+    pub revision_type: String,
+    /// The commit id, digest, version id or key.
+    pub revision_value: String,
+}
+
 /// One pipeline execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -282,6 +295,9 @@ pub struct ExecutionRecord {
     /// The reason StopPipelineExecution gave, kept after the stop (the summary then says how it ended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// Source revisions it was started with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revision_overrides: Vec<RevisionOverride>,
 }
 
 impl ExecutionRecord {

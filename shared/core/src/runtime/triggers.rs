@@ -20,6 +20,7 @@ use sha2::Sha256;
 
 use crate::definition::{FilterCriteria, GitPushFilter, Pipeline};
 use crate::providers;
+use crate::runtime::records::RevisionOverride;
 
 /// What the webhook's starts are recorded as when the pipeline has `triggers` (CodePipeline's V2 webhooks).
 pub const TRIGGER_TYPE_V2: &str = "WebhookV2";
@@ -499,6 +500,33 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     matches(&toks, &text)
 }
 
+/// The source revisions an execution a push starts runs with: the pushed commit, for the git source the
+/// triggers name (or every git source when there are no triggers). `LocalSource` reads a repository on this
+/// machine, which a push to a remote does not change, so it keeps reading its branch's newest commit.
+pub fn pinned_revisions(pipeline: &Pipeline, push: &Push) -> Vec<RevisionOverride> {
+    let named: Vec<&str> = pipeline
+        .triggers
+        .iter()
+        .flatten()
+        .map(|t| t.git_configuration.source_action_name.as_str())
+        .collect();
+    pipeline
+        .actions()
+        .filter(|(_, _, _, a)| {
+            let id = &a.action_type_id;
+            id.category == "Source"
+                && id.provider != "LocalSource"
+                && providers::find(id).is_some_and(|p| p.is_git_source())
+                && (named.is_empty() || named.contains(&a.name.as_str()))
+        })
+        .map(|(_, _, _, a)| RevisionOverride {
+            action_name: a.name.clone(),
+            revision_type: "COMMIT_ID".into(),
+            revision_value: push.commit.clone(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,6 +617,22 @@ mod tests {
             }
         }
         serde_json::from_value(p).expect("a pipeline")
+    }
+
+    #[test]
+    fn a_push_pins_its_commit_on_the_git_source_but_not_on_local_sources() {
+        let pinned = pinned_revisions(&pipeline(json!({})), &push("refs/heads/main", &["a"]));
+        assert_eq!(pinned.len(), 1);
+        assert_eq!(pinned[0].action_name, "Code");
+        assert_eq!(pinned[0].revision_type, "COMMIT_ID");
+        assert_eq!(
+            pinned[0].revision_value,
+            "0123456789abcdef0123456789abcdef01234567"
+        );
+        let mut local = pipeline(json!({}));
+        local.stages[0].actions[0].action_type_id.owner = "ThirdParty".into();
+        local.stages[0].actions[0].action_type_id.provider = "LocalSource".into();
+        assert!(pinned_revisions(&local, &push("refs/heads/main", &["a"])).is_empty());
     }
 
     fn with_push_filters(filters: Value) -> Pipeline {

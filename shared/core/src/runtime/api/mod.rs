@@ -23,7 +23,7 @@ use super::jobs::SourceRevision;
 use super::ports::{ObjectInfo, StoreError};
 use super::records::{
     keys, ActionRecord, ActionStatus, ApprovalStatus, ArtifactDetail, ExecutionRecord,
-    ExecutionStatus, PipelineHead, PipelineRecord, StageRecord, StageStatus,
+    ExecutionStatus, PipelineHead, PipelineRecord, RevisionOverride, StageRecord, StageStatus,
 };
 use crate::definition::schema::{self, Charset, Field, Kind};
 use crate::definition::{ActionTypeId, DefinitionError, Document, Pipeline, RetryMode, Tag};
@@ -1387,16 +1387,6 @@ impl Api<'_> {
         &self,
         input: StartPipelineExecutionInput,
     ) -> ApiResult<ExecutionIdOutput> {
-        if input
-            .source_revisions
-            .as_ref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(ApiError::new(
-                "ValidationException",
-                "sourceRevisions overrides are not supported by Sluice",
-            ));
-        }
         let mut variables = BTreeMap::new();
         for v in input.variables.unwrap_or_default() {
             if variables.insert(v.name.clone(), v.value).is_some() {
@@ -1414,6 +1404,16 @@ impl Api<'_> {
                 StartRequest {
                     variables,
                     trigger: None,
+                    source_revisions: input
+                        .source_revisions
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|o| RevisionOverride {
+                            action_name: o.action_name,
+                            revision_type: o.revision_type,
+                            revision_value: o.revision_value,
+                        })
+                        .collect(),
                 },
                 input.client_request_token.as_deref(),
             )
