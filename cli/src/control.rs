@@ -485,6 +485,7 @@ pub async fn transition(
     stage: &str,
     enable: bool,
     reason: &str,
+    output: Output,
 ) -> CmdResult {
     let mut input =
         json!({"pipelineName": pipeline, "stageName": stage, "transitionType": "Inbound"});
@@ -494,10 +495,14 @@ pub async fn transition(
         input["reason"] = json!(reason);
         client.call("DisableStageTransition", input).await?;
     }
-    println!(
-        "transition into {pipeline}.{stage} {}",
-        if enable { "enabled" } else { "disabled" }
-    );
+    if output == Output::Json {
+        print_json(&json!({"pipelineName": pipeline, "stageName": stage, "enabled": enable}));
+    } else {
+        println!(
+            "transition into {pipeline}.{stage} {}",
+            if enable { "enabled" } else { "disabled" }
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -581,6 +581,7 @@ async fn act(cli: Cli) -> CmdResult {
                 &stage,
                 switch == Switch::Enable,
                 &reason,
+                output,
             )
             .await
         }

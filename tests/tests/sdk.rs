@@ -629,6 +629,51 @@ fn a_failed_stage_is_retried_through_the_sdk() {
             e.is_stage_not_retryable_exception() || e.is_conflict_exception(),
             "{e:?}"
         );
+
+        // Two executions, listed a page at a time.
+        let second = c
+            .start_pipeline_execution()
+            .name("sdk-retry")
+            .send()
+            .await
+            .expect("start")
+            .pipeline_execution_id()
+            .expect("id")
+            .to_owned();
+        finished(c, "sdk-retry", &second).await;
+        let page = c
+            .list_pipeline_executions()
+            .pipeline_name("sdk-retry")
+            .max_results(1)
+            .send()
+            .await
+            .expect("page 1");
+        assert_eq!(page.pipeline_execution_summaries().len(), 1);
+        assert_eq!(
+            page.pipeline_execution_summaries()[0].pipeline_execution_id(),
+            Some(second.as_str()),
+            "newest first"
+        );
+        let next = c
+            .list_pipeline_executions()
+            .pipeline_name("sdk-retry")
+            .max_results(1)
+            .next_token(page.next_token().expect("a second page"))
+            .send()
+            .await
+            .expect("page 2");
+        assert_eq!(
+            next.pipeline_execution_summaries()[0].pipeline_execution_id(),
+            Some(id.as_str())
+        );
+        let bad = c
+            .list_pipeline_executions()
+            .pipeline_name("sdk-retry")
+            .next_token("not-a-token")
+            .send()
+            .await
+            .expect_err("bad token");
+        assert!(bad.into_service_error().is_invalid_next_token_exception());
     });
 }
 

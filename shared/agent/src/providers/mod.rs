@@ -35,7 +35,9 @@ fn provider(action_type: &ActionTypeId) -> Result<Provider, String> {
             "Manual approval is not a job: the pipeline waits for people to approve or reject it".to_string(),
         ),
         (_, "Custom", name) => Err(format!(
-            "the custom action {name} ({t}) runs on a job worker that polls for its jobs, not on the local agent"
+            "the custom action {name} ({t}) runs on a job worker that polls for its jobs, not on the local agent: \
+             under `sluice serve`, create the type (CreateCustomActionType), the pipeline (`sluice create`), start it \
+             (`sluice start`) and run a worker (`sluice agent --provider {name}`)"
         )),
         (_, _, name) => Err(format!("{name} ({t}) needs AWS: {SUPPORTED}")),
     }
