@@ -143,6 +143,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio")
 }
 
+/// Starts an execution of a pipeline; answers its id.
+async fn start(c: &Client, pipeline: &str) -> String {
+    c.start_pipeline_execution()
+        .name(pipeline)
+        .send()
+        .await
+        .expect("StartPipelineExecution")
+        .pipeline_execution_id()
+        .expect("an execution id")
+        .to_owned()
+}
+
 /// Polls GetPipelineExecution until the execution leaves InProgress.
 async fn finished(c: &Client, pipeline: &str, id: &str) -> PipelineExecutionStatus {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -321,7 +333,7 @@ fn pipelines_executions_approvals_and_tags_through_the_sdk() {
             .is_pipeline_version_not_found_exception());
 
         // Start with a variable, idempotently.
-        let start = || {
+        let start_once = || {
             c.start_pipeline_execution()
                 .name("sdk-flow")
                 .variables(
@@ -333,14 +345,14 @@ fn pipelines_executions_approvals_and_tags_through_the_sdk() {
                 )
                 .client_request_token("sdk-flow-start-1")
         };
-        let id = start()
+        let id = start_once()
             .send()
             .await
             .expect("start")
             .pipeline_execution_id()
             .expect("id")
             .to_owned();
-        let same = start().send().await.expect("start again");
+        let same = start_once().send().await.expect("start again");
         assert_eq!(
             same.pipeline_execution_id(),
             Some(id.as_str()),
@@ -519,15 +531,7 @@ fn pipelines_executions_approvals_and_tags_through_the_sdk() {
         assert!(bad.into_service_error().is_invalid_arn_exception());
 
         // Stop (abandon) a run waiting at the approval.
-        let id2 = c
-            .start_pipeline_execution()
-            .name("sdk-flow")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let id2 = start(c, "sdk-flow").await;
         in_progress(c, "sdk-flow", "Approval", "Review").await;
         c.stop_pipeline_execution()
             .pipeline_name("sdk-flow")
@@ -587,15 +591,7 @@ fn a_failed_stage_is_retried_through_the_sdk() {
             .send()
             .await
             .expect("create");
-        let id = c
-            .start_pipeline_execution()
-            .name("sdk-retry")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let id = start(c, "sdk-retry").await;
         assert_eq!(
             finished(c, "sdk-retry", &id).await,
             PipelineExecutionStatus::Failed
@@ -631,15 +627,7 @@ fn a_failed_stage_is_retried_through_the_sdk() {
         );
 
         // Two executions, listed a page at a time.
-        let second = c
-            .start_pipeline_execution()
-            .name("sdk-retry")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let second = start(c, "sdk-retry").await;
         finished(c, "sdk-retry", &second).await;
         let page = c
             .list_pipeline_executions()
@@ -813,15 +801,7 @@ fn a_custom_action_waits_for_a_job_worker_through_the_sdk() {
             .send()
             .await
             .expect("create");
-        let id = c
-            .start_pipeline_execution()
-            .name("sdk-worker")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let id = start(c, "sdk-worker").await;
 
         // First job: acknowledge with the wrong nonce (refused), then the right one; continue later.
         let job = poll_one(c).await;
@@ -948,15 +928,7 @@ fn a_custom_action_waits_for_a_job_worker_through_the_sdk() {
         );
 
         // A worker's failure fails the action and the execution.
-        let failing = c
-            .start_pipeline_execution()
-            .name("sdk-worker")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let failing = start(c, "sdk-worker").await;
         let job = poll_one(c).await;
         let jid = job.id().expect("id").to_owned();
         c.acknowledge_job()
@@ -1103,15 +1075,7 @@ fn sluice_agent_is_a_ready_job_worker_with_artifacts_over_http() {
             .send()
             .await
             .expect("create");
-        let id = c
-            .start_pipeline_execution()
-            .name("agent-flow")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let id = start(c, "agent-flow").await;
         let work = f.server.dir.join("agent");
         let out = f
             .server
@@ -1165,15 +1129,7 @@ fn executions_in_flight_resume_after_the_server_restarts() {
             .send()
             .await
             .expect("create");
-        let id = c
-            .start_pipeline_execution()
-            .name("restart")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let id = start(&c, "restart").await;
         in_progress(&c, "restart", "Build", "Slow").await;
         id
     });
@@ -1321,15 +1277,7 @@ fn an_execution_started_with_a_source_revision_builds_that_commit() {
                 .expect("override")
         };
         // The newest commit has v2, so only the pinned run passes the check.
-        let newest = c
-            .start_pipeline_execution()
-            .name("pinned")
-            .send()
-            .await
-            .expect("start")
-            .pipeline_execution_id()
-            .expect("id")
-            .to_owned();
+        let newest = start(c, "pinned").await;
         assert_eq!(
             finished(c, "pinned", &newest).await,
             PipelineExecutionStatus::Failed
