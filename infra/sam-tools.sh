@@ -6,6 +6,7 @@
 # Set SAM_TOOLS_QUIET=1 to print nothing when already installed (scripts/test.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export SAM_CLI_TELEMETRY=0
 
 VENV=.venv-sam
 SAM=$VENV/bin/sam
