@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# sam and cfn-lint for tests/tests/template.rs (installed into .venv-sam once; silent when already there).
+SAM_TOOLS_QUIET=1 infra/sam-tools.sh
+
 trap 'infra/moto.sh stop' EXIT
 infra/moto.sh start
 
