@@ -4,7 +4,6 @@
 pub mod conformance;
 pub mod embedded;
 pub mod served;
-pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

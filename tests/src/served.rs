@@ -25,6 +25,31 @@ pub struct Server {
     pub port: u16,
     /// The folder it was started in (its state folder is `state/` inside).
     pub dir: PathBuf,
+    keys_file: bool,
+}
+
+/// Starts `sluice serve` over `<dir>/state` on `port`, its output appended to `<dir>/server.out`.
+fn spawn(dir: &Path, port: u16, keys_file: bool) -> Child {
+    let mut cmd = Command::new(crate::sluice_bin());
+    cmd.arg("--state-dir").arg(dir.join("state")).args([
+        "serve",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    if keys_file {
+        cmd.arg("--keys").arg(dir.join("keys"));
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.out"))
+        .expect("log");
+    let err = out.try_clone().expect("log");
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("sluice serve starts")
 }
 
 impl Drop for Server {
@@ -44,52 +69,92 @@ impl Server {
     /// Starts the server, with the keys file of [`KEY_ID`] and [`SECRET`] or else the default one (which the
     /// server creates), and waits until `/health` answers.
     pub fn start_with(dir: &Path, keys_file: bool) -> Self {
+        std::fs::create_dir_all(dir).expect("the server's folder");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut cmd = Command::new(crate::sluice_bin());
-        cmd.arg("--state-dir").arg(dir.join("state")).args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ]);
         if keys_file {
-            let keys = dir.join("keys");
-            std::fs::write(&keys, format!("# test keys\n{KEY_ID} {SECRET}\n")).expect("keys");
-            cmd.arg("--keys").arg(&keys);
+            std::fs::write(
+                dir.join("keys"),
+                format!("# test keys\n{KEY_ID} {SECRET}\n"),
+            )
+            .expect("keys");
         }
-        let out = std::fs::File::create(dir.join("server.out")).expect("log");
-        let err = out.try_clone().expect("log");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("sluice serve starts");
+        let child = spawn(dir, port, keys_file);
         let mut server = Self {
             child,
             port,
             dir: dir.to_owned(),
+            keys_file,
         };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = server.child.try_wait().expect("wait") {
-                panic!("sluice serve exited with {status}: {}", server.output());
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                panic!("sluice serve exited with {status}: {}", self.output());
             }
-            if let Ok(r) = server.send("GET", "/health", &[], b"") {
+            if let Ok(r) = self.send("GET", "/health", &[], b"") {
                 if r.status == 200 {
-                    break;
+                    return;
                 }
             }
             assert!(
                 Instant::now() < deadline,
                 "server not ready: {}",
-                server.output()
+                self.output()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        server
+    }
+
+    /// Stops the server as an operator would: SIGTERM (a graceful stop), a kill after 10 seconds.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server and starts it again over the same state folder, port and keys.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(&self.dir, self.port, self.keys_file);
+        self.wait_ready();
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// A `sluice` command acting through this server (`--endpoint`, signed with [`KEY_ID`]).
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(crate::sluice_bin());
+        cmd.args(["--endpoint", &self.url()])
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        cmd
     }
 
     /// Everything the server printed.

@@ -16,9 +16,9 @@ use aws_sdk_codepipeline::types::{
     SourceRevisionType, StageDeclaration, StageRetryMode, StageTransitionType, Tag,
 };
 use aws_sdk_codepipeline::Client;
-use sluice_tests::server::{ServeProcess, KEY_ID, SECRET};
+use sluice_tests::served::{Server, KEY_ID, SECRET};
 
-fn client(server: &ServeProcess, secret: &str) -> Client {
+fn client(server: &Server, secret: &str) -> Client {
     let config = aws_sdk_codepipeline::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -116,7 +116,7 @@ fn approval_stage() -> StageDeclaration {
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    server: ServeProcess,
+    server: Server,
     client: Client,
     source: std::path::PathBuf,
 }
@@ -126,7 +126,7 @@ fn fixture() -> Fixture {
     let source = dir.path().join("src");
     std::fs::create_dir_all(&source).expect("source folder");
     std::fs::write(source.join("app.txt"), "app v1\n").expect("source file");
-    let server = ServeProcess::start(&dir.path().join("server"));
+    let server = Server::start(&dir.path().join("server"));
     let client = client(&server, SECRET);
     Fixture {
         _dir: dir,
@@ -1193,7 +1193,7 @@ fn the_cli_prints_the_same_through_an_endpoint_as_locally() {
     let local = |args: &[&str]| {
         let out = std::process::Command::new(sluice_tests::sluice_bin())
             .arg("--state-dir")
-            .arg(f.server.state_dir())
+            .arg(f.server.state())
             .args(args)
             .output()
             .expect("sluice");
