@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod moto;
 pub mod served;
 pub mod server;
 
