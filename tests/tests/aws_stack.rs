@@ -64,8 +64,11 @@ stages:
 
 async fn orchestrator(start_target: StartTarget) -> StepFunctionsOrchestrator {
     moto::enable_step_functions_execution();
-    let mut settings =
-        StepFunctionsConfig::new("arn:aws:iam::123456789012:role/sluice-states", ACCOUNT);
+    let mut settings = StepFunctionsConfig::new(
+        "arn:aws:iam::123456789012:role/sluice-states",
+        ACCOUNT,
+        DISPATCH_ARN,
+    );
     settings.start_target = start_target;
     StepFunctionsOrchestrator::from_sdk(&config().await, settings).expect("orchestrator")
 }

@@ -18,6 +18,8 @@ use aws_sdk_sfn::types::{RoutingConfigurationListItem, StateMachineType};
 use aws_sdk_sfn::Client;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sluice_core::compile::substitute;
+use sluice_core::contract::DISPATCH_FUNCTION;
 use sluice_core::runtime::ports::{Orchestrator, OrchestratorError};
 use tracing::info;
 
@@ -56,16 +58,23 @@ pub struct StepFunctionsConfig {
     pub name_prefix: String,
     /// How executions are started.
     pub start_target: StartTarget,
+    /// The dispatch function every task invokes: fills the compiled machines' `${DispatchFunctionArn}`.
+    pub dispatch_function_arn: String,
 }
 
 impl StepFunctionsConfig {
     /// Settings with the `sluice-` name prefix, starting versions.
-    pub fn new(role_arn: impl Into<String>, account: impl Into<String>) -> Self {
+    pub fn new(
+        role_arn: impl Into<String>,
+        account: impl Into<String>,
+        dispatch_function_arn: impl Into<String>,
+    ) -> Self {
         Self {
             role_arn: role_arn.into(),
             account: account.into(),
             name_prefix: "sluice-".into(),
             start_target: StartTarget::Version,
+            dispatch_function_arn: dispatch_function_arn.into(),
         }
     }
 }
@@ -109,9 +118,9 @@ impl StepFunctionsOrchestrator {
                     "Step Functions client has no region (set AWS_REGION)".into(),
                 )
             })?;
-        if config.role_arn.is_empty() {
+        if config.role_arn.is_empty() || config.dispatch_function_arn.is_empty() {
             return Err(OrchestratorError::Other(
-                "Step Functions settings: role_arn is empty".into(),
+                "Step Functions settings: role_arn and dispatch_function_arn must be set".into(),
             ));
         }
         if config.account.len() != 12 || !config.account.bytes().all(|b| b.is_ascii_digit()) {
@@ -240,6 +249,16 @@ impl StepFunctionsOrchestrator {
             .map_err(|e| token_error("send task heartbeat", &e))
     }
 
+    /// The machine with the dispatch function's ARN filled in; a machine filled in already is kept.
+    fn substituted(&self, machine: &Value) -> Value {
+        let values = HashMap::from([(
+            DISPATCH_FUNCTION.to_owned(),
+            self.config.dispatch_function_arn.clone(),
+        )]);
+        // The only refusal is a placeholder the machine does not hold: it was filled in before.
+        substitute(machine, &values).unwrap_or_else(|_| machine.clone())
+    }
+
     fn cached(&self, key: &(String, u64)) -> Option<String> {
         self.versions
             .lock()
@@ -359,7 +378,8 @@ impl Orchestrator for StepFunctionsOrchestrator {
         if self.version_arn(pipeline, version).await?.is_some() {
             return Ok(());
         }
-        let definition = serde_json::to_string(machine)
+        let machine = self.substituted(machine);
+        let definition = serde_json::to_string(&machine)
             .map_err(|e| OrchestratorError::Other(format!("state machine as JSON: {e}")))?;
         let version_arn = self
             .publish_definition(pipeline, version, &definition)
