@@ -207,12 +207,18 @@ async fn hello_runs_the_same_on_step_functions_as_embedded() {
         },
     };
     runtime.finish_run(&id, run_outcome).await.expect("finish");
-    let history = moto::history(sfn.client(), &arn).await.len();
+    let events = moto::history(sfn.client(), &arn).await;
+    let history = events.len();
+    // Step Functions bills a state transition for each state entered.
+    let transitions = events
+        .iter()
+        .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+        .count();
     let writes = store.writes.load(Ordering::SeqCst) - before;
     let transactions = store.transactions.load(Ordering::SeqCst) - transactions_before;
     eprintln!(
-        "hello on Step Functions: {history} history events (state transitions), {invocations} dispatch \
-         invocations, {transactions} DynamoDB transactions holding {writes} item writes"
+        "hello on Step Functions: {transitions} state transitions ({history} history events), \
+         {invocations} dispatch invocations, {transactions} DynamoDB transactions holding {writes} item writes"
     );
 
     let on_aws = outcome(&runtime, &id).await;
