@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod moto;
 pub mod served;
 
 use std::path::{Path, PathBuf};

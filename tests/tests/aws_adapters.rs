@@ -7,29 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use sluice_aws::{DynamoStore, S3ObjectStore};
 use sluice_tests::conformance::{self, objects::Corrupter};
-
-/// The SDK configuration, refusing to run without an explicit endpoint: this suite must never silently pass
-/// (or silently hit a real account) because nobody started the emulator.
-async fn config() -> aws_config::SdkConfig {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if !url.is_empty() => {}
-        _ => panic!(
-            "AWS_ENDPOINT_URL is not set: start the emulator with `infra/moto.sh start` and run with \
-             AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-             AWS_REGION=us-east-1 (or run `make test`, which does both)"
-        ),
-    }
-    sluice_aws::load_config().await
-}
-
-/// A name no other run uses (lowercase, valid for tables and buckets alike).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
-}
+use sluice_tests::moto::{config, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamo_store_passes_the_item_store_conformance_suite() {

@@ -119,9 +119,30 @@ pub struct TaskError {
     /// The error name.
     #[serde(rename = "Error")]
     pub error: String,
-    /// The cause, often JSON text.
-    #[serde(rename = "Cause", default)]
+    /// The cause, often JSON text. Absent or null (a task failed without one) reads as empty.
+    #[serde(rename = "Cause", default, deserialize_with = "null_as_empty")]
     pub cause: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_null_cause_reads_as_empty() {
+        for text in [
+            r#"{"Error":"E"}"#,
+            r#"{"Error":"E","Cause":null}"#,
+            r#"{"Error":"E","Cause":""}"#,
+        ] {
+            let e: TaskError = serde_json::from_str(text).expect(text);
+            assert_eq!(e.cause, "", "{text}");
+        }
+    }
 }
 
 /// The entry gate's answer, kept at `$.gate`.

@@ -738,7 +738,12 @@ impl Orchestrator for Engine {
         .await
     }
 
-    async fn stop_execution(&self, name: &str, cause: &str) -> Result<(), OrchestratorError> {
+    async fn stop_execution(
+        &self,
+        _pipeline: &str,
+        name: &str,
+        cause: &str,
+    ) -> Result<(), OrchestratorError> {
         self.inbox(
             name,
             InboxCommand::Stop {

@@ -899,7 +899,7 @@ impl Runtime {
                 }
             }
             self.orchestrator
-                .stop_execution(&record.run_name(record.runs), reason)
+                .stop_execution(&record.pipeline, &record.run_name(record.runs), reason)
                 .await?;
         }
         Ok(record)
@@ -2006,6 +2006,10 @@ impl Runtime {
                     )?,
                 ])
                 .await?;
+            let expires = super::links::expiry_s(approval.requested_ms, action.timeout_in_minutes);
+            if let Err(e) = self.events.approval_requested(&approval, expires).await {
+                warn!(error = %e, execution = %id, stage, action = action_name, "could not announce an approval");
+            }
             return Ok(());
         }
 

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::records::ApprovalRecord;
+
 /// One item of the store: a partition key, a sort key, a version for conditional writes, and JSON data.
 ///
 /// This is DynamoDB's single-table shape; the SQLite adapter mirrors it as one table. Keys are built by
@@ -217,8 +219,14 @@ pub trait Orchestrator: Send + Sync {
         cause: &str,
     ) -> Result<(), OrchestratorError>;
 
-    /// Aborts an execution at once (StopPipelineExecution with abandon).
-    async fn stop_execution(&self, name: &str, cause: &str) -> Result<(), OrchestratorError>;
+    /// Aborts a pipeline's execution named `name` at once (StopPipelineExecution with abandon). The pipeline
+    /// is named because Step Functions addresses an execution through its state machine.
+    async fn stop_execution(
+        &self,
+        pipeline: &str,
+        name: &str,
+        cause: &str,
+    ) -> Result<(), OrchestratorError>;
 }
 
 /// Where pipeline, stage and action state changes are published: EventBridge, or a local JSONL log.
@@ -226,6 +234,18 @@ pub trait Orchestrator: Send + Sync {
 pub trait EventSink: Send + Sync {
     /// Publishes one event (a CodePipeline-shaped EventBridge event: detail-type, detail, ...).
     async fn publish(&self, event: &Value) -> Result<(), String>;
+
+    /// A manual approval started waiting: where CodePipeline publishes its approval notification. Called once,
+    /// after the approval is recorded; `expires_s` (unix seconds) is when it times out. Sinks that notify
+    /// nobody keep this default, which does nothing.
+    async fn approval_requested(
+        &self,
+        approval: &ApprovalRecord,
+        expires_s: i64,
+    ) -> Result<(), String> {
+        let _ = (approval, expires_s);
+        Ok(())
+    }
 }
 
 /// Time and identity: the two things the handlers take from the world besides the ports above.

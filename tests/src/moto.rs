@@ -1,0 +1,185 @@
+//! Helpers for the suites that run against an AWS endpoint (the moto emulator under `make test`): the SDK
+//! configuration, unique resource names, turning on moto's Step Functions execution, and the bridge that plays
+//! the Lambda part of a Step Functions task (reading scheduled tasks and their payloads from the history).
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use aws_sdk_sfn::types::HistoryEventType;
+use serde_json::Value;
+use sluice_core::contract::TaskRequest;
+
+/// The SDK configuration, refusing to run without an explicit endpoint: these suites must never silently pass
+/// (or silently hit a real account) because nobody started the emulator.
+pub async fn config() -> aws_config::SdkConfig {
+    endpoint();
+    sluice_aws::load_config().await
+}
+
+fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "AWS_ENDPOINT_URL is not set: start the emulator with `infra/moto.sh start` and run with \
+             AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+             AWS_REGION=us-east-1 (or run `make test`, which does both)"
+        ),
+    }
+}
+
+/// A name no other run uses (lowercase, valid for tables, buckets, queues and state machines alike).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+/// The account moto puts every resource in.
+pub const ACCOUNT: &str = "123456789012";
+
+/// Makes moto run state machines (without this its executions stay RUNNING forever) and answer Lambda
+/// invocations without Docker. The setting is global to the emulator and survives its resets; setting it
+/// again is harmless. A plain HTTP POST, so the suites need nothing besides the emulator.
+pub fn enable_step_functions_execution() {
+    let url = endpoint();
+    let authority = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("AWS_ENDPOINT_URL {url} is not an http:// emulator address"))
+        .trim_end_matches('/');
+    let body = r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
+    let request = format!(
+        "POST /moto-api/config HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(authority)
+        .unwrap_or_else(|e| panic!("cannot reach the emulator at {authority}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream.write_all(request.as_bytes()).expect("send config");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read reply");
+    let status = response.split(' ').nth(1).unwrap_or("");
+    assert!(
+        status.starts_with('2'),
+        "the emulator at {authority} refused /moto-api/config (these suites need moto): {}",
+        response.lines().next().unwrap_or("")
+    );
+}
+
+/// A task the state machine scheduled: its history event id and the dispatch payload, token included.
+#[derive(Debug, Clone)]
+pub struct ScheduledTask {
+    /// The TaskScheduled event's id.
+    pub event_id: i64,
+    /// The payload, read as the contract's request.
+    pub request: TaskRequest,
+}
+
+/// Every history event of an execution, oldest first.
+pub async fn history(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+    let mut events = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .max_results(1000)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "history of {execution_arn}: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(&e)
+                )
+            });
+        events.extend(page.events().iter().cloned());
+        match page.next_token() {
+            Some(t) => next = Some(t.to_owned()),
+            None => return events,
+        }
+    }
+}
+
+/// The tasks scheduled since the last call (those in `seen` are skipped, and new ones added to it). Each
+/// TaskScheduled event's `parameters` is the task's resolved Parameters: `FunctionName` and the `Payload` the
+/// dispatch function would receive.
+pub async fn new_tasks(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    seen: &mut HashSet<i64>,
+) -> Vec<ScheduledTask> {
+    let mut out = Vec::new();
+    for event in history(client, execution_arn).await {
+        if event.r#type() != &HistoryEventType::TaskScheduled || seen.contains(&event.id()) {
+            continue;
+        }
+        let details = event
+            .task_scheduled_event_details()
+            .expect("TaskScheduled events have details");
+        let parameters: Value = serde_json::from_str(details.parameters())
+            .unwrap_or_else(|e| panic!("parameters of event {}: {e}", event.id()));
+        let request: TaskRequest = serde_json::from_value(parameters["Payload"].clone())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "payload of event {} is not a TaskRequest ({e}): {parameters}",
+                    event.id()
+                )
+            });
+        seen.insert(event.id());
+        out.push(ScheduledTask {
+            event_id: event.id(),
+            request,
+        });
+    }
+    out
+}
+
+/// An execution's status (RUNNING, SUCCEEDED, FAILED, ABORTED, ...).
+pub async fn status(client: &aws_sdk_sfn::Client, execution_arn: &str) -> String {
+    client
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "describe {execution_arn}: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        })
+        .status()
+        .as_str()
+        .to_owned()
+}
+
+/// The token of a task request.
+pub fn token(request: &TaskRequest) -> &str {
+    match request {
+        TaskRequest::EnterStage { token, .. }
+        | TaskRequest::RunAction { token, .. }
+        | TaskRequest::LeaveStage { token, .. }
+        | TaskRequest::StageFailed { token, .. }
+        | TaskRequest::RollbackStage { token, .. } => token,
+    }
+}
+
+/// What a task request asks, without its token: `enter Build`, `run Build.Greet`, `leave Build`, ...
+pub fn describe(request: &TaskRequest) -> String {
+    match request {
+        TaskRequest::EnterStage { stage, .. } => format!("enter {stage}"),
+        TaskRequest::RunAction { stage, action, .. } => format!("run {stage}.{action}"),
+        TaskRequest::LeaveStage { stage, .. } => format!("leave {stage}"),
+        TaskRequest::StageFailed { stage, .. } => format!("failed {stage}"),
+        TaskRequest::RollbackStage { stage, .. } => format!("rollback {stage}"),
+    }
+}
