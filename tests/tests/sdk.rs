@@ -702,6 +702,15 @@ fn custom_type(c: &Client) -> aws_sdk_codepipeline::operation::create_custom_act
                 .build()
                 .expect("property"),
         )
+        .configuration_properties(
+            ActionConfigurationProperty::builder()
+                .name("ApiToken")
+                .required(false)
+                .key(false)
+                .secret(true)
+                .build()
+                .expect("property"),
+        )
         .input_artifact_details(
             ArtifactDetails::builder()
                 .minimum_count(0)
@@ -725,6 +734,7 @@ fn worker_pipeline(source: &Path) -> PipelineDeclaration {
         .name("External")
         .action_type_id(worker_type())
         .configuration("Project", "alpha")
+        .configuration("ApiToken", "s3cr3t-value")
         .namespace("Ext")
         .input_artifacts(InputArtifact::builder().name("Src").build().expect("in"))
         .build()
@@ -823,6 +833,46 @@ fn a_custom_action_waits_for_a_job_worker_through_the_sdk() {
                 .map(String::as_str),
             Some("alpha")
         );
+        // The worker gets the secret property's value; GetPipeline shows it masked.
+        assert_eq!(
+            data.action_configuration()
+                .and_then(|a| a.configuration())
+                .and_then(|m| m.get("ApiToken"))
+                .map(String::as_str),
+            Some("s3cr3t-value")
+        );
+        let shown = c
+            .get_pipeline()
+            .name("sdk-worker")
+            .send()
+            .await
+            .expect("GetPipeline");
+        let external = shown
+            .pipeline()
+            .and_then(|p| p.stages().get(1))
+            .and_then(|s| s.actions().first())
+            .expect("External");
+        assert_eq!(
+            external
+                .configuration()
+                .and_then(|m| m.get("ApiToken"))
+                .map(String::as_str),
+            Some("****")
+        );
+        // Sending the masked definition back keeps the secret (checked on the next run's job below).
+        let mut edited = shown.pipeline().expect("pipeline").clone();
+        edited.stages[2] = stage(
+            "After",
+            vec![commands_action(
+                "Use",
+                &["echo v2 build=#{Ext.BuildNumber}"],
+            )],
+        );
+        c.update_pipeline()
+            .pipeline(edited)
+            .send()
+            .await
+            .expect("UpdatePipeline");
         assert_eq!(data.input_artifacts().len(), 1);
         assert!(data.input_artifacts()[0]
             .location()
@@ -930,6 +980,15 @@ fn a_custom_action_waits_for_a_job_worker_through_the_sdk() {
         // A worker's failure fails the action and the execution.
         let failing = start(c, "sdk-worker").await;
         let job = poll_one(c).await;
+        assert_eq!(
+            job.data()
+                .and_then(|d| d.action_configuration())
+                .and_then(|a| a.configuration())
+                .and_then(|m| m.get("ApiToken"))
+                .map(String::as_str),
+            Some("s3cr3t-value"),
+            "an update with the masked value keeps the secret"
+        );
         let jid = job.id().expect("id").to_owned();
         c.acknowledge_job()
             .job_id(&jid)

@@ -1323,8 +1323,10 @@ impl Api<'_> {
                 Err(e) => return Err(e.into()),
             },
         };
+        let mut pipeline = record.definition;
+        self.mask_secrets(&mut pipeline).await?;
         Ok(GetPipelineOutput {
-            pipeline: record.definition,
+            pipeline,
             metadata: PipelineMetadata {
                 pipeline_arn: self.arn(&input.name),
                 created: seconds(head.created_ms),
@@ -1334,9 +1336,11 @@ impl Api<'_> {
     }
 
     async fn update_pipeline(&self, input: UpdatePipelineInput) -> ApiResult<UpdatePipelineOutput> {
-        let definition = definition(input.pipeline)?;
+        let mut definition = definition(input.pipeline)?;
         // The definition's folder (a pipeline `sluice run` stored) stays, so relative paths still resolve.
         let (_, current) = self.current(&definition.name).await?;
+        self.unmask_secrets(&mut definition, &current.definition)
+            .await;
         self.check_custom_actions(&definition).await?;
         let record = self
             .runtime

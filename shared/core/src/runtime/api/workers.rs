@@ -522,6 +522,9 @@ fn built_in_types(owner: Option<&str>) -> Vec<ActionTypeOut> {
         .collect()
 }
 
+/// What GetPipeline shows instead of a secret configuration value.
+pub(super) const SECRET_MASK: &str = "****";
+
 /// A resource an ARN names.
 enum Resource {
     Pipeline(String),
@@ -650,6 +653,56 @@ impl Api<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Hides the values of custom actions' secret configuration properties, as GetPipeline shows them.
+    pub(super) async fn mask_secrets(&self, pipeline: &mut Pipeline) -> ApiResult<()> {
+        for stage in &mut pipeline.stages {
+            for action in &mut stage.actions {
+                if action.action_type_id.owner != Owner::Custom.as_str() {
+                    continue;
+                }
+                let Some(t) = self
+                    .runtime
+                    .custom_action_type(&action.action_type_id)
+                    .await?
+                else {
+                    continue;
+                };
+                if let Some(config) = action.configuration.as_mut() {
+                    for p in t.configuration_properties.iter().filter(|p| p.secret) {
+                        if let Some(v) = config.get_mut(&p.name) {
+                            *v = SECRET_MASK.into();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// UpdatePipeline with a definition read from GetPipeline carries masked secrets: keep the stored values.
+    pub(super) async fn unmask_secrets(&self, pipeline: &mut Pipeline, current: &Pipeline) {
+        for stage in &mut pipeline.stages {
+            for action in &mut stage.actions {
+                let Some(config) = action.configuration.as_mut() else {
+                    continue;
+                };
+                let before = current
+                    .stages
+                    .iter()
+                    .find(|s| s.name == stage.name)
+                    .and_then(|s| s.actions.iter().find(|a| a.name == action.name))
+                    .and_then(|a| a.configuration.as_ref());
+                for (k, v) in config.iter_mut() {
+                    if v == SECRET_MASK {
+                        if let Some(old) = before.and_then(|b| b.get(k)) {
+                            v.clone_from(old);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     pub(super) async fn create_custom_action_type(
