@@ -709,14 +709,19 @@ impl Cloud {
     }
 }
 
-/// The state transitions Step Functions bills for an execution: one per state entered (history events of
-/// type `*StateEntered`; Standard workflows bill every transition into a state, retries included).
-async fn state_transitions(sfn: &StepFunctionsOrchestrator, arn: &str) -> (usize, usize) {
+/// The states an execution entered, in order (history events of type `*StateEntered`), and its history's length.
+/// Standard workflows bill one state transition per state entered, retries included.
+async fn states_entered(sfn: &StepFunctionsOrchestrator, arn: &str) -> (Vec<String>, usize) {
     let events = moto::history(sfn.client(), arn).await;
     let entered = events
         .iter()
         .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
-        .count();
+        .map(|e| {
+            e.state_entered_event_details()
+                .map_or("?", |d| d.name())
+                .to_owned()
+        })
+        .collect();
     (entered, events.len())
 }
 
@@ -740,8 +745,9 @@ async fn hello_runs_the_same_on_step_functions_as_embedded() {
     let mut calls = Dispatch::default();
     let status = cloud.dispatch("hello", &id, &mut calls, None).await;
     cloud.record(&id, &status).await;
-    let (transitions, history) =
-        state_transitions(&cloud.sfn, &cloud.sfn.execution_arn("hello", &id)).await;
+    let (entered, history) =
+        states_entered(&cloud.sfn, &cloud.sfn.execution_arn("hello", &id)).await;
+    let transitions = entered.len();
     let writes = cloud.store.tally.writes.load(Ordering::SeqCst) - writes_before;
     eprintln!(
         "hello on Step Functions: {transitions} state transitions ({history} history events), \
@@ -1020,7 +1026,8 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
     let recorder_invocations = 1;
     let start_invocations = 1; // the api (StartPipelineExecution) or trigger function that started it
     let arn = cloud.sfn.execution_arn("release", &id);
-    let (transitions, history) = state_transitions(&cloud.sfn, &arn).await;
+    let (entered, history) = states_entered(&cloud.sfn, &arn).await;
+    let transitions = entered.len();
 
     // The deploy happened on S3.
     let site = s3
@@ -1130,7 +1137,7 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
         .count();
     eprintln!(
         "release on Step Functions, one execution:\n  \
-         {transitions} state transitions (StateEntered events; {history} history events)\n  \
+         {transitions} state transitions (StateEntered events; {history} history events): {}\n  \
          {lambda} Lambda invocations: {start_invocations} start, {} dispatch, {approval_invocations} approval, \
          {recorder_invocations} recorder \
          (dispatch handler time against moto: {measured_ms:.1} ms mean)\n  \
@@ -1138,6 +1145,7 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
          (largest item {} bytes); {gets} gets + {queries} queries = {rru} read request units\n  \
          S3: {puts} PUT, {s3_gets} GET, {heads} HEAD\n  \
          {events} EventBridge PutEvents entries, {sns_publishes} SNS publish",
+        entered.join(", "),
         calls.invocations,
         cloud.store.tally.largest_item.load(Ordering::SeqCst),
     );
