@@ -22,6 +22,7 @@ use sluice_aws::{
     ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsConfig,
     StepFunctionsOrchestrator,
 };
+use sluice_core::runtime::approval_links::LinkRefusal;
 use sluice_core::runtime::dispatch::{RunOutcome, Runtime, RuntimeConfig, StartRequest};
 use sluice_core::runtime::events::{Origin, ACTION_DETAIL_TYPE};
 use sluice_core::runtime::links::{self, LinkError};
@@ -865,8 +866,8 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
     (url, arn)
 }
 
-/// The approval function's POST, as far as the link goes: the review link must carry a valid signature for the
-/// token it names (a forged one must not), then the approval is decided through the runtime.
+/// The approval function's POST: the review link must name a waiting approval with a valid signature (a link
+/// signed with another key must not), then the approval is decided; the same link is refused afterwards.
 async fn approve_through_link(
     runtime: &Runtime,
     key: &[u8],
@@ -881,17 +882,27 @@ async fn approve_through_link(
         .strip_prefix(links::PATH_PREFIX)
         .and_then(|rest| rest.split_once('?'))
         .unwrap_or_else(|| panic!("{review_link} is not an approval link"));
-    let expires = links::verify(key, token, query, now_s).expect("the link's signature holds");
-    assert!(expires > now_s);
-    assert_eq!(
-        links::verify(b"another key", token, query, now_s),
-        Err(LinkError::Forged),
-        "a link signed with another key is refused"
+    let forged = runtime
+        .approval_for_link(b"another key", token, query, now_s)
+        .await;
+    assert!(
+        matches!(forged, Err(LinkRefusal::Link(LinkError::Forged))),
+        "a link signed with another key is refused: {forged:?}"
     );
-    runtime
-        .decide_approval(token, true, Some("looks good".into()), DECIDED_BY)
+    let waiting = runtime
+        .approval_for_link(key, token, query, now_s)
         .await
-        .expect("approved")
+        .expect("the link names a waiting approval");
+    let decided = runtime
+        .decide_approval(&waiting.token, true, Some("looks good".into()), DECIDED_BY)
+        .await
+        .expect("approved");
+    let again = runtime.approval_for_link(key, token, query, now_s).await;
+    assert!(
+        matches!(again, Err(LinkRefusal::Decided(_))),
+        "a link decides once: {again:?}"
+    );
+    decided
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
