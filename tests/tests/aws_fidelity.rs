@@ -379,6 +379,23 @@ fn records(rows: Vec<(String, String, u64, Value)>, names: &[(String, &str)]) ->
         .collect()
 }
 
+/// The DynamoDB items equal the SQLite items: the same keys, and each item's version and data.
+fn assert_same_records(aws: &Records, embedded: &Records) {
+    let keys = |r: &Records| r.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(aws),
+        keys(embedded),
+        "the same items in DynamoDB and SQLite"
+    );
+    for (key, value) in aws {
+        assert_eq!(
+            Some(value),
+            embedded.get(key),
+            "item {key:?}: version and data agree"
+        );
+    }
+}
+
 /// Every item of a DynamoDB table (a scan, outside the counted store).
 async fn dynamo_rows(
     client: &aws_sdk_dynamodb::Client,
@@ -768,11 +785,20 @@ async fn hello_runs_the_same_on_step_functions_as_embedded() {
         prescribed_groups(&pipeline),
         "stages and runOrder groups in order"
     );
+    let names = [
+        (id.clone(), "<execution>"),
+        (
+            cloud.runtime.config.artifact_bucket.clone(),
+            "<artifact-bucket>",
+        ),
+    ];
+    let aws_records = records(dynamo_rows(&cloud.dynamo, &cloud.table).await, &names);
     let embedded = embedded_run("hello", None).await;
     assert_eq!(
         on_aws, embedded.observed,
         "action order and final statuses agree"
     );
+    assert_same_records(&aws_records, &embedded.records);
 }
 
 // ------------------------------------------------------------------------------------------ release + cost
@@ -1100,19 +1126,7 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
     )
     .expect("the embedded deploy");
     assert_eq!(site, embedded_site, "both deploys published the same page");
-    let keys = |r: &Records| r.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(
-        keys(&aws_records),
-        keys(&embedded.records),
-        "the same items in DynamoDB and SQLite"
-    );
-    for (key, value) in &aws_records {
-        assert_eq!(
-            Some(value),
-            embedded.records.get(key),
-            "item {key:?}: version and data agree"
-        );
-    }
+    assert_same_records(&aws_records, &embedded.records);
 
     // What the execution cost.
 
