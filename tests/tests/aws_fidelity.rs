@@ -998,6 +998,13 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
     // The deploy target (a fixed name, as in the example; created once per emulator).
     let s3 = aws_sdk_s3::Client::new(&sdk);
     let _ = s3.create_bucket().bucket("release-site").send().await;
+    // No page from an earlier run may stand in for this run's deploy.
+    s3.delete_object()
+        .bucket("release-site")
+        .key("index.html")
+        .send()
+        .await
+        .expect("clear the deploy target");
 
     let (pipeline, base) = example("release");
     cloud
