@@ -17,6 +17,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
+use sluice_core::runtime::approval_links::LinkRefusal;
 use sluice_core::runtime::dispatch::{Runtime, RuntimeError};
 use sluice_core::runtime::events::rfc3339;
 use sluice_core::runtime::links::{self, LinkError};
@@ -52,23 +53,24 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
         return r;
     }
     let query = req.uri().query().unwrap_or("").to_owned();
-    if let Err(e) = links::verify(&service.approval_key, token, &query, now_s()) {
-        return refused(&e);
-    }
-    let approval = match service.runtime.approval_by_token(token).await {
-        Ok(Some(a)) => a,
-        Ok(None) => {
+    let approval = match service
+        .runtime
+        .approval_for_link(&service.approval_key, token, &query, now_s())
+        .await
+    {
+        Ok(a) => a,
+        Err(LinkRefusal::Link(e)) => return refused(&e),
+        Err(LinkRefusal::NotFound) => {
             return message(
                 StatusCode::NOT_FOUND,
                 "No such approval",
                 "This link names an approval that does not exist here (the pipeline may have been deleted).",
             )
         }
-        Err(e) => return internal(&e),
+        Err(LinkRefusal::Decided(a)) => return already_decided(&a),
+        Err(LinkRefusal::NotWaiting(a)) => return no_longer_waiting(&a),
+        Err(LinkRefusal::Runtime(e)) => return internal(&e),
     };
-    if let Some(gone) = not_waiting(&service.runtime, &approval).await {
-        return gone;
-    }
     let action = format!("{PATH_PREFIX}{token}?{query}");
     if method == Method::GET {
         return html(StatusCode::OK, &request_page(&approval, &action));
@@ -156,52 +158,40 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
     }
 }
 
-/// The answer for an approval that cannot be decided any more, or None while it waits.
-async fn not_waiting(runtime: &Runtime, a: &ApprovalRecord) -> Option<Reply> {
-    if a.status != ApprovalStatus::Pending {
-        let when = a.decided_ms.map(rfc3339).unwrap_or_default();
-        let by = a.decided_by.as_deref().unwrap_or("someone");
-        return Some(message(
-            StatusCode::GONE,
-            "Already decided",
-            &format!(
-                "The approval of {}.{}.{} in execution {} was already {} by {by} {when}. \
-                 Links work once; nothing was changed.",
-                a.pipeline,
-                a.stage,
-                a.action,
-                a.execution_id,
-                if a.status == ApprovalStatus::Approved {
-                    "approved"
-                } else {
-                    "rejected"
-                },
-            ),
-        ));
-    }
-    match waiting(runtime, a).await {
-        Ok(true) => None,
-        Ok(false) => Some(message(
-            StatusCode::GONE,
-            "No longer waiting",
-            &format!(
-                "The approval of {}.{}.{} in execution {} is no longer waiting: the action ended \
-                 without a decision (timed out, or the execution stopped).",
-                a.pipeline, a.stage, a.action, a.execution_id
-            ),
-        )),
-        Err(e) => Some(internal(&e)),
-    }
+/// The answer for an approval decided already.
+fn already_decided(a: &ApprovalRecord) -> Reply {
+    let when = a.decided_ms.map(rfc3339).unwrap_or_default();
+    let by = a.decided_by.as_deref().unwrap_or("someone");
+    message(
+        StatusCode::GONE,
+        "Already decided",
+        &format!(
+            "The approval of {}.{}.{} in execution {} was already {} by {by} {when}. \
+             Links work once; nothing was changed.",
+            a.pipeline,
+            a.stage,
+            a.action,
+            a.execution_id,
+            if a.status == ApprovalStatus::Approved {
+                "approved"
+            } else {
+                "rejected"
+            },
+        ),
+    )
 }
 
-/// Whether the approval's action still waits for a decision.
-async fn waiting(runtime: &Runtime, a: &ApprovalRecord) -> Result<bool, RuntimeError> {
-    Ok(runtime.actions(&a.execution_id).await?.iter().any(|r| {
-        r.stage == a.stage
-            && r.action == a.action
-            && r.attempt == a.attempt
-            && r.status == ActionStatus::InProgress
-    }))
+/// The answer for an approval whose action ended without a decision.
+fn no_longer_waiting(a: &ApprovalRecord) -> Reply {
+    message(
+        StatusCode::GONE,
+        "No longer waiting",
+        &format!(
+            "The approval of {}.{}.{} in execution {} is no longer waiting: the action ended \
+             without a decision (timed out, or the execution stopped).",
+            a.pipeline, a.stage, a.action, a.execution_id
+        ),
+    )
 }
 
 fn refused(e: &LinkError) -> Reply {

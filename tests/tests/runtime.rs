@@ -1,11 +1,13 @@
 //! The runtime and the engine in process, over the real embedded adapters, with a clock the test moves:
-//! what only time can show (an approval that times out).
+//! what only time can show (an approval that times out), and what an approval link may act on.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_core::runtime::approval_links::LinkRefusal;
 use sluice_core::runtime::dispatch::StartRequest;
+use sluice_core::runtime::links::{self, LinkError};
 use sluice_core::runtime::records::{ActionStatus, ExecutionStatus};
 use sluice_core::{Limits, Syntax};
 use tokio::sync::Notify;
@@ -100,6 +102,105 @@ async fn an_approval_nobody_answers_fails_when_its_timeout_passes() {
     assert_eq!(review.status, ActionStatus::Failed);
     let error = review.error.unwrap_or_default();
     assert!(error.contains("States.Timeout"), "{error}");
+    stop.notify_one();
+    driving.await.expect("engine stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_link_acts_only_while_signed_unexpired_and_its_approval_waits() {
+    let dir = tempfile::tempdir().expect("temp");
+    std::fs::create_dir_all(dir.path().join("src")).expect("src");
+    std::fs::write(dir.path().join("src/a.txt"), "a").expect("file");
+    let env = TestEnv::at(1_800_000_000_000);
+    let (runtime, engine) = wire(dir.path(), env.clone());
+    let doc = sluice_core::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
+    runtime
+        .put_pipeline(
+            doc.pipeline,
+            Some(dir.path().to_string_lossy().into_owned()),
+        )
+        .await
+        .expect("stored");
+    let stop = Arc::new(Notify::new());
+    let driving = tokio::spawn(Arc::clone(&engine).run(Arc::clone(&stop)));
+    let id = runtime
+        .start_execution("timeout", StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    until("the approval", async || {
+        runtime
+            .pending_approval("timeout", "Approval", "Review")
+            .await
+            .expect("read")
+            .is_some()
+    })
+    .await;
+    let approval = runtime
+        .pending_approval("timeout", "Approval", "Review")
+        .await
+        .expect("read")
+        .expect("pending");
+    let key = b"link key";
+    let now_s = 1_800_000_000;
+    let expires = links::expiry_s(approval.requested_ms, Some(5));
+    let query = links::query(key, &approval.token, expires);
+
+    let found = runtime
+        .approval_for_link(key, &approval.token, &query, now_s)
+        .await
+        .expect("a good link finds its waiting approval");
+    assert_eq!(found, approval);
+    let refusal = |r: Result<_, LinkRefusal>| format!("{:?}", r.expect_err("refused"));
+    let forged = runtime
+        .approval_for_link(b"other key", &approval.token, &query, now_s)
+        .await;
+    assert!(
+        matches!(forged, Err(LinkRefusal::Link(LinkError::Forged))),
+        "{}",
+        refusal(forged)
+    );
+    let late = runtime
+        .approval_for_link(key, &approval.token, &query, expires + 1)
+        .await;
+    assert!(
+        matches!(late, Err(LinkRefusal::Link(LinkError::Expired { .. }))),
+        "{}",
+        refusal(late)
+    );
+    let unknown = "no-such-token";
+    let unknown_query = links::query(key, unknown, expires);
+    let missing = runtime
+        .approval_for_link(key, unknown, &unknown_query, now_s)
+        .await;
+    assert!(
+        matches!(missing, Err(LinkRefusal::NotFound)),
+        "{}",
+        refusal(missing)
+    );
+
+    // Once the execution is stopped, the approval no longer waits: the still valid link acts on nothing.
+    runtime
+        .stop_execution(&id, true, "stopped by the test")
+        .await
+        .expect("stopped");
+    until("the stop", async || {
+        runtime
+            .execution(&id)
+            .await
+            .expect("read")
+            .status
+            .is_final()
+    })
+    .await;
+    let ended = runtime
+        .approval_for_link(key, &approval.token, &query, now_s)
+        .await;
+    assert!(
+        matches!(ended, Err(LinkRefusal::NotWaiting(_))),
+        "{}",
+        refusal(ended)
+    );
     stop.notify_one();
     driving.await.expect("engine stops");
 }

@@ -3,6 +3,7 @@
 //! transitions).
 
 pub mod api;
+pub mod approval_links;
 pub mod deliveries;
 pub mod dispatch;
 pub mod events;
