@@ -3,6 +3,7 @@
 //! transitions).
 
 pub mod api;
+pub mod approval_page;
 pub mod deliveries;
 pub mod dispatch;
 pub mod events;
@@ -14,4 +15,5 @@ pub mod ports;
 pub mod records;
 pub mod triggers;
 pub mod variables;
+pub mod webhooks;
 pub mod workers;
