@@ -1,7 +1,8 @@
 //! The Lambda functions' handlers (`sluice-functions`) in-process over the embedded adapters: no Lambda, no AWS.
 //! What the binaries' suite (tests/tests/functions.rs) cannot reach on moto is checked here: the approval
-//! function showing and deciding a real waiting approval once, and the trigger function starting an execution
-//! once per delivery from a base64-encoded form delivery, as function URLs send them.
+//! function showing and deciding a real waiting approval once (and the recorder's sweep measuring its wait), and
+//! the trigger function starting an execution once per delivery from a base64-encoded form delivery, as
+//! function URLs send them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +140,14 @@ async fn the_approval_function_shows_then_decides_a_waiting_approval_once() {
         .expect("read")
         .expect("pending")
         .token;
+    // The recorder's sweep sees the approval (and the execution) waiting.
+    p.env.advance_ms(120_000);
+    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test")
+        .await
+        .expect("sweep");
+    assert_eq!(swept["oldestWaitingApprovalAgeSeconds"], 120, "{swept}");
+    assert_eq!(swept["oldestRunningExecutionAgeSeconds"], 120, "{swept}");
+
     let key = b"approval-link-key";
     let now_s = p.env.now_ms() / 1000;
     let query = links::query(key, &token, now_s + 3600);
@@ -172,6 +181,10 @@ async fn the_approval_function_shows_then_decides_a_waiting_approval_once() {
         .expect("recorded");
     assert_eq!(approval.decided_by.as_deref(), Some("approval-link"));
     assert_eq!(approval.summary.as_deref(), Some("looks good"));
+    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test")
+        .await
+        .expect("sweep");
+    assert_eq!(swept["oldestWaitingApprovalAgeSeconds"], 0, "{swept}");
 
     until("execution ends", || async {
         p.runtime

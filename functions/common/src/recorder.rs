@@ -2,12 +2,16 @@
 //! Execution Status Change` events for Sluice's state machines: [`Runtime::finish_run`] (which releases stage
 //! locks and emits the pipeline event), the pipeline result on the notification topic, and the
 //! `ExecutionsFailed` metric. (2) The five-minute `{"sluice": "sweep"}`: the `OldestRunningExecutionAgeSeconds`
-//! metric. Not yet: closing records whose end event was lost (DescribeExecution) and the waiting-approval age.
+//! and `OldestWaitingApprovalAgeSeconds` metrics. Not yet: closing records whose end event was lost
+//! (DescribeExecution).
 
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
 use sluice_core::runtime::dispatch::{RunOutcome, Runtime, RuntimeError};
-use sluice_core::runtime::records::{ExecutionRecord, ExecutionStatus};
+use sluice_core::runtime::ports::Order;
+use sluice_core::runtime::records::{
+    keys, ApprovalRecord, ApprovalStatus, ExecutionRecord, ExecutionStatus,
+};
 use tracing::{info, warn};
 
 use crate::config::RecorderConfig;
@@ -54,12 +58,7 @@ impl Recorder {
                 warn!(run = %ended.run, execution = %id, "status change for an unknown execution");
                 return Ok(json!({"ignored": format!("no execution {id}")}));
             }
-            Err(e) => {
-                return Err(TaskFailure {
-                    name: e.error_name().into(),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(failure(e)),
         };
         let failed = record.status == ExecutionStatus::Failed;
         metrics::emit(
@@ -158,12 +157,15 @@ pub fn ended(event: &Value, prefix: &str) -> Result<Option<Ended>, TaskFailure> 
     }))
 }
 
-/// The sweep: the age of the oldest running execution.
-async fn sweep(runtime: &Runtime, namespace: &str) -> Result<Value, TaskFailure> {
-    let failure = |e: RuntimeError| TaskFailure {
+fn failure(e: RuntimeError) -> TaskFailure {
+    TaskFailure {
         name: e.error_name().into(),
         message: e.to_string(),
-    };
+    }
+}
+
+/// The sweep: the ages of the oldest running execution and of the oldest waiting approval (0 when none).
+pub async fn sweep(runtime: &Runtime, namespace: &str) -> Result<Value, TaskFailure> {
     let now = runtime.env.now_ms();
     let mut oldest_ms = now;
     let open = runtime.open_executions().await.map_err(failure)?;
@@ -182,7 +184,66 @@ async fn sweep(runtime: &Runtime, namespace: &str) -> Result<Value, TaskFailure>
         age_s as f64,
         now,
     );
-    Ok(json!({"open": open.len(), "oldestRunningExecutionAgeSeconds": age_s}))
+    let approval_ms = oldest_waiting_approval(runtime).await?.unwrap_or(now);
+    let approval_s = (now - approval_ms).max(0) / 1000;
+    metrics::emit(
+        namespace,
+        "OldestWaitingApprovalAgeSeconds",
+        "Seconds",
+        approval_s as f64,
+        now,
+    );
+    Ok(json!({
+        "open": open.len(),
+        "oldestRunningExecutionAgeSeconds": age_s,
+        "oldestWaitingApprovalAgeSeconds": approval_s,
+    }))
+}
+
+/// When the oldest approval still waiting was requested: pending approvals of Manual actions of every
+/// pipeline's current version, in executions that have not ended.
+async fn oldest_waiting_approval(runtime: &Runtime) -> Result<Option<i64>, TaskFailure> {
+    const PAGE: usize = 100;
+    let mut oldest: Option<i64> = None;
+    for head in runtime.list_pipelines().await.map_err(failure)? {
+        let record = runtime.pipeline(&head.name, None).await.map_err(failure)?;
+        let manual = record.definition.actions().filter(|(_, _, _, a)| {
+            a.action_type_id.category == "Approval" && a.action_type_id.provider == "Manual"
+        });
+        for (_, _, stage, action) in manual {
+            let pk = keys::approval(&head.name, &stage.name, &action.name);
+            let mut after: Option<String> = None;
+            loop {
+                let page = runtime
+                    .store
+                    .query(&pk, "", Order::Ascending, PAGE, after.as_deref())
+                    .await
+                    .map_err(|e| failure(e.into()))?;
+                after = page.last().map(|i| i.sk.clone());
+                let done = page.len() < PAGE;
+                for item in page {
+                    let Ok(a) = serde_json::from_value::<ApprovalRecord>(item.data) else {
+                        warn!(pk = %item.pk, sk = %item.sk, "unreadable approval record");
+                        continue;
+                    };
+                    if a.status != ApprovalStatus::Pending
+                        || oldest.is_some_and(|o| o <= a.requested_ms)
+                    {
+                        continue;
+                    }
+                    match runtime.execution(&a.execution_id).await {
+                        Ok(e) if !e.status.is_final() => oldest = Some(a.requested_ms),
+                        Ok(_) | Err(RuntimeError::ExecutionNotFound(_)) => {}
+                        Err(e) => return Err(failure(e)),
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(oldest)
 }
 
 #[cfg(test)]
