@@ -3,7 +3,7 @@
 //! - dispatch: the real task payloads (with their task tokens) of a `hello` execution on moto's Step
 //!   Functions, relayed from the execution history until the execution ends; the Source action fails with the
 //!   "not run in AWS" message, and a payload that is no task fails with the stable error name;
-//! - recorder: the execution's status-change event closes its record;
+//! - recorder: the execution's status-change event closes its record; the sweep answers its measures;
 //! - trigger: a GitHub push with a valid signature is read and judged, a forged one refused;
 //! - approval: a POST with a validly signed link reaches the store, a forged link is refused;
 //! - api: ListPipelines as an IAM caller.
@@ -385,6 +385,15 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
         (200, true),
         "{answer}"
     );
+
+    // recorder: the five-minute sweep measures what is still open (the record just closed is not).
+    let (code, answer) = watch.invoke("sluice-recorder", &json!({"sluice": "sweep"}));
+    assert_eq!(code, 200, "{answer}");
+    assert!(
+        answer["oldestRunningExecutionAgeSeconds"].is_u64(),
+        "{answer}"
+    );
+    assert_eq!(answer["oldestWaitingApprovalAgeSeconds"], 0, "{answer}");
 
     // trigger: a signed push is read and judged against the pipeline; a forged one is refused.
     let push = std::fs::read_to_string(fixture("functions/github-push.json")).expect("fixture");
