@@ -247,9 +247,14 @@ async fn the_trigger_function_starts_once_per_delivery_from_a_base64_form() {
     );
     let refused = sluice_functions::trigger::answer(&p.runtime, secret, forged).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    let ecr = json!({"source": "aws.ecr", "detail-type": "ECR Image Action", "detail": {}});
+    let ecr = json!({"source": "aws.ecr", "detail-type": "ECR Image Action", "id": "e-1",
+        "detail": {"action-type": "DELETE", "result": "SUCCESS", "repository-name": "r", "image-tag": "latest"}});
     let ignored = sluice_functions::trigger::answer(&p.runtime, secret, ecr).await;
-    assert!(ignored.body.contains("not handled yet"), "{}", ignored.body);
+    assert!(
+        ignored.body.contains("not a new source revision"),
+        "{}",
+        ignored.body
+    );
     p.stop.notify_one();
 }
 
@@ -289,4 +294,98 @@ async fn the_api_function_records_the_iam_caller_and_dispatch_names_its_errors()
         .expect("ignored");
     assert!(ignored["ignored"].is_string());
     p.stop.notify_one();
+}
+
+/// An S3 object and an ECR image each start the pipeline whose source follows them, once per event id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trigger_function_starts_pipelines_on_s3_and_ecr_events_once() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (runtime, _engine) = wire(dir.path(), TestEnv::at(1_800_000_000_000));
+    let source = |name: &str, provider: &str, configuration: Value| {
+        json!({
+            "name": name,
+            "pipelineType": "V2",
+            "stages": [
+                {"name": "Source", "actions": [{
+                    "name": "Fetch",
+                    "actionTypeId": {"category": "Source", "owner": "AWS", "provider": provider, "version": "1"},
+                    "configuration": configuration,
+                    "outputArtifacts": [{"name": "Src"}]
+                }]},
+                {"name": "Build", "actions": [{
+                    "name": "Greet",
+                    "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                    "commands": ["ls"],
+                    "inputArtifacts": [{"name": "Src"}]
+                }]}
+            ]
+        })
+        .to_string()
+    };
+    for text in [
+        source(
+            "from-s3",
+            "S3",
+            json!({"S3Bucket": "uploads", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"}),
+        ),
+        source("from-ecr", "ECR", json!({"RepositoryName": "app"})),
+    ] {
+        let doc = load(&text, Syntax::Json, &Limits::default()).expect("valid");
+        runtime
+            .put_pipeline(doc.pipeline, None)
+            .await
+            .expect("stored");
+    }
+    let secret = b"unused";
+    let s3 = |id: &str, key: &str| {
+        json!({"version": "0", "id": id, "detail-type": "Object Created", "source": "aws.s3",
+            "account": "123456789012", "region": "us-east-1", "resources": ["arn:aws:s3:::uploads"],
+            "detail": {"bucket": {"name": "uploads"}, "object": {"key": key, "size": 10}}})
+    };
+    let answer = |event: Value| {
+        let runtime = Arc::clone(&runtime);
+        async move {
+            let reply = sluice_functions::trigger::answer(&runtime, secret, event).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            serde_json::from_str::<Value>(&reply.body).expect("JSON")
+        }
+    };
+
+    let first = answer(s3("ev-1", "app.zip")).await;
+    assert_eq!(
+        first["started"].as_array().map(Vec::len),
+        Some(1),
+        "{first}"
+    );
+    assert_eq!(first["started"][0]["pipeline"], "from-s3");
+    assert_eq!(first["started"][0]["duplicate"], false);
+    let again = answer(s3("ev-1", "app.zip")).await;
+    assert_eq!(again["started"][0]["duplicate"], true, "{again}");
+    assert_eq!(
+        again["started"][0]["pipelineExecutionId"],
+        first["started"][0]["pipelineExecutionId"]
+    );
+    let other = answer(s3("ev-2", "other.zip")).await;
+    assert_eq!(other["started"], json!([]), "{other}");
+    let id = first["started"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("id");
+    let trigger = runtime.execution(id).await.expect("record").trigger;
+    assert_eq!(
+        (
+            trigger.trigger_type.as_str(),
+            trigger.trigger_detail.as_str()
+        ),
+        ("CloudWatchEvent", "arn:aws:s3:::uploads")
+    );
+
+    let ecr = |tag: &str| {
+        json!({"version": "0", "id": format!("ev-ecr-{tag}"), "detail-type": "ECR Image Action", "source": "aws.ecr",
+            "resources": [], "detail": {"action-type": "PUSH", "result": "SUCCESS",
+            "repository-name": "app", "image-tag": tag}})
+    };
+    let latest = answer(ecr("latest")).await;
+    assert_eq!(latest["started"][0]["pipeline"], "from-ecr", "{latest}");
+    let tagged = answer(ecr("v2")).await;
+    assert_eq!(tagged["started"], json!([]), "{tagged}");
 }

@@ -1,4 +1,4 @@
-//! The trigger Lambda function: GitHub webhooks on its function URL (ECR and S3 events are acknowledged).
+//! The trigger Lambda function: GitHub webhooks on its function URL, S3 and ECR events from EventBridge.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -10,8 +10,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deps = Trigger::connect(TriggerConfig::from_env()?).await?;
     let deps = &deps;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, Error>(deps.handle(event.payload).await)
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        deps.handle(event.payload)
     }))
     .await
 }
