@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, StatusCode};
-use sluice_core::runtime::approval_page::{self, PageRequest, WebReply};
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request};
+use sluice_core::runtime::approval_page::{self, PageRequest};
 use sluice_core::runtime::dispatch::Runtime;
 use sluice_core::runtime::links;
 use sluice_core::runtime::notifications::{self, ApprovalLinks};
@@ -24,7 +24,7 @@ use sluice_core::runtime::ports::Order;
 use sluice_core::runtime::records::{keys, ActionStatus, ApprovalRecord, ApprovalStatus};
 use tracing::warn;
 
-use crate::serve::{self, now_s, reply, Reply, Service};
+use crate::serve::{self, now_s, Reply, Service};
 
 pub(crate) use links::PATH_PREFIX;
 
@@ -48,7 +48,7 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
             ),
             Err(e) => {
                 let status = e.status();
-                return web(approval_page::message(
+                return serve::web(approval_page::message(
                     status.as_u16(),
                     "Request refused",
                     &e.to_string(),
@@ -66,18 +66,7 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
         body: &body,
         now_s: now_s(),
     };
-    web(approval_page::answer(&service.runtime, &service.approval_key, request).await)
-}
-
-/// A transport-neutral answer as a hyper response.
-pub(crate) fn web(answer: WebReply) -> Reply {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = reply(status, answer.content_type, answer.body);
-    for (name, value) in answer.headers {
-        r.headers_mut()
-            .insert(name, HeaderValue::from_static(value));
-    }
-    r
+    serve::web(approval_page::answer(&service.runtime, &service.approval_key, request).await)
 }
 
 // ------------------------------------------------------------------------------------------ announcer

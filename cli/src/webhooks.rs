@@ -1,18 +1,15 @@
 //! The GitHub-compatible webhook of `sluice serve`: `POST /webhooks/<pipeline>`.
 //!
 //! A delivery must carry `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the secret in
-//! `<state>/webhook.secret`), `X-GitHub-Event` and `X-GitHub-Delivery`. `ping` is answered; a `push` is read
-//! and judged by `sluice_core::runtime::triggers` (the pipeline's trigger filters, or its source's branch),
-//! and a matching one starts an execution once per delivery id. Answers are JSON; a skipped push says why.
+//! `<state>/webhook.secret`), `X-GitHub-Event` and `X-GitHub-Delivery`; `sluice_core::runtime::webhooks` answers
+//! it (the trigger Lambda function answers with the same code). Answers are JSON; a skipped push says why.
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
-use hyper::http::request::Parts;
 use hyper::{Method, Request};
 use serde_json::json;
 use sluice_core::runtime::webhooks::{self, Delivery};
 
-use crate::approvals;
 use crate::serve::{self, reply, Reply, Service};
 
 pub(crate) use webhooks::PATH_PREFIX;
@@ -21,57 +18,35 @@ pub(crate) use webhooks::PATH_PREFIX;
 /// the trigger Lambda function.
 pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: &str) -> Reply {
     let method = req.method().as_str().to_owned();
-    if req.method() != Method::POST {
-        return approvals::web(
-            webhooks::deliver(
-                &service.runtime,
-                &service.webhook_secret,
-                delivery(&method, pipeline, None, &[]),
-            )
-            .await,
-        );
-    }
-    let (parts, body) = match serve::read_request(req, serve::MAX_BODY).await {
-        Ok(read) => read,
-        Err(e) => {
-            return reply(
-                e.status(),
-                "application/json",
-                json!({"error": "RequestRefused", "message": e.to_string()}).to_string(),
-            )
+    let (parts, body) = if req.method() == Method::POST {
+        match serve::read_request(req, serve::MAX_BODY).await {
+            Ok((parts, body)) => (Some(parts), body),
+            Err(e) => {
+                return reply(
+                    e.status(),
+                    "application/json",
+                    json!({"error": "RequestRefused", "message": e.to_string()}).to_string(),
+                )
+            }
         }
+    } else {
+        (None, Default::default())
     };
-    let d = Delivery {
-        signature: header(&parts, "x-hub-signature-256"),
-        event: header(&parts, "x-github-event"),
-        delivery: header(&parts, "x-github-delivery"),
-        content_type: header(&parts, CONTENT_TYPE.as_str()),
-        ..delivery(&method, pipeline, None, &body)
+    let header = |name: &str| {
+        parts
+            .as_ref()
+            .and_then(|p| p.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
     };
-    approvals::web(webhooks::deliver(&service.runtime, &service.webhook_secret, d).await)
-}
-
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-fn delivery<'a>(
-    method: &'a str,
-    pipeline: &'a str,
-    signature: Option<&'a str>,
-    body: &'a [u8],
-) -> Delivery<'a> {
-    Delivery {
-        method,
+    let delivery = Delivery {
+        method: &method,
         pipeline,
-        signature,
-        event: None,
-        delivery: None,
-        content_type: None,
-        body,
-    }
+        signature: header("x-hub-signature-256"),
+        event: header("x-github-event"),
+        delivery: header("x-github-delivery"),
+        content_type: header(CONTENT_TYPE.as_str()),
+        body: &body,
+    };
+    serve::web(webhooks::deliver(&service.runtime, &service.webhook_secret, delivery).await)
 }
