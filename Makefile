@@ -8,8 +8,9 @@ demo:
 	cargo run -q -p sluice-cli -- run examples/release/pipeline.yaml --auto-approve
 
 # Every test: installs the node tools the suites use (asl-validator), then the whole workspace's tests with the
-# moto AWS emulator running (scripts/test.sh installs sam and cfn-lint into .venv-sam for the template suite, starts
-# moto, points AWS_ENDPOINT_URL at it, and stops it even on failure).
+# moto AWS emulator running (scripts/test.sh installs sam and cfn-lint into .venv-sam for the template suite and
+# cargo-lambda into .venv-lambda for the function binaries suite, starts moto, points AWS_ENDPOINT_URL at it, and
+# stops it even on failure).
 test: node_modules/.package-lock.json
 	scripts/test.sh
 

@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 
 # sam and cfn-lint for tests/tests/template.rs (installed into .venv-sam once; silent when already there).
 SAM_TOOLS_QUIET=1 infra/sam-tools.sh
+# cargo-lambda for tests/tests/functions.rs (installed into .venv-lambda once).
+CARGO_LAMBDA_QUIET=1 infra/cargo-lambda.sh
 
 trap 'infra/moto.sh stop' EXIT
 infra/moto.sh start

@@ -256,6 +256,17 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 pub(crate) type Reply = Response<Full<Bytes>>;
 
+/// A transport-neutral answer as a hyper response.
+pub(crate) fn web(answer: sluice_core::runtime::approval_page::WebReply) -> Reply {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = reply(status, answer.content_type, answer.body);
+    for (name, value) in answer.headers {
+        r.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    r
+}
+
 /// A response with a status, a content type and a body.
 pub(crate) fn reply(
     status: StatusCode,

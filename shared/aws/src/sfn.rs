@@ -118,11 +118,6 @@ impl StepFunctionsOrchestrator {
                     "Step Functions client has no region (set AWS_REGION)".into(),
                 )
             })?;
-        if config.role_arn.is_empty() || config.dispatch_function_arn.is_empty() {
-            return Err(OrchestratorError::Other(
-                "Step Functions settings: role_arn and dispatch_function_arn must be set".into(),
-            ));
-        }
         if config.account.len() != 12 || !config.account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(OrchestratorError::Other(format!(
                 "Step Functions settings: account {:?} is not a 12-digit AWS account id",
@@ -375,6 +370,12 @@ impl Orchestrator for StepFunctionsOrchestrator {
         version: u64,
         machine: &Value,
     ) -> Result<(), OrchestratorError> {
+        // Only publishing needs them: functions that start executions and complete tasks name neither.
+        if self.config.role_arn.is_empty() || self.config.dispatch_function_arn.is_empty() {
+            return Err(OrchestratorError::Other(
+                "Step Functions settings: publishing state machines needs role_arn and dispatch_function_arn".into(),
+            ));
+        }
         if self.version_arn(pipeline, version).await?.is_some() {
             return Ok(());
         }

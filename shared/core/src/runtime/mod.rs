@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod approval_links;
+pub mod approval_page;
 pub mod deliveries;
 pub mod dispatch;
 pub mod events;
@@ -15,4 +16,5 @@ pub mod ports;
 pub mod records;
 pub mod triggers;
 pub mod variables;
+pub mod webhooks;
 pub mod workers;

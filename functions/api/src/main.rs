@@ -1,0 +1,19 @@
+//! The api Lambda function: the CodePipeline-compatible API on its IAM-authenticated function URL.
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use sluice_functions::api::Api;
+use sluice_functions::config::ApiConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Api::connect(ApiConfig::from_env()?).await?;
+    let deps = &deps;
+    run(service_fn(
+        move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
+            Ok::<_, Error>(deps.handle(event.payload).await)
+        },
+    ))
+    .await
+}

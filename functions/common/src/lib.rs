@@ -1,0 +1,20 @@
+//! What Sluice's Lambda functions share: typed configuration read once from the environment ([`config`]), the
+//! SDK clients and adapters assembled into a [`sluice_core::runtime::dispatch::Runtime`] ([`wiring`]), and each
+//! function's handler: a plain async function from its event to its answer, tested without Lambda.
+//!
+//! The binaries in `functions/<name>` only wire: tracing, `<Name>Config::from_env()`, `<Name>::connect`, and
+//! `lambda_runtime::run` over the handler. template.yaml and functions/README.md fix names and variables.
+
+pub mod api;
+pub mod approval;
+pub mod config;
+pub mod dispatch;
+pub mod executor;
+pub mod metrics;
+pub mod recorder;
+pub mod trigger;
+pub mod url;
+pub mod wiring;
+
+pub use config::ConfigError;
+pub use wiring::WiringError;

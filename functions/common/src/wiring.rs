@@ -1,0 +1,143 @@
+//! SDK clients and adapters, built once at cold start, assembled into a runtime. Endpoints, region and
+//! credentials come from the standard AWS settings only (`AWS_ENDPOINT_URL` reaches an emulator).
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use sluice_aws::StepFunctionsOrchestrator;
+use sluice_aws::{ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StepFunctionsConfig};
+use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig};
+use sluice_core::runtime::events::Origin;
+use sluice_core::runtime::ports::Env;
+use sluice_core::validate::Limits;
+
+use crate::config::{Common, ConfigError};
+use crate::executor::NotInAws;
+
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// The settings are incomplete.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The SDK configuration names no region.
+    #[error("no AWS region (set AWS_REGION)")]
+    NoRegion,
+    /// A secret could not be read.
+    #[error("cannot read secret {arn}: {message}")]
+    Secret {
+        /// The secret.
+        arn: String,
+        /// Why.
+        message: String,
+    },
+    /// An adapter refused its settings.
+    #[error("{0}")]
+    Adapter(String),
+}
+
+/// The system's time and random ids.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemEnv;
+
+impl Env for SystemEnv {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn new_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
+/// What a function's runtime needs beyond every function's settings.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeSettings {
+    /// The account (from an ARN in the function's settings).
+    pub account: String,
+    /// The artifact bucket; empty for functions that never touch artifacts.
+    pub bucket: String,
+    /// Where approval requests go (dispatch only).
+    pub approvals: Option<ApprovalNotices>,
+    /// The role created state machines run as (api only: only publishing needs it).
+    pub state_machine_role_arn: String,
+    /// The dispatch function's ARN (api only: filled into published machines).
+    pub dispatch_function_arn: String,
+}
+
+/// Loads the SDK configuration from the standard sources.
+pub async fn sdk() -> SdkConfig {
+    sluice_aws::load_config().await
+}
+
+/// The runtime over DynamoDB, S3, Step Functions and EventBridge/SNS, with jobs that AWS does not run yet
+/// failing clearly ([`NotInAws`]).
+pub fn runtime(
+    sdk: &SdkConfig,
+    common: &Common,
+    settings: RuntimeSettings,
+) -> Result<Runtime, WiringError> {
+    let region = sdk.region().ok_or(WiringError::NoRegion)?.to_string();
+    let mut sfn = StepFunctionsConfig::new(
+        settings.state_machine_role_arn,
+        settings.account.clone(),
+        settings.dispatch_function_arn,
+    );
+    sfn.name_prefix = common.state_machine_prefix.clone();
+    let orchestrator = StepFunctionsOrchestrator::from_sdk(sdk, sfn)
+        .map_err(|e| WiringError::Adapter(e.to_string()))?;
+    Ok(Runtime {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb_client(sdk),
+            common.table.clone(),
+        )),
+        objects: Arc::new(S3ObjectStore::new(aws_sdk_s3_client(sdk))),
+        orchestrator: Arc::new(orchestrator),
+        events: Arc::new(AwsNotifier::from_sdk(
+            sdk,
+            common.event_bus.clone(),
+            settings.approvals,
+        )),
+        executor: Arc::new(NotInAws),
+        env: Arc::new(SystemEnv),
+        config: RuntimeConfig {
+            artifact_bucket: settings.bucket,
+            origin: Origin {
+                account: settings.account,
+                region,
+            },
+            limits: Limits::default(),
+        },
+    })
+}
+
+fn aws_sdk_dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(sdk)
+}
+
+fn aws_sdk_s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(sdk)
+}
+
+/// Reads a secret's string (its bytes are the key) from Secrets Manager, once at cold start.
+pub async fn secret(sdk: &SdkConfig, arn: &str) -> Result<Vec<u8>, WiringError> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| WiringError::Secret {
+            arn: arn.to_owned(),
+            message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    match out.secret_string() {
+        Some(s) if !s.is_empty() => Ok(s.as_bytes().to_vec()),
+        _ => Err(WiringError::Secret {
+            arn: arn.to_owned(),
+            message: "the secret has no (or an empty) secret string".into(),
+        }),
+    }
+}

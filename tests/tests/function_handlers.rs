@@ -1,0 +1,391 @@
+//! The Lambda functions' handlers (`sluice-functions`) in-process over the embedded adapters: no Lambda, no AWS.
+//! What the binaries' suite (tests/tests/functions.rs) cannot reach on moto is checked here: the approval
+//! function showing and deciding a real waiting approval once (and the recorder's sweep measuring its wait), and
+//! the trigger function starting an execution once per delivery from a base64-encoded form delivery, as
+//! function URLs send them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use sluice_core::runtime::dispatch::{Runtime, StartRequest};
+use sluice_core::runtime::links;
+use sluice_core::runtime::ports::Env;
+use sluice_core::runtime::records::ExecutionStatus;
+use sluice_core::runtime::triggers::github_signature;
+use sluice_core::{load, Limits, Syntax};
+use sluice_tests::embedded::{wire, TestEnv};
+use sluice_tests::fixture;
+use tokio::sync::Notify;
+
+/// A source folder, an approval, then a command on the source.
+fn gate(src: &std::path::Path) -> String {
+    json!({
+        "name": "gate",
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Checkout",
+                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "LocalSource", "version": "1"},
+                "configuration": {"Path": src.to_string_lossy()},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Approval", "actions": [{
+                "name": "Review",
+                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+                "configuration": {"CustomData": "Ship it?"}
+            }]},
+            {"name": "Build", "actions": [{
+                "name": "Greet",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["cat greeting.txt"],
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]
+    })
+    .to_string()
+}
+
+/// A function URL request (payload format 2.0) from the fixture; the body is sent base64-encoded.
+fn url_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Value {
+    let text =
+        std::fs::read_to_string(fixture("functions/function-url-request.json")).expect("fixture");
+    let mut event: Value = serde_json::from_str(&text).expect("JSON");
+    event["rawPath"] = json!(path);
+    event["rawQueryString"] = json!(query);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["http"]["path"] = json!(path);
+    for (name, value) in headers {
+        event["headers"][*name] = json!(value);
+    }
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    event["isBase64Encoded"] = json!(true);
+    event
+}
+
+fn typed(event: &Value) -> LambdaFunctionUrlRequest {
+    serde_json::from_value(event.clone()).expect("a function URL request")
+}
+
+struct Pipeline {
+    runtime: Arc<Runtime>,
+    env: Arc<TestEnv>,
+    stop: Arc<Notify>,
+    _dir: tempfile::TempDir,
+}
+
+async fn gate_pipeline() -> Pipeline {
+    let dir = tempfile::tempdir().expect("temp");
+    let env = TestEnv::at(1_800_000_000_000);
+    let (runtime, engine) = wire(dir.path(), env.clone());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::write(src.join("greeting.txt"), "hello").expect("file");
+    let doc = load(&gate(&src), Syntax::Json, &Limits::default()).expect("valid");
+    runtime
+        .put_pipeline(doc.pipeline, None)
+        .await
+        .expect("stored");
+    let stop = Arc::new(Notify::new());
+    tokio::spawn(Arc::clone(&engine).run(Arc::clone(&stop)));
+    Pipeline {
+        runtime,
+        env,
+        stop,
+        _dir: dir,
+    }
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approval_function_shows_then_decides_a_waiting_approval_once() {
+    let p = gate_pipeline().await;
+    let id = p
+        .runtime
+        .start_execution("gate", StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    until("approval waiting", || async {
+        p.runtime
+            .pending_approval("gate", "Approval", "Review")
+            .await
+            .expect("read")
+            .is_some()
+    })
+    .await;
+    let token = p
+        .runtime
+        .pending_approval("gate", "Approval", "Review")
+        .await
+        .expect("read")
+        .expect("pending")
+        .token;
+    // The recorder's sweep sees the approval (and the execution) waiting.
+    p.env.advance_ms(120_000);
+    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test")
+        .await
+        .expect("sweep");
+    assert_eq!(swept["oldestWaitingApprovalAgeSeconds"], 120, "{swept}");
+    assert_eq!(swept["oldestRunningExecutionAgeSeconds"], 120, "{swept}");
+
+    let key = b"approval-link-key";
+    let now_s = p.env.now_ms() / 1000;
+    let query = links::query(key, &token, now_s + 3600);
+    let path = format!("{}{token}", links::PATH_PREFIX);
+    let answer = |event: Value| {
+        let runtime = Arc::clone(&p.runtime);
+        async move { sluice_functions::approval::answer(&runtime, key, &typed(&event), now_s).await }
+    };
+
+    let page = answer(url_request("GET", &path, &query, &[], b"")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Ship it?"), "{}", page.body);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let post = url_request(
+        "POST",
+        &path,
+        &query,
+        &form,
+        b"decision=Approved&summary=looks+good",
+    );
+    let decided = answer(post.clone()).await;
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    assert!(decided.body.contains("Approved"), "{}", decided.body);
+    let again = answer(post).await;
+    assert_eq!(again.status, 410, "{}", again.body);
+    let approval = p
+        .runtime
+        .approval_by_token(&token)
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(approval.decided_by.as_deref(), Some("approval-link"));
+    assert_eq!(approval.summary.as_deref(), Some("looks good"));
+    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test")
+        .await
+        .expect("sweep");
+    assert_eq!(swept["oldestWaitingApprovalAgeSeconds"], 0, "{swept}");
+
+    until("execution ends", || async {
+        p.runtime
+            .execution(&id)
+            .await
+            .expect("read")
+            .status
+            .is_final()
+    })
+    .await;
+    assert_eq!(
+        p.runtime.execution(&id).await.expect("read").status,
+        ExecutionStatus::Succeeded
+    );
+    p.stop.notify_one();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trigger_function_starts_once_per_delivery_from_a_base64_form() {
+    let p = gate_pipeline().await;
+    let secret = b"It's a Secret to Everybody";
+    let mut push: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("functions/github-push.json")).expect("fixture"),
+    )
+    .expect("JSON");
+    push["ref"] = json!("refs/heads/main");
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &push.to_string())
+        .finish();
+    let signature = github_signature(secret, form.as_bytes());
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-github-event", "push"),
+        ("x-github-delivery", "d-1"),
+        ("x-hub-signature-256", signature.as_str()),
+    ];
+    let event = url_request("POST", "/webhooks/gate", "", &headers, form.as_bytes());
+    let first = sluice_functions::trigger::answer(&p.runtime, secret, event.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first: Value = serde_json::from_str(&first.body).expect("JSON");
+    assert_eq!(
+        (&first["started"], &first["duplicate"]),
+        (&json!(true), &json!(false)),
+        "{first}"
+    );
+    let again = sluice_functions::trigger::answer(&p.runtime, secret, event).await;
+    let again: Value = serde_json::from_str(&again.body).expect("JSON");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["pipelineExecutionId"], first["pipelineExecutionId"]);
+
+    let forged = url_request(
+        "POST",
+        "/webhooks/gate",
+        "",
+        &[
+            ("x-hub-signature-256", "sha256=00"),
+            ("x-github-event", "push"),
+        ],
+        form.as_bytes(),
+    );
+    let refused = sluice_functions::trigger::answer(&p.runtime, secret, forged).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let ecr = json!({"source": "aws.ecr", "detail-type": "ECR Image Action", "id": "e-1",
+        "detail": {"action-type": "DELETE", "result": "SUCCESS", "repository-name": "r", "image-tag": "latest"}});
+    let ignored = sluice_functions::trigger::answer(&p.runtime, secret, ecr).await;
+    assert!(
+        ignored.body.contains("not a new source revision"),
+        "{}",
+        ignored.body
+    );
+    p.stop.notify_one();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_function_records_the_iam_caller_and_dispatch_names_its_errors() {
+    let p = gate_pipeline().await;
+    let mut list = url_request(
+        "POST",
+        "/",
+        "",
+        &[("x-amz-target", "CodePipeline_20150709.ListPipelines")],
+        b"{}",
+    );
+    assert_eq!(
+        sluice_functions::api::caller(&typed(&list)),
+        "codepipeline-api"
+    );
+    list["requestContext"]["authorizer"] =
+        json!({"iam": {"userArn": "arn:aws:iam::123456789012:user/release-manager"}});
+    let req = typed(&list);
+    assert_eq!(
+        sluice_functions::api::caller(&req),
+        "arn:aws:iam::123456789012:user/release-manager"
+    );
+    let listed = sluice_functions::api::answer(&p.runtime, &req).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.content_type, "application/x-amz-json-1.1");
+    assert!(listed.body.contains("\"gate\""), "{}", listed.body);
+
+    let failure = sluice_functions::dispatch::handle(&p.runtime, json!({"op": "Nonsense"}))
+        .await
+        .expect_err("not a task");
+    assert_eq!(failure.name, "Sluice.InvalidRequest");
+    let build = json!({"source": "aws.codebuild", "detail": {"build-id": "arn:aws:codebuild:b"}});
+    let ignored = sluice_functions::dispatch::handle(&p.runtime, build)
+        .await
+        .expect("ignored");
+    assert!(ignored["ignored"].is_string());
+    p.stop.notify_one();
+}
+
+/// An S3 object and an ECR image each start the pipeline whose source follows them, once per event id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trigger_function_starts_pipelines_on_s3_and_ecr_events_once() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (runtime, _engine) = wire(dir.path(), TestEnv::at(1_800_000_000_000));
+    let source = |name: &str, provider: &str, configuration: Value| {
+        json!({
+            "name": name,
+            "pipelineType": "V2",
+            "stages": [
+                {"name": "Source", "actions": [{
+                    "name": "Fetch",
+                    "actionTypeId": {"category": "Source", "owner": "AWS", "provider": provider, "version": "1"},
+                    "configuration": configuration,
+                    "outputArtifacts": [{"name": "Src"}]
+                }]},
+                {"name": "Build", "actions": [{
+                    "name": "Greet",
+                    "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                    "commands": ["ls"],
+                    "inputArtifacts": [{"name": "Src"}]
+                }]}
+            ]
+        })
+        .to_string()
+    };
+    for text in [
+        source(
+            "from-s3",
+            "S3",
+            json!({"S3Bucket": "uploads", "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"}),
+        ),
+        source("from-ecr", "ECR", json!({"RepositoryName": "app"})),
+    ] {
+        let doc = load(&text, Syntax::Json, &Limits::default()).expect("valid");
+        runtime
+            .put_pipeline(doc.pipeline, None)
+            .await
+            .expect("stored");
+    }
+    let secret = b"unused";
+    let s3 = |id: &str, key: &str| {
+        json!({"version": "0", "id": id, "detail-type": "Object Created", "source": "aws.s3",
+            "account": "123456789012", "region": "us-east-1", "resources": ["arn:aws:s3:::uploads"],
+            "detail": {"bucket": {"name": "uploads"}, "object": {"key": key, "size": 10}}})
+    };
+    let answer = |event: Value| {
+        let runtime = Arc::clone(&runtime);
+        async move {
+            let reply = sluice_functions::trigger::answer(&runtime, secret, event).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            serde_json::from_str::<Value>(&reply.body).expect("JSON")
+        }
+    };
+
+    let first = answer(s3("ev-1", "app.zip")).await;
+    assert_eq!(
+        first["started"].as_array().map(Vec::len),
+        Some(1),
+        "{first}"
+    );
+    assert_eq!(first["started"][0]["pipeline"], "from-s3");
+    assert_eq!(first["started"][0]["duplicate"], false);
+    let again = answer(s3("ev-1", "app.zip")).await;
+    assert_eq!(again["started"][0]["duplicate"], true, "{again}");
+    assert_eq!(
+        again["started"][0]["pipelineExecutionId"],
+        first["started"][0]["pipelineExecutionId"]
+    );
+    let other = answer(s3("ev-2", "other.zip")).await;
+    assert_eq!(other["started"], json!([]), "{other}");
+    let id = first["started"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("id");
+    let trigger = runtime.execution(id).await.expect("record").trigger;
+    assert_eq!(
+        (
+            trigger.trigger_type.as_str(),
+            trigger.trigger_detail.as_str()
+        ),
+        ("CloudWatchEvent", "arn:aws:s3:::uploads")
+    );
+
+    let ecr = |tag: &str| {
+        json!({"version": "0", "id": format!("ev-ecr-{tag}"), "detail-type": "ECR Image Action", "source": "aws.ecr",
+            "resources": [], "detail": {"action-type": "PUSH", "result": "SUCCESS",
+            "repository-name": "app", "image-tag": tag}})
+    };
+    let latest = answer(ecr("latest")).await;
+    assert_eq!(latest["started"][0]["pipeline"], "from-ecr", "{latest}");
+    let tagged = answer(ecr("v2")).await;
+    assert_eq!(tagged["started"], json!([]), "{tagged}");
+}
