@@ -100,6 +100,44 @@ async fn s3_object_store_passes_the_object_store_conformance_suite() {
     assert_eq!(passed, 8);
 }
 
+/// The same suite with every non-empty file going up as a multipart upload (`tests/tests/aws_s3.rs` has the
+/// multipart, failure and KMS cases).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multipart_puts_pass_the_object_store_conformance_suite() {
+    let client = aws_sdk_s3::Client::new(&config().await);
+    let bucket = unique("sluice-conformance");
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    client
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let every_file = sluice_aws::s3::Multipart::new(0, sluice_aws::s3::Multipart::MIN_PART_SIZE)
+        .expect("part size");
+    let store = S3ObjectStore::new(client.clone()).with_multipart(every_file);
+    let passed = conformance::objects::run_all(
+        &store,
+        &bucket,
+        &dir.path().join("scratch"),
+        &RawOverwrite(client),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passed, 8);
+}
+
 /// The adapter and the folder store refuse the same names.
 #[test]
 fn name_rules_match_the_folder_store() {

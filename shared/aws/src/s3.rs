@@ -1,6 +1,17 @@
 //! The object store on S3. Each object carries its content's SHA-256 as user metadata (`sha256`), computed
 //! while reading the file before the upload and checked again on every download.
 //!
+//! Files above [`Multipart::threshold`] go up as a multipart upload, one part at a time read from disk, so
+//! memory stays at one part whatever the file's size; the parts are hashed again as they are read and the
+//! upload is completed only if that second reading matches the recorded SHA-256. Any failure aborts the
+//! upload, so no partial object becomes visible (the bucket's lifecycle rule sweeps uploads a killed process
+//! left open). Downloads stream into a temporary file beside the destination, renamed once the hash matches.
+//!
+//! With a KMS key ([`S3ObjectStore::with_kms_key`]) every put asks for SSE-KMS with that key. The runtime
+//! reaches the store through `dyn ObjectStore`, whose `put_file` carries no key: TODO(port) give `put_file`
+//! the pipeline's `artifactStore.encryptionKey` (or the job's `encryptionKey`) so one store serves pipelines
+//! with different keys; until then a caller that knows the key builds a store with it.
+//!
 //! Names are held to the folder store's rules (`sluice_local::objects`), so a pipeline that works on one
 //! store works on the other.
 
@@ -11,6 +22,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+};
 use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 use sluice_core::runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
@@ -26,17 +40,313 @@ pub use sluice_core::runtime::object_names::{validate_bucket, validate_key};
 /// The version id S3 reports for objects of a bucket without versioning.
 const NULL_VERSION: &str = "null";
 
+const MIB: u64 = 1024 * 1024;
+
+/// When a put goes up in parts, and how big the parts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Multipart {
+    threshold: u64,
+    part_size: u64,
+}
+
+/// A part size S3 would refuse.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("part size {0} is outside S3's {min}..={max} bytes", min = Multipart::MIN_PART_SIZE, max = Multipart::MAX_PART_SIZE)]
+pub struct InvalidPartSize(pub u64);
+
+impl Multipart {
+    /// S3's smallest part (every part but the last must be at least this).
+    pub const MIN_PART_SIZE: u64 = 5 * MIB;
+    /// S3's largest part.
+    pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+    /// S3's most parts per upload.
+    pub const MAX_PARTS: u64 = 10_000;
+
+    /// Files larger than `threshold` bytes go up in parts of `part_size` bytes (grown for files that would
+    /// otherwise need more than [`Self::MAX_PARTS`]). Any threshold is allowed (tests use small ones); the
+    /// part size must be one S3 accepts.
+    pub fn new(threshold: u64, part_size: u64) -> Result<Self, InvalidPartSize> {
+        if !(Self::MIN_PART_SIZE..=Self::MAX_PART_SIZE).contains(&part_size) {
+            return Err(InvalidPartSize(part_size));
+        }
+        Ok(Self {
+            threshold,
+            part_size,
+        })
+    }
+
+    /// Files larger than this many bytes go up in parts.
+    pub fn threshold(&self) -> u64 {
+        self.threshold
+    }
+
+    /// The part size for a file of `size` bytes: the configured one, or the smallest whole MiB that keeps
+    /// the upload within [`Self::MAX_PARTS`].
+    pub fn part_size_for(&self, size: u64) -> u64 {
+        let needed = size.div_ceil(Self::MAX_PARTS).div_ceil(MIB) * MIB;
+        self.part_size.max(needed)
+    }
+}
+
+impl Default for Multipart {
+    /// Parts above 16 MiB, in 8 MiB parts.
+    fn default() -> Self {
+        Self {
+            threshold: 16 * MIB,
+            part_size: 8 * MIB,
+        }
+    }
+}
+
 /// [`ObjectStore`] over S3 buckets.
 #[derive(Debug, Clone)]
 pub struct S3ObjectStore {
     client: Client,
+    multipart: Multipart,
+    kms_key_id: Option<String>,
 }
 
 impl S3ObjectStore {
-    /// A store using `client` for every bucket.
+    /// A store using `client` for every bucket, with the default [`Multipart`] settings and the bucket's
+    /// default encryption.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            multipart: Multipart::default(),
+            kms_key_id: None,
+        }
     }
+
+    /// The same store with other multipart settings.
+    #[must_use]
+    pub fn with_multipart(self, multipart: Multipart) -> Self {
+        Self { multipart, ..self }
+    }
+
+    /// The same store encrypting every object it puts with SSE-KMS under `key_id` (a key id, ARN or alias,
+    /// as in a pipeline's `artifactStore.encryptionKey.id`).
+    #[must_use]
+    pub fn with_kms_key(self, key_id: impl Into<String>) -> Self {
+        Self {
+            kms_key_id: Some(key_id.into()),
+            ..self
+        }
+    }
+
+    /// The KMS key puts are encrypted with, if any.
+    pub fn kms_key_id(&self) -> Option<&str> {
+        self.kms_key_id.as_deref()
+    }
+
+    fn encryption(&self) -> Option<ServerSideEncryption> {
+        self.kms_key_id
+            .as_ref()
+            .map(|_| ServerSideEncryption::AwsKms)
+    }
+
+    async fn put_single(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        size: u64,
+        sha256: String,
+    ) -> Result<ObjectInfo, ObjectError> {
+        let body = ByteStream::from_path(file)
+            .await
+            .map_err(|e| ObjectError::Other(format!("{}: {e}", file.display())))?;
+        let output = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .metadata(SHA256_METADATA, &sha256)
+            .set_server_side_encryption(self.encryption())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .send()
+            .await
+            .map_err(|e| object_error(&e, bucket, key))?;
+        Ok(ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size,
+            sha256,
+            etag: output.e_tag().unwrap_or_default().to_owned(),
+            version_id: output.version_id().unwrap_or(NULL_VERSION).to_owned(),
+        })
+    }
+
+    async fn put_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        size: u64,
+        sha256: String,
+    ) -> Result<ObjectInfo, ObjectError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .metadata(SHA256_METADATA, &sha256)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .set_server_side_encryption(self.encryption())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .send()
+            .await
+            .map_err(|e| object_error(&e, bucket, key))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| {
+                ObjectError::Other(format!("s3://{bucket}/{key}: no upload id in the answer"))
+            })?
+            .to_owned();
+        let upload = Upload {
+            client: &self.client,
+            bucket,
+            key,
+            upload_id: &upload_id,
+        };
+        match upload
+            .send_parts(file, size, self.multipart.part_size_for(size), &sha256)
+            .await
+        {
+            Ok((etag, version_id)) => Ok(ObjectInfo {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                size,
+                sha256,
+                etag,
+                version_id,
+            }),
+            Err(e) => {
+                upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One open multipart upload.
+struct Upload<'a> {
+    client: &'a Client,
+    bucket: &'a str,
+    key: &'a str,
+    upload_id: &'a str,
+}
+
+impl Upload<'_> {
+    /// Reads `file` part by part, uploads each part, and completes the upload if the file still has the
+    /// `size` and `sha256` measured before: the etag and version id of the new object.
+    async fn send_parts(
+        &self,
+        file: &Path,
+        size: u64,
+        part_size: u64,
+        sha256: &str,
+    ) -> Result<(String, String), ObjectError> {
+        let mut reader = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| io_error(file, &e))?;
+        let mut hasher = Sha256::new();
+        let mut parts = Vec::new();
+        let mut sent = 0u64;
+        let mut number = 0i32;
+        while sent < size {
+            number += 1;
+            let want = part_size.min(size - sent);
+            let mut part = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+            (&mut reader)
+                .take(want)
+                .read_to_end(&mut part)
+                .await
+                .map_err(|e| io_error(file, &e))?;
+            if part.len() as u64 != want {
+                return Err(changed(file, "shrank"));
+            }
+            hasher.update(&part);
+            sent += want;
+            let output = self
+                .client
+                .upload_part()
+                .bucket(self.bucket)
+                .key(self.key)
+                .upload_id(self.upload_id)
+                .part_number(number)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| object_error(&e, self.bucket, self.key))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(output.e_tag().map(str::to_owned))
+                    .set_checksum_crc32(output.checksum_crc32().map(str::to_owned))
+                    .build(),
+            );
+        }
+        let mut probe = [0u8; 1];
+        if reader
+            .read(&mut probe)
+            .await
+            .map_err(|e| io_error(file, &e))?
+            != 0
+        {
+            return Err(changed(file, "grew"));
+        }
+        if hex::encode(hasher.finalize()) != sha256 {
+            return Err(changed(file, "changed"));
+        }
+        let output = self
+            .client
+            .complete_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(self.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| object_error(&e, self.bucket, self.key))?;
+        Ok((
+            output.e_tag().unwrap_or_default().to_owned(),
+            output.version_id().unwrap_or(NULL_VERSION).to_owned(),
+        ))
+    }
+
+    /// Aborts the upload, dropping its parts; a failure is logged (the lifecycle rule is the backstop).
+    async fn abort(&self) {
+        if let Err(e) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(self.upload_id)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                bucket = self.bucket,
+                key = self.key,
+                upload_id = self.upload_id,
+                error = %aws_sdk_s3::error::DisplayErrorContext(&e),
+                "could not abort a failed multipart upload"
+            );
+        }
+    }
+}
+
+fn changed(file: &Path, how: &str) -> ObjectError {
+    ObjectError::Other(format!(
+        "{}: the file {how} while it was being uploaded",
+        file.display()
+    ))
 }
 
 #[async_trait]
@@ -49,27 +359,11 @@ impl ObjectStore for S3ObjectStore {
     ) -> Result<ObjectInfo, ObjectError> {
         validate(bucket, key)?;
         let (size, sha256) = digest_file(file).await?;
-        let body = ByteStream::from_path(file)
-            .await
-            .map_err(|e| ObjectError::Other(format!("{}: {e}", file.display())))?;
-        let output = self
-            .client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(body)
-            .metadata(SHA256_METADATA, &sha256)
-            .send()
-            .await
-            .map_err(|e| object_error(&e, bucket, key))?;
-        Ok(ObjectInfo {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size,
-            sha256,
-            etag: output.e_tag().unwrap_or_default().to_owned(),
-            version_id: output.version_id().unwrap_or(NULL_VERSION).to_owned(),
-        })
+        if size > self.multipart.threshold {
+            self.put_multipart(bucket, key, file, size, sha256).await
+        } else {
+            self.put_single(bucket, key, file, size, sha256).await
+        }
     }
 
     async fn get_file(
