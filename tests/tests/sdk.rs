@@ -968,6 +968,17 @@ fn a_custom_action_waits_for_a_job_worker_through_the_sdk() {
             .iter()
             .find(|a| a.action_name() == Some("External"))
             .expect("External");
+        let shown_input = external.input().expect("input");
+        for config in [
+            shown_input.configuration(),
+            shown_input.resolved_configuration(),
+        ] {
+            assert_eq!(
+                config.and_then(|m| m.get("ApiToken")).map(String::as_str),
+                Some("****"),
+                "ListActionExecutions masks secrets"
+            );
+        }
         assert_eq!(
             external
                 .output()

@@ -1635,7 +1635,7 @@ impl Api<'_> {
                 &a.action,
             ))
         });
-        Ok(actions
+        let mut details: Vec<ActionExecutionDetail> = actions
             .into_iter()
             .map(|a| {
                 let declared = definition.and_then(|d| {
@@ -1673,7 +1673,9 @@ impl Api<'_> {
                     },
                 }
             })
-            .collect())
+            .collect();
+        self.mask_action_secrets(&mut details).await?;
+        Ok(details)
     }
 
     async fn list_action_executions(

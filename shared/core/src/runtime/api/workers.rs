@@ -681,6 +681,34 @@ impl Api<'_> {
         Ok(())
     }
 
+    /// Hides custom actions' secret configuration values in ListActionExecutions, declared and resolved.
+    pub(super) async fn mask_action_secrets(
+        &self,
+        details: &mut [super::ActionExecutionDetail],
+    ) -> ApiResult<()> {
+        for d in details {
+            let input = &mut d.input;
+            if input.action_type_id.owner != Owner::Custom.as_str() {
+                continue;
+            }
+            let Some(t) = self
+                .runtime
+                .custom_action_type(&input.action_type_id)
+                .await?
+            else {
+                continue;
+            };
+            for p in t.configuration_properties.iter().filter(|p| p.secret) {
+                for config in [&mut input.configuration, &mut input.resolved_configuration] {
+                    if let Some(v) = config.get_mut(&p.name) {
+                        *v = SECRET_MASK.into();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// UpdatePipeline with a definition read from GetPipeline carries masked secrets: keep the stored values.
     pub(super) async fn unmask_secrets(&self, pipeline: &mut Pipeline, current: &Pipeline) {
         for stage in &mut pipeline.stages {
