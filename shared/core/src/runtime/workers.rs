@@ -222,6 +222,18 @@ pub struct JobSuccess {
     pub output_variables: BTreeMap<String, String>,
 }
 
+/// The writes that move a job to `next` (from `version`) and drop its queue entry: it is no longer offered.
+fn leave_queue(id: &str, version: u64, next: &WorkerJob) -> Result<Vec<Write>> {
+    Ok(vec![
+        super::dispatch::put(job_key(id), keys::META.into(), Some(version), next)?,
+        Write::Delete {
+            pk: queue_key(&next.job.action_type),
+            sk: next.queue_sk.clone(),
+            condition: Condition::None,
+        },
+    ])
+}
+
 /// Whether an action type's jobs go to job workers.
 pub fn is_worker_type(id: &ActionTypeId) -> bool {
     id.owner == "Custom"
@@ -492,14 +504,7 @@ impl Runtime {
             }
             let mut next = current.value.clone();
             next.status = status;
-            let writes = vec![
-                super::dispatch::put(job_key(id), keys::META.into(), Some(current.version), &next)?,
-                Write::Delete {
-                    pk: queue_key(&next.job.action_type),
-                    sk: next.queue_sk.clone(),
-                    condition: Condition::None,
-                },
-            ];
+            let writes = leave_queue(id, current.version, &next)?;
             match self.store.transact(writes).await {
                 Ok(()) => return Ok(Some(current.value)),
                 Err(StoreError::ConditionFailed(_)) => continue,
@@ -607,14 +612,7 @@ impl Runtime {
             }
             let mut next = current.value.clone();
             next.status = WorkerJobStatus::InProgress;
-            let writes = vec![
-                super::dispatch::put(job_key(id), keys::META.into(), Some(current.version), &next)?,
-                Write::Delete {
-                    pk: queue_key(&next.job.action_type),
-                    sk: next.queue_sk.clone(),
-                    condition: Condition::None,
-                },
-            ];
+            let writes = leave_queue(id, current.version, &next)?;
             match self.store.transact(writes).await {
                 Ok(()) => return Ok(WorkerJobStatus::InProgress),
                 Err(StoreError::ConditionFailed(_)) => continue,

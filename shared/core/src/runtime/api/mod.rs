@@ -1339,8 +1339,7 @@ impl Api<'_> {
         let mut definition = definition(input.pipeline)?;
         // The definition's folder (a pipeline `sluice run` stored) stays, so relative paths still resolve.
         let (_, current) = self.current(&definition.name).await?;
-        self.unmask_secrets(&mut definition, &current.definition)
-            .await;
+        self.unmask_secrets(&mut definition, &current.definition);
         self.check_custom_actions(&definition).await?;
         let record = self
             .runtime

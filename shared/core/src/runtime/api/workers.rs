@@ -525,6 +525,15 @@ fn built_in_types(owner: Option<&str>) -> Vec<ActionTypeOut> {
 /// What GetPipeline shows instead of a secret configuration value.
 pub(super) const SECRET_MASK: &str = "****";
 
+/// Replaces the values of `secrets` in a configuration with the mask.
+fn mask(config: &mut BTreeMap<String, String>, secrets: &[String]) {
+    for name in secrets {
+        if let Some(v) = config.get_mut(name) {
+            *v = SECRET_MASK.into();
+        }
+    }
+}
+
 /// A resource an ARN names.
 enum Resource {
     Pipeline(String),
@@ -655,6 +664,22 @@ impl Api<'_> {
         Ok(())
     }
 
+    /// The names of a custom action type's secret configuration properties (none for other types).
+    async fn secret_properties(&self, id: &ActionTypeId) -> ApiResult<Vec<String>> {
+        Ok(self
+            .runtime
+            .custom_action_type(id)
+            .await?
+            .map(|t| {
+                t.configuration_properties
+                    .into_iter()
+                    .filter(|p| p.secret)
+                    .map(|p| p.name)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Hides the values of custom actions' secret configuration properties, as GetPipeline shows them.
     pub(super) async fn mask_secrets(&self, pipeline: &mut Pipeline) -> ApiResult<()> {
         for stage in &mut pipeline.stages {
@@ -662,19 +687,9 @@ impl Api<'_> {
                 if action.action_type_id.owner != Owner::Custom.as_str() {
                     continue;
                 }
-                let Some(t) = self
-                    .runtime
-                    .custom_action_type(&action.action_type_id)
-                    .await?
-                else {
-                    continue;
-                };
+                let secrets = self.secret_properties(&action.action_type_id).await?;
                 if let Some(config) = action.configuration.as_mut() {
-                    for p in t.configuration_properties.iter().filter(|p| p.secret) {
-                        if let Some(v) = config.get_mut(&p.name) {
-                            *v = SECRET_MASK.into();
-                        }
-                    }
+                    mask(config, &secrets);
                 }
             }
         }
@@ -691,26 +706,15 @@ impl Api<'_> {
             if input.action_type_id.owner != Owner::Custom.as_str() {
                 continue;
             }
-            let Some(t) = self
-                .runtime
-                .custom_action_type(&input.action_type_id)
-                .await?
-            else {
-                continue;
-            };
-            for p in t.configuration_properties.iter().filter(|p| p.secret) {
-                for config in [&mut input.configuration, &mut input.resolved_configuration] {
-                    if let Some(v) = config.get_mut(&p.name) {
-                        *v = SECRET_MASK.into();
-                    }
-                }
-            }
+            let secrets = self.secret_properties(&input.action_type_id).await?;
+            mask(&mut input.configuration, &secrets);
+            mask(&mut input.resolved_configuration, &secrets);
         }
         Ok(())
     }
 
     /// UpdatePipeline with a definition read from GetPipeline carries masked secrets: keep the stored values.
-    pub(super) async fn unmask_secrets(&self, pipeline: &mut Pipeline, current: &Pipeline) {
+    pub(super) fn unmask_secrets(&self, pipeline: &mut Pipeline, current: &Pipeline) {
         for stage in &mut pipeline.stages {
             for action in &mut stage.actions {
                 let Some(config) = action.configuration.as_mut() else {
