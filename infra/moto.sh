@@ -1,50 +1,61 @@
 #!/usr/bin/env bash
-# Starts or stops a local moto server (the AWS emulator the AWS-adapter tests run against) on 127.0.0.1:5000.
-#   infra/moto.sh start   # venv in .venv-moto, server in the background, PID in .moto.pid, waits until ready
-#   infra/moto.sh stop    # kills the server by its PID
-# Point the SDK at it with the standard setting only: AWS_ENDPOINT_URL=http://127.0.0.1:5000.
+# Starts or stops the local moto servers (the AWS emulator the AWS-adapter tests run against):
+#   127.0.0.1:5000  moto's own threaded server; point the SDK at it with the standard AWS_ENDPOINT_URL only.
+#   127.0.0.1:5001  the same emulator answering one request at a time (infra/moto_serial.py), for the suites that
+#                   race conditional writes (SLUICE_SERIAL_ENDPOINT_URL); see that file for why.
+#   infra/moto.sh start   # venv in .venv-moto, servers in the background, PIDs in .moto.pid and .moto-serial.pid,
+#                         # waits until both answer
+#   infra/moto.sh stop    # kills both servers by their PIDs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv-moto
-PID_FILE=.moto.pid
 HOST=127.0.0.1
-PORT=5000
-LOG=.venv-moto/moto.log
 
-start() {
-    if [[ -f $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
-        echo "moto already running (pid $(cat "$PID_FILE"))"
+# serve NAME PID_FILE PORT COMMAND...: starts one server unless it runs, and waits until it answers.
+serve() {
+    local name=$1 pid_file=$2 port=$3
+    shift 3
+    local log=$VENV/$name.log
+    if [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+        echo "$name already running (pid $(cat "$pid_file"))"
         return 0
     fi
-    if [[ ! -x $VENV/bin/moto_server ]]; then
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.*'
-    fi
-    "$VENV/bin/moto_server" -H "$HOST" -p "$PORT" >"$LOG" 2>&1 &
-    echo $! >"$PID_FILE"
+    MOTO_PORT=$port "$@" >"$log" 2>&1 &
+    echo $! >"$pid_file"
     for _ in $(seq 1 60); do
-        if curl -s "http://$HOST:$PORT/moto-api/" >/dev/null; then
-            echo "moto ready on http://$HOST:$PORT (pid $(cat "$PID_FILE"))"
+        if curl -s "http://$HOST:$port/moto-api/" >/dev/null; then
+            echo "$name ready on http://$HOST:$port (pid $(cat "$pid_file"))"
             return 0
         fi
-        if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
-            echo "moto exited; see $LOG" >&2
-            rm -f "$PID_FILE"
+        if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+            echo "$name exited; see $log" >&2
+            rm -f "$pid_file"
             return 1
         fi
         sleep 0.5
     done
-    echo "moto did not answer within 30 s; see $LOG" >&2
-    stop
+    echo "$name did not answer within 30 s; see $log" >&2
     return 1
 }
 
-stop() {
-    if [[ -f $PID_FILE ]]; then
-        kill "$(cat "$PID_FILE")" 2>/dev/null || true
-        rm -f "$PID_FILE"
+start() {
+    if [[ ! -x $VENV/bin/moto_server ]]; then
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.*'
     fi
+    serve moto .moto.pid 5000 "$VENV/bin/moto_server" -H "$HOST" -p 5000 &&
+        serve moto-serial .moto-serial.pid 5001 "$VENV/bin/python" infra/moto_serial.py "$HOST" 5001 ||
+        { stop; return 1; }
+}
+
+stop() {
+    for pid_file in .moto.pid .moto-serial.pid; do
+        if [[ -f $pid_file ]]; then
+            kill "$(cat "$pid_file")" 2>/dev/null || true
+            rm -f "$pid_file"
+        fi
+    done
 }
 
 case "${1:-}" in

@@ -12,6 +12,7 @@ trap 'infra/moto.sh stop' EXIT
 infra/moto.sh start
 
 export AWS_ENDPOINT_URL=http://127.0.0.1:5000
+export SLUICE_SERIAL_ENDPOINT_URL=http://127.0.0.1:5001
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1

@@ -18,6 +18,29 @@ pub async fn config() -> aws_config::SdkConfig {
     sluice_aws::load_config().await
 }
 
+/// A DynamoDB client of the emulator that answers one request at a time (`infra/moto.sh` starts it beside the
+/// threaded one; `SLUICE_SERIAL_ENDPOINT_URL` names it): DynamoDB applies each request atomically, and the suites
+/// that race conditional writes need an emulator that does too. The address is set on the client itself: the
+/// SDK lets `AWS_ENDPOINT_URL` win over an endpoint given in the shared configuration.
+pub async fn serial_dynamodb() -> aws_sdk_dynamodb::Client {
+    let sdk = config().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(serial_endpoint())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// The serial emulator's address.
+pub fn serial_endpoint() -> String {
+    match std::env::var("SLUICE_SERIAL_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "SLUICE_SERIAL_ENDPOINT_URL is not set: `infra/moto.sh start` starts the serial emulator on \
+             127.0.0.1:5001; run with SLUICE_SERIAL_ENDPOINT_URL=http://127.0.0.1:5001 (or run `make test`)"
+        ),
+    }
+}
+
 fn endpoint() -> String {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => url,
@@ -45,7 +68,11 @@ pub const ACCOUNT: &str = "123456789012";
 /// invocations without Docker. The setting is global to the emulator and survives its resets; setting it
 /// again is harmless. A plain HTTP POST, so the suites need nothing besides the emulator.
 pub fn enable_step_functions_execution() {
-    let url = endpoint();
+    enable_step_functions_execution_at(&endpoint());
+}
+
+/// [`enable_step_functions_execution`] on the emulator at `url`.
+pub fn enable_step_functions_execution_at(url: &str) {
     let authority = url
         .strip_prefix("http://")
         .unwrap_or_else(|| panic!("AWS_ENDPOINT_URL {url} is not an http:// emulator address"))

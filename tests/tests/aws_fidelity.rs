@@ -22,6 +22,7 @@ use sluice_aws::{
     ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsConfig,
     StepFunctionsOrchestrator,
 };
+use sluice_core::definition::ExecutionMode;
 use sluice_core::runtime::approval_links::LinkRefusal;
 use sluice_core::runtime::dispatch::{RunOutcome, Runtime, RuntimeConfig, StartRequest};
 use sluice_core::runtime::events::{Origin, ACTION_DETAIL_TYPE};
@@ -558,9 +559,18 @@ async fn cloud(
     bus: &str,
     approvals: Option<ApprovalNotices>,
 ) -> Cloud {
+    cloud_on(sdk, aws_sdk_dynamodb::Client::new(sdk), bus, approvals).await
+}
+
+/// [`cloud`] with its table reached through `dynamo`.
+async fn cloud_on(
+    sdk: &aws_config::SdkConfig,
+    dynamo: aws_sdk_dynamodb::Client,
+    bus: &str,
+    approvals: Option<ApprovalNotices>,
+) -> Cloud {
     moto::enable_step_functions_execution();
     let work = tempfile::tempdir().expect("temp");
-    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let table = unique("sluice-fidelity");
     DynamoStore::create_table(&dynamo, &table)
         .await
@@ -799,6 +809,106 @@ async fn hello_runs_the_same_on_step_functions_as_embedded() {
         "action order and final statuses agree"
     );
     assert_same_records(&aws_records, &embedded.records);
+}
+
+/// Two executions of a QUEUED pipeline reach the same stage at once: their EnterStage tasks are handled
+/// concurrently, on DynamoDB (the serial emulator, which applies each request atomically as DynamoDB does).
+/// Exactly one takes the stage's lock; the other waits, and goes in when the first leaves. Three rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_executions_racing_for_one_stage_lock_have_one_winner() {
+    let sdk = config().await;
+    let cloud = cloud_on(&sdk, moto::serial_dynamodb().await, "default", None).await;
+    let (mut pipeline, base) = example("hello");
+    pipeline.name = "queued".into();
+    pipeline.execution_mode = Some(ExecutionMode::Queued);
+    cloud
+        .runtime
+        .put_pipeline(pipeline.clone(), Some(base))
+        .await
+        .expect("stored");
+    let lock = keys::lock("queued", "Source");
+    for round in 0..3 {
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let id = cloud
+                .runtime
+                .start_execution("queued", StartRequest::default())
+                .await
+                .expect("started")
+                .execution_id;
+            runs.push((id, Dispatch::default()));
+        }
+        // Each execution's first task: entering Source.
+        let mut entering = Vec::new();
+        for (id, calls) in &mut runs {
+            let arn = cloud.sfn.execution_arn("queued", id);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let task = loop {
+                if let Some(t) = moto::new_tasks(cloud.sfn.client(), &arn, &mut calls.seen)
+                    .await
+                    .pop()
+                {
+                    break t;
+                }
+                assert!(Instant::now() < deadline, "{arn} scheduled no task");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(moto::describe(&task.request), "enter Source");
+            entering.push(task.request);
+        }
+        let (a, b) = tokio::join!(
+            cloud.runtime.handle(entering[0].clone()),
+            cloud.runtime.handle(entering[1].clone())
+        );
+        a.expect("first enters or waits");
+        b.expect("second enters or waits");
+        let holder = cloud
+            .store
+            .inner
+            .get(&lock, keys::HOLDER)
+            .await
+            .expect("read lock")
+            .expect("one execution holds Source");
+        let winner = holder.data["executionId"]
+            .as_str()
+            .expect("holder names an execution")
+            .to_owned();
+        let waiting = cloud
+            .store
+            .inner
+            .query(&lock, "WAIT#", Order::Ascending, 10, None)
+            .await
+            .expect("waiters");
+        let (won, lost): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(id, _)| *id == winner);
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: the holder {winner} is one of the two"
+        );
+        assert_eq!(
+            waiting
+                .iter()
+                .map(|i| i.data["executionId"].clone())
+                .collect::<Vec<_>>(),
+            vec![json!(lost[0].0)],
+            "round {round}: the other execution waits for Source"
+        );
+        for (id, mut calls) in won.into_iter().chain(lost) {
+            let status = cloud.dispatch("queued", &id, &mut calls, None).await;
+            assert_eq!(status, "SUCCEEDED", "round {round}: {id}");
+            cloud.record(&id, &status).await;
+        }
+        assert!(
+            cloud
+                .store
+                .inner
+                .get(&lock, keys::HOLDER)
+                .await
+                .expect("read lock")
+                .is_none(),
+            "round {round}: the lock is free once both left"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------ release + cost
