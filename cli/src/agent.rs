@@ -291,6 +291,7 @@ fn to_job(id: &str, data: &Value) -> Result<Job, String> {
         timeout_seconds: 3600,
         base_dir: None,
         revision_override: None,
+        role_arn: None,
     })
 }
 

@@ -68,35 +68,51 @@ pub const ACCOUNT: &str = "123456789012";
 /// invocations without Docker. The setting is global to the emulator and survives its resets; setting it
 /// again is harmless. A plain HTTP POST, so the suites need nothing besides the emulator.
 pub fn enable_step_functions_execution() {
-    enable_step_functions_execution_at(&endpoint());
+    let body = r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
+    let (status, reply) = post(
+        "/moto-api/config",
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert!(
+        (200..300).contains(&status),
+        "the emulator refused /moto-api/config (these suites need moto): {status} {reply}"
+    );
 }
 
-/// [`enable_step_functions_execution`] on the emulator at `url`.
-pub fn enable_step_functions_execution_at(url: &str) {
+/// POSTs `body` to the emulator; the reply's status and body.
+fn post(path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let url = endpoint();
     let authority = url
         .strip_prefix("http://")
         .unwrap_or_else(|| panic!("AWS_ENDPOINT_URL {url} is not an http:// emulator address"))
         .trim_end_matches('/');
-    let body = r#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
-    let request = format!(
-        "POST /moto-api/config HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {authority}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    );
+    ));
     let mut stream = TcpStream::connect(authority)
         .unwrap_or_else(|e| panic!("cannot reach the emulator at {authority}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("read timeout");
-    stream.write_all(request.as_bytes()).expect("send config");
+    stream.write_all(request.as_bytes()).expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read reply");
-    let status = response.split(' ').nth(1).unwrap_or("");
-    assert!(
-        status.starts_with('2'),
-        "the emulator at {authority} refused /moto-api/config (these suites need moto): {}",
-        response.lines().next().unwrap_or("")
-    );
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }
 
 /// A task the state machine scheduled: its history event id and the dispatch payload, token included.

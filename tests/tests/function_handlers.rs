@@ -16,6 +16,7 @@ use sluice_core::runtime::ports::Env;
 use sluice_core::runtime::records::ExecutionStatus;
 use sluice_core::runtime::triggers::github_signature;
 use sluice_core::{load, Limits, Syntax};
+use sluice_functions::executor::AwsExecutor;
 use sluice_tests::embedded::{wire, TestEnv};
 use sluice_tests::fixture;
 use tokio::sync::Notify;
@@ -284,12 +285,27 @@ async fn the_api_function_records_the_iam_caller_and_dispatch_names_its_errors()
     assert_eq!(listed.content_type, "application/x-amz-json-1.1");
     assert!(listed.body.contains("\"gate\""), "{}", listed.body);
 
-    let failure = sluice_functions::dispatch::handle(&p.runtime, json!({"op": "Nonsense"}))
-        .await
-        .expect_err("not a task");
+    let jobs = tempfile::tempdir().expect("temp");
+    let executor = AwsExecutor::new(
+        aws_config::SdkConfig::builder().build(),
+        p.runtime.store.clone(),
+        jobs.path(),
+        None,
+    );
+    let failure =
+        sluice_functions::dispatch::handle(&p.runtime, &executor, json!({"op": "Nonsense"}))
+            .await
+            .expect_err("not a task");
     assert_eq!(failure.name, "Sluice.InvalidRequest");
-    let build = json!({"source": "aws.codebuild", "detail": {"build-id": "arn:aws:codebuild:b"}});
-    let ignored = sluice_functions::dispatch::handle(&p.runtime, build)
+    // A finished build that Sluice did not start (no SLUICE_JOB_ID among its variables).
+    let build = json!({"source": "aws.codebuild", "detail": {
+        "build-id": "arn:aws:codebuild:us-east-1:123456789012:build/other:1",
+        "build-status": "SUCCEEDED",
+        "additional-information": {"environment": {"environment-variables": [
+            {"name": "STAGE", "value": "prod", "type": "PLAINTEXT"}
+        ]}}
+    }});
+    let ignored = sluice_functions::dispatch::handle(&p.runtime, &executor, build)
         .await
         .expect("ignored");
     assert!(ignored["ignored"].is_string());

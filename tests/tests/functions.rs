@@ -29,7 +29,7 @@ use sluice_core::runtime::links;
 use sluice_core::runtime::records::{ActionStatus, ExecutionStatus};
 use sluice_core::runtime::triggers::github_signature;
 use sluice_core::{load, Limits, Syntax};
-use sluice_functions::executor::NotInAws;
+use sluice_functions::executor::AwsExecutor;
 use sluice_functions::wiring::SystemEnv;
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 use sluice_tests::{fixture, workspace};
@@ -230,12 +230,14 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
     settings.start_target = StartTarget::CheckedLatest;
     settings.name_prefix = prefix.clone();
     let sfn = Arc::new(StepFunctionsOrchestrator::from_sdk(&sdk, settings).expect("sfn"));
+    let store = Arc::new(DynamoStore::new(dynamo, table.clone()));
+    let jobs = tempfile::tempdir().expect("temp");
     let runtime = Runtime {
-        store: Arc::new(DynamoStore::new(dynamo, table.clone())),
+        store: store.clone(),
         objects: Arc::new(S3ObjectStore::new(s3)),
         orchestrator: sfn.clone(),
         events: Arc::new(AwsNotifier::from_sdk(&sdk, "default", None)),
-        executor: Arc::new(NotInAws),
+        executor: Arc::new(AwsExecutor::new(sdk.clone(), store, jobs.path(), None)),
         env: Arc::new(SystemEnv),
         config: RuntimeConfig {
             artifact_bucket: bucket.clone(),

@@ -3,6 +3,8 @@
 //! checked the SigV4 signature (`AuthType: AWS_IAM`) before the function runs; the caller recorded (e.g. as
 //! who decided an approval) is the IAM identity in `requestContext.authorizer.iam`.
 
+use std::sync::Arc;
+
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
@@ -20,7 +22,7 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The api function's dependencies.
 pub struct Api {
     /// The runtime over the AWS adapters.
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
 }
 
 impl Api {
@@ -33,9 +35,10 @@ impl Api {
             approvals: None,
             state_machine_role_arn: config.state_machine_role_arn.clone(),
             dispatch_function_arn: config.dispatch_function_arn.clone(),
+            commands_project: None,
         };
         Ok(Self {
-            runtime: wiring::runtime(&sdk, &config.common, settings)?,
+            runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
         })
     }
 

@@ -2,6 +2,8 @@
 //! (`sluice_core::runtime::approval_page`, the same pages `sluice serve` answers). GET shows, POST decides once;
 //! links are checked with the key read from Secrets Manager at cold start.
 
+use std::sync::Arc;
+
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
@@ -16,7 +18,7 @@ use crate::wiring::{self, RuntimeSettings, WiringError};
 /// The approval function's dependencies.
 pub struct Approval {
     /// The runtime over the AWS adapters.
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
     /// The key links are signed with.
     pub key: Vec<u8>,
 }
@@ -31,7 +33,7 @@ impl Approval {
             ..Default::default()
         };
         Ok(Self {
-            runtime: wiring::runtime(&sdk, &config.common, settings)?,
+            runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
             key,
         })
     }

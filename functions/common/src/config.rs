@@ -115,6 +115,8 @@ pub struct DispatchConfig {
     pub approval_key_secret_arn: String,
     /// `SLUICE_PIPELINE_ROLE_PREFIX`: the prefix pipelines' `roleArn` must have (used once actions run as it).
     pub pipeline_role_prefix: String,
+    /// `SLUICE_COMMANDS_PROJECT` (optional): the CodeBuild project Commands actions run in.
+    pub commands_project: Option<String>,
     /// The account, from the approval topic's ARN.
     pub account: String,
 }
@@ -139,6 +141,7 @@ impl DispatchConfig {
             approval_url,
             approval_key_secret_arn: var(vars, "SLUICE_APPROVAL_KEY_SECRET_ARN")?,
             pipeline_role_prefix: var(vars, "SLUICE_PIPELINE_ROLE_PREFIX")?,
+            commands_project: var(vars, "SLUICE_COMMANDS_PROJECT").ok(),
         })
     }
 }

@@ -3,8 +3,10 @@
 //! (`Sluice.Retryable` for what the state machine retries, `Sluice.InternalError` otherwise): Lambda reports it
 //! as `errorType`, which is the error name Step Functions' `Retry`/`Catch` match.
 //!
-//! CodeBuild build state-change events reach this function too (template rule); Sluice starts no CodeBuild
-//! builds yet, so they are acknowledged and ignored.
+//! CodeBuild build state-change events reach this function too (template rule): a finished build of a Sluice job
+//! completes its action ([`crate::builds`]); other builds' events are acknowledged and ignored.
+
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use lambda_runtime::Diagnostic;
@@ -15,6 +17,7 @@ use sluice_core::runtime::dispatch::Runtime;
 use tracing::{info, warn};
 
 use crate::config::DispatchConfig;
+use crate::executor::AwsExecutor;
 use crate::wiring::{self, RuntimeSettings, WiringError};
 
 /// The error name of an event that is neither a task request nor a build event.
@@ -42,7 +45,9 @@ impl From<TaskFailure> for Diagnostic {
 /// The dispatch function's dependencies.
 pub struct Dispatch {
     /// The runtime over the AWS adapters.
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
+    /// The runtime's executor, which started the builds whose events arrive here.
+    pub executor: Arc<AwsExecutor>,
 }
 
 impl Dispatch {
@@ -58,31 +63,30 @@ impl Dispatch {
                 base_url: config.approval_url.trim_end_matches('/').to_owned(),
                 link_key,
             }),
+            commands_project: config.commands_project.clone(),
             ..Default::default()
         };
+        let wired = wiring::runtime(&sdk, &config.common, settings)?;
         Ok(Self {
-            runtime: wiring::runtime(&sdk, &config.common, settings)?,
+            runtime: wired.runtime,
+            executor: wired.executor,
         })
     }
 
     /// Answers one invocation.
     pub async fn handle(&self, event: Value) -> Result<Value, TaskFailure> {
-        handle(&self.runtime, event).await
+        handle(&self.runtime, &self.executor, event).await
     }
 }
 
-/// Answers one invocation: a task request, or a CodeBuild event (ignored).
-pub async fn handle(runtime: &Runtime, event: Value) -> Result<Value, TaskFailure> {
+/// Answers one invocation: a task request, or a CodeBuild build's state change.
+pub async fn handle(
+    runtime: &Runtime,
+    executor: &AwsExecutor,
+    event: Value,
+) -> Result<Value, TaskFailure> {
     if event.get("source").and_then(Value::as_str) == Some("aws.codebuild") {
-        let build = event
-            .pointer("/detail/build-id")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        info!(
-            build,
-            "CodeBuild event ignored: Sluice starts no CodeBuild builds yet"
-        );
-        return Ok(json!({"ignored": "Sluice starts no CodeBuild builds yet"}));
+        return build_changed(runtime, executor, &event).await;
     }
     let request: TaskRequest = serde_json::from_value(event).map_err(|e| {
         warn!(error = %e, "not a task request");
@@ -101,4 +105,35 @@ pub async fn handle(runtime: &Runtime, event: Value) -> Result<Value, TaskFailur
             })
         }
     }
+}
+
+/// A CodeBuild build changed state: a finished build of a Sluice job completes its action.
+async fn build_changed(
+    runtime: &Runtime,
+    executor: &AwsExecutor,
+    event: &Value,
+) -> Result<Value, TaskFailure> {
+    let build = event
+        .pointer("/detail/build-id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let finished = executor.build_finished(event).await.map_err(|message| {
+        warn!(build, error = %message, "cannot finish a build's job");
+        TaskFailure {
+            name: sluice_core::contract::error::RETRYABLE.into(),
+            message,
+        }
+    })?;
+    let Some((job, outcome)) = finished else {
+        return Ok(json!({"ignored": format!("build {build} finishes no Sluice job")}));
+    };
+    info!(build, job = %job.id, "build finished its job");
+    runtime.complete_job(&job, outcome).await.map_err(|e| {
+        warn!(error = %e, error_name = e.error_name(), "could not complete a build's job");
+        TaskFailure {
+            name: e.error_name().into(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok(json!({"completed": job.id}))
 }

@@ -1,34 +1,256 @@
-//! Jobs in AWS. This version of Sluice runs no provider's jobs inside AWS (there is no CodeBuild, Lambda-invoke
-//! or deploy integration yet): such actions fail with a message that says so. Manual approvals are answered by
-//! the runtime itself, and custom actions are queued for job workers (PollForJobs through the api function)
-//! before the executor is asked, so both work.
+//! Jobs in AWS: how the dispatch function runs each provider's actions, as the action's IAM role (the action's
+//! `roleArn`, else the pipeline's, assumed through STS; the function's own role when neither is set).
+//!
+//! - `Source/AWS/S3` and `Deploy/AWS/S3` run inside the invocation, by the job agent over S3 (its folders under
+//!   the function's `/tmp`), and complete the action before the invocation returns.
+//! - `Build|Test/AWS/CodeBuild` and `Compute/AWS/Commands` start a CodeBuild build ([`crate::builds`]) and
+//!   complete when its state-change event arrives.
+//! - Manual approvals never reach an executor, and custom actions are queued for job workers first.
+//! - Every other provider fails its action, saying which providers run in AWS.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, Weak};
 
 use async_trait::async_trait;
-use sluice_core::runtime::jobs::{Executor, Job};
+use aws_config::SdkConfig;
+use sluice_agent::{AgentConfig, LocalAgent};
+use sluice_aws::S3ObjectStore;
+use sluice_core::runtime::jobs::{Executor, Job, JobListener, JobOutcome};
+use sluice_core::runtime::ports::ItemStore;
+use tokio::sync::{oneshot, Mutex};
+use tracing::{info, warn};
 
-/// The executor of the dispatch function: it refuses every job, naming its provider.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NotInAws;
+use crate::builds::{commands_buildspec, BuildPlan, Builds};
 
-/// Why a job of `job`'s provider does not run.
+/// What runs a job in AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Runner {
+    /// In the invocation, by the job agent over S3.
+    Inline,
+    /// A CodeBuild build of the action's project.
+    CodeBuild,
+    /// A CodeBuild build of the commands project.
+    Commands,
+}
+
+fn runner(job: &Job) -> Result<Runner, String> {
+    let t = &job.action_type;
+    match (t.category.as_str(), t.owner.as_str(), t.provider.as_str()) {
+        ("Source" | "Deploy", "AWS", "S3") => Ok(Runner::Inline),
+        ("Build" | "Test", "AWS", "CodeBuild") => Ok(Runner::CodeBuild),
+        ("Compute", "AWS", "Commands") => Ok(Runner::Commands),
+        _ => Err(refusal(job)),
+    }
+}
+
+/// Why a job of `job`'s provider does not run in AWS.
 pub fn refusal(job: &Job) -> String {
     let t = &job.action_type;
+    let hint = if t.provider == "LocalSource" {
+        " (LocalSource reads a folder on the machine running Sluice: in AWS use an S3 source)"
+    } else {
+        ""
+    };
     format!(
-        "provider {}/{}/{} is not run in AWS by this version of Sluice: in AWS only Manual approvals and \
-         custom actions (for job workers) run; run this pipeline with `sluice run` or `sluice serve`",
+        "provider {}/{}/{} is not run in AWS by this version of Sluice{hint}: in AWS, S3 sources and deploys, \
+         CodeBuild builds and tests, Commands, Manual approvals and custom actions (for job workers) run; run \
+         other pipelines with `sluice run` or `sluice serve`",
         t.category, t.owner, t.provider
     )
 }
 
+/// Hears one inline job's outcome.
+struct Once(Mutex<Option<oneshot::Sender<JobOutcome>>>);
+
 #[async_trait]
-impl Executor for NotInAws {
+impl JobListener for Once {
+    async fn job_finished(&self, _job: &Job, outcome: JobOutcome) {
+        if let Some(tx) = self.0.lock().await.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+/// The dispatch function's executor (and every function's, for stopping builds).
+pub struct AwsExecutor {
+    sdk: SdkConfig,
+    builds: Builds,
+    work_dir: PathBuf,
+    commands_project: Option<String>,
+    listener: RwLock<Option<Weak<dyn JobListener>>>,
+}
+
+impl std::fmt::Debug for AwsExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsExecutor")
+            .field("work_dir", &self.work_dir)
+            .field("commands_project", &self.commands_project)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsExecutor {
+    /// An executor whose builds are recorded in `store`, whose inline jobs work under `work_dir`, and whose
+    /// Commands actions run in `commands_project` (none: Commands actions fail, saying so).
+    pub fn new(
+        sdk: SdkConfig,
+        store: Arc<dyn ItemStore>,
+        work_dir: impl Into<PathBuf>,
+        commands_project: Option<String>,
+    ) -> Self {
+        Self {
+            sdk,
+            builds: Builds::new(store),
+            work_dir: work_dir.into(),
+            commands_project,
+            listener: RwLock::new(None),
+        }
+    }
+
+    /// Sets who hears how jobs ended (the runtime; held weakly, as the runtime holds this executor).
+    pub fn set_listener(&self, listener: Weak<dyn JobListener>) {
+        *self
+            .listener
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(listener);
+    }
+
+    /// The job a CodeBuild "Build State Change" event finished, and how (see [`Builds::finished`]).
+    pub async fn build_finished(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<Option<(Job, JobOutcome)>, String> {
+        self.builds
+            .finished(event, |job| async move { self.sdk_for(&job).await })
+            .await
+    }
+
+    /// The SDK configuration a job works with: the function's, with the job's role's credentials when it names
+    /// one.
+    pub async fn sdk_for(&self, job: &Job) -> Result<SdkConfig, String> {
+        let Some(role) = job.role_arn.as_deref().filter(|r| !r.is_empty()) else {
+            return Ok(self.sdk.clone());
+        };
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("sluice-dispatch")
+            .configure(&self.sdk)
+            .build()
+            .await;
+        // Fail here, naming the role, rather than at the job's first request.
+        use aws_credential_types::provider::ProvideCredentials as _;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("cannot assume the action's role {role}: {e}"))?;
+        Ok(self
+            .sdk
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build())
+    }
+
+    async fn report(&self, job: &Job, outcome: JobOutcome) {
+        let listener = self
+            .listener
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade);
+        match listener {
+            Some(listener) => listener.job_finished(job, outcome).await,
+            None => warn!(job = %job.id, "job finished with no listener to hear it"),
+        }
+    }
+
+    /// Runs an S3 job to its end in this invocation, logging the job's log.
+    async fn run_inline(&self, job: &Job, sdk: &SdkConfig) -> JobOutcome {
+        let objects = Arc::new(S3ObjectStore::new(aws_sdk_s3::Client::new(sdk)));
+        let mut config = AgentConfig::new(self.work_dir.join("work"), self.work_dir.join("logs"));
+        config.keep_failed_workspaces = false;
+        let agent = LocalAgent::new(objects, config);
+        let (tx, rx) = oneshot::channel();
+        agent.set_listener(Arc::new(Once(Mutex::new(Some(tx)))));
+        if let Err(message) = agent.start(job.clone()).await {
+            return JobOutcome::Failed { message };
+        }
+        let outcome = rx.await.unwrap_or_else(|_| JobOutcome::Failed {
+            message: "the job agent ended without an outcome".into(),
+        });
+        let log = agent.log_path(job);
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            info!(job = %job.id, log = %text, "job log");
+            let _ = std::fs::remove_file(&log);
+        }
+        outcome
+    }
+}
+
+#[async_trait]
+impl Executor for AwsExecutor {
     async fn start(&self, job: Job) -> Result<(), String> {
-        Err(refusal(&job))
+        let runner = runner(&job)?;
+        let sdk = self.sdk_for(&job).await?;
+        match runner {
+            Runner::Inline => {
+                let outcome = self.run_inline(&job, &sdk).await;
+                self.report(&job, outcome).await;
+                Ok(())
+            }
+            Runner::CodeBuild => {
+                let project = job
+                    .configuration
+                    .get("ProjectName")
+                    .filter(|p| !p.is_empty())
+                    .ok_or("configuration.ProjectName is required for a CodeBuild action")?
+                    .clone();
+                let plan = BuildPlan {
+                    project,
+                    buildspec: None,
+                };
+                self.builds.start(&sdk, &job, plan).await
+            }
+            Runner::Commands => {
+                let project = self.commands_project.clone().ok_or(
+                    "Commands actions run on the stack's commands project, and this function has none \
+                     (SLUICE_COMMANDS_PROJECT is not set)",
+                )?;
+                let plan = BuildPlan {
+                    project,
+                    buildspec: Some(commands_buildspec(&job)),
+                };
+                self.builds.start(&sdk, &job, plan).await
+            }
+        }
     }
 
-    async fn is_running(&self, _job_id: &str) -> bool {
-        false
+    async fn is_running(&self, job_id: &str) -> bool {
+        // Inline jobs end with their invocation; only builds outlive it.
+        let job = match self.builds.record(job_id).await {
+            Ok(Some(record)) => record.job,
+            Ok(None) => return false,
+            Err(e) => {
+                warn!(job = job_id, error = %e, "cannot read a build record; taking the build as running");
+                return true;
+            }
+        };
+        match self.sdk_for(&job).await {
+            Ok(sdk) => self.builds.is_running(&sdk, job_id).await,
+            Err(e) => {
+                warn!(job = job_id, error = %e, "taking the build as running");
+                true
+            }
+        }
     }
 
-    async fn cancel(&self, _job_id: &str) {}
+    async fn cancel(&self, job_id: &str) {
+        let Ok(Some(record)) = self.builds.record(job_id).await else {
+            return;
+        };
+        match self.sdk_for(&record.job).await {
+            Ok(sdk) => self.builds.stop(&sdk, job_id).await,
+            Err(e) => warn!(job = job_id, error = %e, "cannot stop the build"),
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod approval;
+pub mod builds;
 pub mod config;
 pub mod dispatch;
 pub mod executor;

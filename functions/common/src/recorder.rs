@@ -5,6 +5,8 @@
 //! and `OldestWaitingApprovalAgeSeconds` metrics. Not yet: closing records whose end event was lost
 //! (DescribeExecution).
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
 use sluice_core::runtime::dispatch::{RunOutcome, Runtime, RuntimeError};
@@ -22,7 +24,7 @@ use crate::wiring::{self, RuntimeSettings, WiringError};
 /// The recorder's dependencies.
 pub struct Recorder {
     /// The runtime over the AWS adapters.
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
     /// Settings.
     pub config: RecorderConfig,
     /// Where pipeline results are published.
@@ -38,7 +40,7 @@ impl Recorder {
             ..Default::default()
         };
         Ok(Self {
-            runtime: wiring::runtime(&sdk, &config.common, settings)?,
+            runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
             sns: aws_sdk_sns::Client::new(&sluice_aws::sfn::control_plane(&sdk)),
             config,
         })

@@ -5,6 +5,8 @@
 //! action on that bucket and key, or an ECR source action on that repository and tag (default `latest`), once
 //! per event id (EventBridge delivers at least once).
 
+use std::sync::Arc;
+
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
 use serde_json::{json, Value};
 use sluice_core::definition::Pipeline;
@@ -22,7 +24,7 @@ use crate::wiring::{self, RuntimeSettings, WiringError};
 /// The trigger function's dependencies.
 pub struct Trigger {
     /// The runtime over the AWS adapters.
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
     /// GitHub's webhook secret.
     pub secret: Vec<u8>,
 }
@@ -37,7 +39,7 @@ impl Trigger {
             ..Default::default()
         };
         Ok(Self {
-            runtime: wiring::runtime(&sdk, &config.common, settings)?,
+            runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
             secret,
         })
     }

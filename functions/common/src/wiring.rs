@@ -12,7 +12,7 @@ use sluice_core::runtime::ports::Env;
 use sluice_core::validate::Limits;
 
 use crate::config::{Common, ConfigError};
-use crate::executor::NotInAws;
+use crate::executor::AwsExecutor;
 
 /// Why a function could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,16 @@ pub struct RuntimeSettings {
     pub state_machine_role_arn: String,
     /// The dispatch function's ARN (api only: filled into published machines).
     pub dispatch_function_arn: String,
+    /// The CodeBuild project Commands actions run in (dispatch only).
+    pub commands_project: Option<String>,
+}
+
+/// A function's runtime, and its executor (the dispatch function finishes builds through it).
+pub struct Wired {
+    /// The runtime.
+    pub runtime: Arc<Runtime>,
+    /// The runtime's executor.
+    pub executor: Arc<AwsExecutor>,
 }
 
 /// Loads the SDK configuration from the standard sources.
@@ -72,13 +82,13 @@ pub async fn sdk() -> SdkConfig {
     sluice_aws::load_config().await
 }
 
-/// The runtime over DynamoDB, S3, Step Functions and EventBridge/SNS, with jobs that AWS does not run yet
-/// failing clearly ([`NotInAws`]).
+/// The runtime over DynamoDB, S3, Step Functions and EventBridge/SNS, with jobs run by [`AwsExecutor`] (its
+/// inline jobs under the function's temporary folder).
 pub fn runtime(
     sdk: &SdkConfig,
     common: &Common,
     settings: RuntimeSettings,
-) -> Result<Runtime, WiringError> {
+) -> Result<Wired, WiringError> {
     let region = sdk.region().ok_or(WiringError::NoRegion)?.to_string();
     let mut sfn = StepFunctionsConfig::new(
         settings.state_machine_role_arn,
@@ -88,11 +98,18 @@ pub fn runtime(
     sfn.name_prefix = common.state_machine_prefix.clone();
     let orchestrator = StepFunctionsOrchestrator::from_sdk(sdk, sfn)
         .map_err(|e| WiringError::Adapter(e.to_string()))?;
-    Ok(Runtime {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb_client(sdk),
-            common.table.clone(),
-        )),
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb_client(sdk),
+        common.table.clone(),
+    ));
+    let executor = Arc::new(AwsExecutor::new(
+        sdk.clone(),
+        store.clone(),
+        std::env::temp_dir().join("sluice"),
+        settings.commands_project,
+    ));
+    let runtime = Arc::new(Runtime {
+        store,
         objects: Arc::new(S3ObjectStore::new(aws_sdk_s3_client(sdk))),
         orchestrator: Arc::new(orchestrator),
         events: Arc::new(AwsNotifier::from_sdk(
@@ -100,7 +117,7 @@ pub fn runtime(
             common.event_bus.clone(),
             settings.approvals,
         )),
-        executor: Arc::new(NotInAws),
+        executor: executor.clone(),
         env: Arc::new(SystemEnv),
         config: RuntimeConfig {
             artifact_bucket: settings.bucket,
@@ -110,7 +127,11 @@ pub fn runtime(
             },
             limits: Limits::default(),
         },
-    })
+    });
+    let listener: std::sync::Weak<dyn sluice_core::runtime::jobs::JobListener> =
+        Arc::downgrade(&runtime) as _;
+    executor.set_listener(listener);
+    Ok(Wired { runtime, executor })
 }
 
 fn aws_sdk_dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {

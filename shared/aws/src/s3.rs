@@ -1,6 +1,12 @@
 //! The object store on S3. Each object carries its content's SHA-256 as user metadata (`sha256`), computed
 //! while reading the file before the upload and checked again on every download.
 //!
+//! Objects Sluice did not write (an S3 source's zip a person uploaded, the output a CodeBuild build put where it
+//! was told to) have no such metadata. They are read all the same: S3 makes an object visible only whole, the
+//! download is hashed as it streams and checked against S3's own SHA-256 checksum when the object has one, and
+//! the hash computed becomes the object's `sha256`. `head` reports S3's checksum for them, or an empty `sha256`
+//! when S3 has none.
+//!
 //! Files above [`Multipart::threshold`] go up as a multipart upload, one part at a time read from disk, so
 //! memory stays at one part whatever the file's size; the parts are hashed again as they are read and the
 //! upload is completed only if that second reading matches the recorded SHA-256. Any failure aborts the
@@ -378,29 +384,39 @@ impl ObjectStore for S3ObjectStore {
             .get_object()
             .bucket(bucket)
             .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await
             .map_err(|e| object_error(&e, bucket, key))?;
-        let expected = recorded_sha256(output.metadata(), bucket, key)?;
+        // Sluice's own record first; for objects Sluice did not write, S3's full-object checksum if any.
+        let expected = output
+            .metadata()
+            .and_then(|m| m.get(SHA256_METADATA))
+            .cloned()
+            .or_else(|| s3_sha256(output.checksum_sha256()));
         let info = ObjectInfo {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             size: 0,
-            sha256: expected,
+            sha256: expected.unwrap_or_default(),
             etag: output.e_tag().unwrap_or_default().to_owned(),
             version_id: output.version_id().unwrap_or(NULL_VERSION).to_owned(),
         };
         let temp = temp_path(dest)?;
         let result = download(output.body, &temp, &info).await;
         match result {
-            Ok(size) => {
+            Ok((size, sha256)) => {
                 tokio::fs::rename(&temp, dest)
                     .await
                     .map_err(|e| io_error(dest, &e))
                     .inspect_err(|_| {
                         let _ = std::fs::remove_file(&temp);
                     })?;
-                Ok(ObjectInfo { size, ..info })
+                Ok(ObjectInfo {
+                    size,
+                    sha256,
+                    ..info
+                })
             }
             Err(e) => {
                 let _ = tokio::fs::remove_file(&temp).await;
@@ -416,6 +432,7 @@ impl ObjectStore for S3ObjectStore {
             .head_object()
             .bucket(bucket)
             .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await
             .map_err(|e| object_error(&e, bucket, key))?;
@@ -426,19 +443,25 @@ impl ObjectStore for S3ObjectStore {
                 .content_length()
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or_default(),
-            sha256: recorded_sha256(output.metadata(), bucket, key)?,
+            sha256: output
+                .metadata()
+                .and_then(|m| m.get(SHA256_METADATA))
+                .cloned()
+                .or_else(|| s3_sha256(output.checksum_sha256()))
+                .unwrap_or_default(),
             etag: output.e_tag().unwrap_or_default().to_owned(),
             version_id: output.version_id().unwrap_or(NULL_VERSION).to_owned(),
         })
     }
 }
 
-/// Streams `body` into `temp`, hashing it; the size when the hash matches `info.sha256`.
+/// Streams `body` into `temp`, hashing it; the size and hash when the hash matches `info.sha256` (any hash when
+/// that is empty: an object with no recorded checksum).
 async fn download(
     mut body: ByteStream,
     temp: &Path,
     info: &ObjectInfo,
-) -> Result<u64, ObjectError> {
+) -> Result<(u64, String), ObjectError> {
     let mut file = tokio::fs::File::create(temp)
         .await
         .map_err(|e| io_error(temp, &e))?;
@@ -457,14 +480,29 @@ async fn download(
     }
     file.sync_all().await.map_err(|e| io_error(temp, &e))?;
     let actual = hex::encode(hasher.finalize());
-    if actual != info.sha256 {
+    if !info.sha256.is_empty() && actual != info.sha256 {
         return Err(ObjectError::Corrupt {
             bucket: info.bucket.clone(),
             key: info.key.clone(),
             reason: format!("content has sha256 {actual}, recorded {}", info.sha256),
         });
     }
-    Ok(size)
+    Ok((size, actual))
+}
+
+/// S3's SHA-256 checksum of a whole object (base64) as hex; `None` for none, or for a multipart object's
+/// checksum of checksums (`...-N`), which is no hash of the content.
+fn s3_sha256(checksum: Option<&str>) -> Option<String> {
+    use base64::Engine as _;
+    let checksum = checksum?;
+    if checksum.contains('-') {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(checksum)
+        .ok()
+        .filter(|bytes| bytes.len() == 32)
+        .map(hex::encode)
 }
 
 /// Size and SHA-256 of a local file, read through a buffer.
@@ -486,21 +524,6 @@ async fn digest_file(path: &Path) -> Result<(u64, String), ObjectError> {
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
-}
-
-fn recorded_sha256(
-    metadata: Option<&std::collections::HashMap<String, String>>,
-    bucket: &str,
-    key: &str,
-) -> Result<String, ObjectError> {
-    metadata
-        .and_then(|m| m.get(SHA256_METADATA))
-        .cloned()
-        .ok_or_else(|| ObjectError::Corrupt {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            reason: format!("no {SHA256_METADATA} metadata"),
-        })
 }
 
 /// A temporary file next to `dest`, created with its folder if needed.

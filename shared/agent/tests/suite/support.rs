@@ -224,6 +224,7 @@ pub fn job(action_name: &str, action_type: ActionTypeId) -> Job {
         timeout_seconds: 60,
         base_dir: None,
         revision_override: None,
+        role_arn: None,
     }
 }
 

@@ -2015,6 +2015,10 @@ impl Runtime {
 
         let mut job = self.job(&rec, action, commands, env, inputs, &record.base_dir);
         job.revision_override = revision_override(&execution, &rec.action);
+        job.role_arn = action
+            .role_arn
+            .clone()
+            .or_else(|| definition.role_arn.clone());
         if let Err(message) = self.start_job(job).await {
             self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                 .await?;
@@ -2129,6 +2133,10 @@ impl Runtime {
                 base_dir,
             );
             job.revision_override = revision_override(&execution, &rec.action);
+            job.role_arn = action
+                .role_arn
+                .clone()
+                .or_else(|| definition.role_arn.clone());
             if let Err(message) = self.start_job(job).await {
                 self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                     .await?;
@@ -2187,6 +2195,7 @@ impl Runtime {
             timeout_seconds: u64::from(minutes) * 60,
             base_dir: base_dir.clone(),
             revision_override: None,
+            role_arn: None,
         }
     }
 

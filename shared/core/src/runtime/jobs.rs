@@ -50,6 +50,10 @@ pub struct Job {
     /// For a source action: the revision the execution was started with, to fetch instead of the newest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_override: Option<super::records::RevisionOverride>,
+    /// The IAM role the action works as in AWS: the action's `roleArn`, else the pipeline's. Local executors
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// An input artifact: a zip object.

@@ -1,0 +1,538 @@
+//! Built-in providers in AWS: the dispatch function's handler (`sluice_functions::dispatch::handle`, with the
+//! executor its wiring gives it) runs every task of an execution on Step Functions, DynamoDB and S3 (moto), as the
+//! pipeline's role (assumed through STS).
+//!
+//! - An S3 source and an S3 deploy run inside the invocation, over S3.
+//! - A CodeBuild action starts a real StartBuild on the project (moto records it, with the artifact location the
+//!   runtime chose); the suite then plays CodeBuild: it uploads the build's output zip where it was told to and
+//!   delivers the "CodeBuild Build State Change" event to the same handler, which completes the action.
+//! - A Commands action starts a build of the commands project; a FAILED event fails it, naming the phase, and a
+//!   late or foreign event changes nothing.
+//!
+//! moto does not run builds; it records StartBuild. Everything on Sluice's side is the code that runs in Lambda.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_codebuild::types::{
+    ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+    ProjectSource, SourceType,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{json, Value};
+use sluice_agent::zip_files::{zip_folder, Selection};
+use sluice_aws::{
+    AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsConfig,
+    StepFunctionsOrchestrator,
+};
+use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
+use sluice_core::runtime::events::Origin;
+use sluice_core::runtime::jobs::JobListener;
+use sluice_core::runtime::records::{ActionRecord, ActionStatus};
+use sluice_core::{load, Limits, Syntax};
+use sluice_functions::builds::Builds;
+use sluice_functions::executor::AwsExecutor;
+use sluice_functions::wiring::SystemEnv;
+use sluice_tests::moto::{self, config, unique, ACCOUNT};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/sluice-pipeline-web";
+
+struct Stack {
+    runtime: Arc<Runtime>,
+    executor: Arc<AwsExecutor>,
+    sfn: Arc<StepFunctionsOrchestrator>,
+    s3: aws_sdk_s3::Client,
+    codebuild: aws_sdk_codebuild::Client,
+    _jobs: tempfile::TempDir,
+}
+
+/// The runtime as the dispatch function wires it (DynamoDB, S3, Step Functions, EventBridge; the AWS executor
+/// with the runtime as its listener), on moto.
+async fn stack(commands_project: Option<&str>) -> Stack {
+    moto::enable_step_functions_execution();
+    let sdk = config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("sluice-jobs");
+    DynamoStore::create_table(&dynamo, &table)
+        .await
+        .expect("table");
+    let store = Arc::new(DynamoStore::new(dynamo, table));
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let bucket = unique("sluice-artifacts");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let mut settings = StepFunctionsConfig::new(
+        "arn:aws:iam::123456789012:role/sluice-states",
+        ACCOUNT,
+        "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch",
+    );
+    settings.start_target = StartTarget::CheckedLatest;
+    settings.name_prefix = format!("jobs{}-", std::process::id());
+    let sfn = Arc::new(StepFunctionsOrchestrator::from_sdk(&sdk, settings).expect("sfn"));
+    let jobs = tempfile::tempdir().expect("temp");
+    let executor = Arc::new(AwsExecutor::new(
+        sdk.clone(),
+        store.clone(),
+        jobs.path(),
+        commands_project.map(str::to_owned),
+    ));
+    let runtime = Arc::new(Runtime {
+        store,
+        objects: Arc::new(S3ObjectStore::new(s3.clone())),
+        orchestrator: sfn.clone(),
+        events: Arc::new(AwsNotifier::from_sdk(&sdk, "default", None)),
+        executor: executor.clone(),
+        env: Arc::new(SystemEnv),
+        config: RuntimeConfig {
+            artifact_bucket: bucket,
+            origin: Origin {
+                account: ACCOUNT.into(),
+                region: "us-east-1".into(),
+            },
+            limits: Limits::default(),
+        },
+    });
+    let listener: std::sync::Weak<dyn JobListener> = Arc::downgrade(&runtime) as _;
+    executor.set_listener(listener);
+    Stack {
+        runtime,
+        executor,
+        sfn,
+        s3,
+        codebuild: aws_sdk_codebuild::Client::new(&sdk),
+        _jobs: jobs,
+    }
+}
+
+impl Stack {
+    async fn bucket(&self, prefix: &str) -> String {
+        let name = unique(prefix);
+        self.s3
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("bucket");
+        name
+    }
+
+    async fn project(&self, name: &str) {
+        self.codebuild
+            .create_project()
+            .name(name)
+            .source(
+                // Every Sluice build overrides the source; moto wants one all the same.
+                ProjectSource::builder()
+                    .r#type(SourceType::S3)
+                    .location("sluice-placeholder/source.zip")
+                    .build()
+                    .expect("source"),
+            )
+            .artifacts(
+                ProjectArtifacts::builder()
+                    .r#type(ArtifactsType::NoArtifacts)
+                    .build()
+                    .expect("artifacts"),
+            )
+            .environment(
+                ProjectEnvironment::builder()
+                    .r#type(EnvironmentType::LinuxContainer)
+                    .image("aws/codebuild/standard:7.0")
+                    .compute_type(ComputeType::BuildGeneral1Small)
+                    .build()
+                    .expect("environment"),
+            )
+            .service_role("arn:aws:iam::123456789012:role/codebuild-web")
+            .send()
+            .await
+            .expect("project");
+    }
+
+    /// Plays the dispatch function until `done` holds or the execution ends; returns the execution's status.
+    async fn dispatch(
+        &self,
+        pipeline: &str,
+        id: &str,
+        seen: &mut HashSet<i64>,
+        mut done: impl FnMut(&[ActionRecord]) -> bool,
+    ) -> String {
+        let arn = self.sfn.execution_arn(pipeline, id);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for task in moto::new_tasks(self.sfn.client(), &arn, seen).await {
+                let payload = serde_json::to_value(&task.request).expect("payload");
+                sluice_functions::dispatch::handle(&self.runtime, &self.executor, payload)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e}", moto::describe(&task.request)));
+            }
+            if done(&self.runtime.actions(id).await.expect("actions")) {
+                return "RUNNING".into();
+            }
+            let status = moto::status(self.sfn.client(), &arn).await;
+            if status != "RUNNING" {
+                for a in self.runtime.actions(id).await.expect("actions") {
+                    eprintln!("{}.{}: {:?} {:?}", a.stage, a.action, a.status, a.error);
+                }
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{arn} still RUNNING after 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn action(&self, id: &str, name: &str) -> ActionRecord {
+        self.runtime
+            .actions(id)
+            .await
+            .expect("actions")
+            .into_iter()
+            .rfind(|a| a.action == name)
+            .unwrap_or_else(|| panic!("no action {name}"))
+    }
+
+    /// The one build StartBuild made in `project` so far (moto's record of it).
+    async fn only_build(&self, project: &str) -> aws_sdk_codebuild::types::Build {
+        let ids = self
+            .codebuild
+            .list_builds_for_project()
+            .project_name(project)
+            .send()
+            .await
+            .expect("list builds")
+            .ids()
+            .to_vec();
+        assert_eq!(ids.len(), 1, "one build of {project}: {ids:?}");
+        self.codebuild
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .expect("get build")
+            .builds()[0]
+            .clone()
+    }
+
+    async fn read(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e}"))
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .to_vec()
+    }
+}
+
+/// A zip of `files` (path, content).
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp");
+    for (path, content) in files {
+        let at = dir.path().join("in").join(path);
+        std::fs::create_dir_all(at.parent().expect("parent")).expect("dirs");
+        std::fs::write(at, content).expect("file");
+    }
+    let dest = dir.path().join("out.zip");
+    zip_folder(&dir.path().join("in"), &Selection::all(), &dest).expect("zip");
+    let mut bytes = Vec::new();
+    std::fs::File::open(&dest)
+        .expect("zip")
+        .read_to_end(&mut bytes)
+        .expect("read");
+    bytes
+}
+
+/// CodeBuild's "Build State Change" event for a build of Sluice's job `job_id`.
+fn build_event(build_arn: &str, project: &str, status: &str, job_id: &str, phases: Value) -> Value {
+    json!({
+        "version": "0",
+        "id": "5d1c0a8e-0000-4000-8000-00000000b11d",
+        "detail-type": "CodeBuild Build State Change",
+        "source": "aws.codebuild",
+        "account": ACCOUNT,
+        "time": "2026-11-26T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [build_arn],
+        "detail": {
+            "build-status": status,
+            "project-name": project,
+            "build-id": build_arn,
+            "current-phase": "COMPLETED",
+            "current-phase-context": "[: ]",
+            "version": "1",
+            "additional-information": {
+                "build-complete": true,
+                "environment": {
+                    "image": "aws/codebuild/standard:7.0",
+                    "type": "LINUX_CONTAINER",
+                    "environment-variables": [
+                        {"name": "SITE", "value": "web", "type": "PLAINTEXT"},
+                        {"name": "SLUICE_JOB_ID", "value": job_id, "type": "PLAINTEXT"}
+                    ]
+                },
+                "phases": phases
+            }
+        }
+    })
+}
+
+fn pipeline(name: &str, stages: Value) -> sluice_core::Pipeline {
+    let doc = json!({"pipeline": {
+        "name": name,
+        "roleArn": ROLE,
+        "pipelineType": "V2",
+        "stages": stages,
+    }});
+    load(&doc.to_string(), Syntax::Json, &Limits::default())
+        .expect("valid")
+        .pipeline
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
+    let stack = stack(None).await;
+    let sources = stack.bucket("sluice-src").await;
+    let site = stack.bucket("sluice-site").await;
+    stack
+        .s3
+        .put_object()
+        .bucket(&sources)
+        .key("web/source.zip")
+        .body(ByteStream::from(zip_of(&[("index.md", "# Hello")])))
+        .send()
+        .await
+        .expect("source object");
+    let project = unique("web-build");
+    stack.project(&project).await;
+    let name = unique("web");
+    let p = pipeline(
+        &name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Fetch",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": sources, "S3ObjectKey": "web/source.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Build", "actions": [{
+                "name": "Render",
+                "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+                "configuration": {
+                    "ProjectName": project,
+                    "EnvironmentVariables": "[{\"name\":\"SITE\",\"value\":\"web\",\"type\":\"PLAINTEXT\"}]"
+                },
+                "inputArtifacts": [{"name": "Src"}],
+                "outputArtifacts": [{"name": "Site"}]
+            }]},
+            {"name": "Deploy", "actions": [{
+                "name": "Publish",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": site, "Extract": "true", "ObjectKey": "live"},
+                "inputArtifacts": [{"name": "Site"}]
+            }]}
+        ]),
+    );
+    stack.runtime.put_pipeline(p, None).await.expect("stored");
+    let id = stack
+        .runtime
+        .start_execution(&name, StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    let mut seen = HashSet::new();
+
+    // Source runs inline; Build starts a build and waits.
+    let status = stack
+        .dispatch(&name, &id, &mut seen, |actions| {
+            actions
+                .iter()
+                .any(|a| a.action == "Render" && a.status == ActionStatus::InProgress)
+        })
+        .await;
+    assert_eq!(status, "RUNNING");
+    let fetch = stack.action(&id, "Fetch").await;
+    assert_eq!(fetch.status, ActionStatus::Succeeded, "{fetch:?}");
+    let render = stack.action(&id, "Render").await;
+    let src = &render.input_artifacts[0].object;
+    assert_eq!(src.bucket, stack.runtime.config.artifact_bucket);
+
+    // StartBuild was asked to put the output zip in the artifact bucket (moto keeps the artifacts override's
+    // location; its answer drops the path and name, whose mapping from the job is unit-tested in
+    // sluice_functions::builds), at the key the build's record gives for the Site artifact.
+    let build = stack.only_build(&project).await;
+    let location = build
+        .artifacts()
+        .and_then(|a| a.location())
+        .expect("artifacts override")
+        .to_owned();
+    assert_eq!(location, stack.runtime.config.artifact_bucket);
+    let record = Builds::new(stack.runtime.store.clone())
+        .record(&render.job_id())
+        .await
+        .expect("read")
+        .expect("the build is recorded");
+    assert_eq!(record.project, project);
+    assert_eq!(record.build_id.as_deref(), build.id());
+    let key = record.job.outputs[0].key.clone();
+    assert!(key.starts_with(&format!("{name}/Site/")), "{key}");
+    let build_arn = build.arn().expect("arn").to_owned();
+
+    // Playing CodeBuild: the source went in, the rendered site comes out.
+    let source = stack.read(&src.bucket, &src.key).await;
+    assert!(!source.is_empty());
+    stack
+        .s3
+        .put_object()
+        .bucket(&location)
+        .key(&key)
+        .body(ByteStream::from(zip_of(&[
+            ("index.html", "<h1>Hello</h1>"),
+            ("css/site.css", "h1 {}"),
+        ])))
+        .send()
+        .await
+        .expect("build output");
+    let phases = json!([{"phase-type": "BUILD", "phase-status": "SUCCEEDED"}]);
+    let event = build_event(&build_arn, &project, "SUCCEEDED", &render.job_id(), phases);
+    let answer = sluice_functions::dispatch::handle(&stack.runtime, &stack.executor, event.clone())
+        .await
+        .expect("build event");
+    assert_eq!(answer["completed"], json!(render.job_id()), "{answer}");
+
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "SUCCEEDED");
+    let render = stack.action(&id, "Render").await;
+    assert_eq!(render.status, ActionStatus::Succeeded, "{render:?}");
+    assert_eq!(render.output_artifacts[0].object.key, key);
+    assert_eq!(
+        stack.read(&site, "live/index.html").await,
+        b"<h1>Hello</h1>"
+    );
+    assert_eq!(stack.read(&site, "live/css/site.css").await, b"h1 {}");
+
+    // The same event again (EventBridge delivers at least once) changes nothing.
+    let again = sluice_functions::dispatch::handle(&stack.runtime, &stack.executor, event)
+        .await
+        .expect("redelivered event");
+    assert_eq!(again["completed"], json!(render.job_id()), "{again}");
+    assert_eq!(stack.action(&id, "Render").await, render);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commands_build_that_fails_fails_its_action_naming_the_phase() {
+    let commands = unique("sluice-commands");
+    let stack = stack(Some(&commands)).await;
+    stack.project(&commands).await;
+    let sources = stack.bucket("sluice-src").await;
+    stack
+        .s3
+        .put_object()
+        .bucket(&sources)
+        .key("app.zip")
+        .body(ByteStream::from(zip_of(&[("Makefile", "all:\n\tfalse\n")])))
+        .send()
+        .await
+        .expect("source object");
+    let name = unique("app");
+    let p = pipeline(
+        &name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Fetch",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": sources, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Test", "actions": [{
+                "name": "Make",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["make all"],
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]),
+    );
+    stack.runtime.put_pipeline(p, None).await.expect("stored");
+    let id = stack
+        .runtime
+        .start_execution(&name, StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    let mut seen = HashSet::new();
+    let status = stack
+        .dispatch(&name, &id, &mut seen, |actions| {
+            actions
+                .iter()
+                .any(|a| a.action == "Make" && a.status == ActionStatus::InProgress)
+        })
+        .await;
+    assert_eq!(status, "RUNNING");
+    let make = stack.action(&id, "Make").await;
+    let build = stack.only_build(&commands).await;
+    let build_arn = build.arn().expect("arn").to_owned();
+
+    // A build Sluice did not start, and one of a job Sluice does not know, are ignored.
+    let mut foreign = build_event(&build_arn, &commands, "FAILED", "x", json!([]));
+    foreign["detail"]["additional-information"]["environment"]["environment-variables"] =
+        json!([{"name": "SITE", "value": "web", "type": "PLAINTEXT"}]);
+    let unknown = build_event(
+        &build_arn,
+        &commands,
+        "FAILED",
+        "no/such/job/1/1",
+        json!([]),
+    );
+    for event in [foreign, unknown] {
+        let answer = sluice_functions::dispatch::handle(&stack.runtime, &stack.executor, event)
+            .await
+            .expect("ignored");
+        assert!(answer["ignored"].is_string(), "{answer}");
+    }
+    assert_eq!(
+        stack.action(&id, "Make").await.status,
+        ActionStatus::InProgress
+    );
+
+    let phases = json!([
+        {"phase-type": "SUBMITTED", "phase-status": "SUCCEEDED"},
+        {"phase-type": "BUILD", "phase-status": "FAILED", "phase-context": [
+            "COMMAND_EXECUTION_ERROR: Error while executing command: make all. Reason: exit status 2"
+        ]},
+        {"phase-type": "COMPLETED"}
+    ]);
+    let failed = build_event(&build_arn, &commands, "FAILED", &make.job_id(), phases);
+    sluice_functions::dispatch::handle(&stack.runtime, &stack.executor, failed)
+        .await
+        .expect("build event");
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "FAILED");
+    let make = stack.action(&id, "Make").await;
+    assert_eq!(make.status, ActionStatus::Failed);
+    let error = make.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("ended FAILED in phase BUILD")
+            && error.contains("Error while executing command: make all"),
+        "{error}"
+    );
+    // A late success for the same job changes nothing.
+    let late = build_event(
+        &build_arn,
+        &commands,
+        "SUCCEEDED",
+        &make.job_id(),
+        json!([]),
+    );
+    sluice_functions::dispatch::handle(&stack.runtime, &stack.executor, late)
+        .await
+        .expect("late event");
+    assert_eq!(stack.action(&id, "Make").await.status, ActionStatus::Failed);
+}
