@@ -15,7 +15,7 @@ use serde_json::Value;
 use sluice_core::runtime::api::{self, TARGET_PREFIX};
 use sluice_core::runtime::dispatch::Runtime;
 
-use crate::sigv4::{self, Credentials};
+use sluice_core::sigv4::{self, Credentials};
 
 /// A failed call: CodePipeline's exception name and message.
 #[derive(Debug, Clone)]

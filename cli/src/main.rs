@@ -8,7 +8,7 @@ mod control;
 mod host;
 mod progress;
 mod serve;
-mod sigv4;
+
 mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};

@@ -27,8 +27,8 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::host::Host;
-use crate::sigv4::{self, AuthError, Keys, SignedRequest};
 use crate::{approvals, webhooks};
+use sluice_core::sigv4::{self, AuthError, Keys, SignedRequest};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -208,7 +208,7 @@ fn load_or_create_keys(path: &Path, create: bool) -> Result<Keys> {
         .with_context(|| format!("cannot read the keys file {}", path.display()))?;
     let keys =
         Keys::parse(&text).map_err(|e| anyhow::anyhow!("keys file {}: {e}", path.display()))?;
-    if keys.len() == 0 {
+    if keys.is_empty() {
         bail!("keys file {} has no key pairs", path.display());
     }
     Ok(keys)

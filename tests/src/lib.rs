@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod lambda;
 pub mod moto;
 pub mod served;
 

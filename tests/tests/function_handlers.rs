@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
-use base64::Engine as _;
 use serde_json::{json, Value};
 use sluice_core::runtime::dispatch::{Runtime, StartRequest};
 use sluice_core::runtime::links;
 use sluice_core::runtime::ports::Env;
 use sluice_core::runtime::records::ExecutionStatus;
 use sluice_core::runtime::triggers::github_signature;
+use sluice_core::sigv4::Keys;
 use sluice_core::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
 use sluice_tests::embedded::{wire, TestEnv};
-use sluice_tests::fixture;
+use sluice_tests::{fixture, lambda};
 use tokio::sync::Notify;
 
 /// A source folder, an approval, then a command on the source.
@@ -57,19 +57,7 @@ fn url_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Value {
-    let text =
-        std::fs::read_to_string(fixture("functions/function-url-request.json")).expect("fixture");
-    let mut event: Value = serde_json::from_str(&text).expect("JSON");
-    event["rawPath"] = json!(path);
-    event["rawQueryString"] = json!(query);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["requestContext"]["http"]["path"] = json!(path);
-    for (name, value) in headers {
-        event["headers"][*name] = json!(value);
-    }
-    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
-    event["isBase64Encoded"] = json!(true);
-    event
+    lambda::url_request(method, path, query, headers, body, true)
 }
 
 fn typed(event: &Value) -> LambdaFunctionUrlRequest {
@@ -260,30 +248,71 @@ async fn the_trigger_function_starts_once_per_delivery_from_a_base64_form() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_function_records_the_iam_caller_and_dispatch_names_its_errors() {
+async fn the_api_function_checks_signatures_and_dispatch_names_its_errors() {
     let p = gate_pipeline().await;
-    let mut list = url_request(
-        "POST",
-        "/",
-        "",
-        &[("x-amz-target", "CodePipeline_20150709.ListPipelines")],
-        b"{}",
-    );
+    // Signed as the aws CLI signs CodePipeline calls, with a key the function knows: answered, and the
+    // caller is the key. Unsigned, unknown keys, a changed body and stale signatures get 403.
+    let keys = Keys::parse("AKIDRELEASEMANAGER release-manager-secret").expect("keys");
+    let now = 1_800_000_000;
+    let target = "CodePipeline_20150709.ListPipelines";
+    let req = typed(&lambda::signed_api_call(
+        target,
+        "{}",
+        ("AKIDRELEASEMANAGER", "release-manager-secret"),
+        now,
+    ));
     assert_eq!(
-        sluice_functions::api::caller(&typed(&list)),
-        "codepipeline-api"
+        sluice_functions::api::caller(&req, b"{}", &keys, now).as_deref(),
+        Ok("AKIDRELEASEMANAGER")
     );
-    list["requestContext"]["authorizer"] =
-        json!({"iam": {"userArn": "arn:aws:iam::123456789012:user/release-manager"}});
-    let req = typed(&list);
-    assert_eq!(
-        sluice_functions::api::caller(&req),
-        "arn:aws:iam::123456789012:user/release-manager"
-    );
-    let listed = sluice_functions::api::answer(&p.runtime, &req).await;
+    let listed = sluice_functions::api::answer(&p.runtime, &keys, &req, now).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.content_type, "application/x-amz-json-1.1");
     assert!(listed.body.contains("\"gate\""), "{}", listed.body);
+
+    let unsigned = typed(&url_request(
+        "POST",
+        "/",
+        "",
+        &[("x-amz-target", target)],
+        b"{}",
+    ));
+    let forged = typed(&lambda::signed_api_call(
+        target,
+        "{}",
+        ("AKIDRELEASEMANAGER", "a-guessed-secret"),
+        now,
+    ));
+    let unknown = typed(&lambda::signed_api_call(
+        target,
+        "{}",
+        ("AKIDSOMEONEELSE", "release-manager-secret"),
+        now,
+    ));
+    let mut changed = lambda::signed_api_call(
+        target,
+        "{}",
+        ("AKIDRELEASEMANAGER", "release-manager-secret"),
+        now,
+    );
+    changed["body"] = json!("{\"maxResults\": 1}");
+    let changed = typed(&changed);
+    for (what, req, at, kind) in [
+        (
+            "unsigned",
+            &unsigned,
+            now,
+            "MissingAuthenticationTokenException",
+        ),
+        ("forged", &forged, now, "InvalidSignatureException"),
+        ("unknown key", &unknown, now, "UnrecognizedClientException"),
+        ("changed body", &changed, now, "InvalidSignatureException"),
+        ("stale", &req, now + 16 * 60, "InvalidSignatureException"),
+    ] {
+        let refused = sluice_functions::api::answer(&p.runtime, &keys, req, at).await;
+        assert_eq!(refused.status, 403, "{what}: {}", refused.body);
+        assert!(refused.body.contains(kind), "{what}: {}", refused.body);
+    }
 
     let jobs = tempfile::tempdir().expect("temp");
     let executor = AwsExecutor::new(

@@ -6,7 +6,7 @@
 //! - recorder: the execution's status-change event closes its record; the sweep answers its measures;
 //! - trigger: a GitHub push with a valid signature is read and judged, a forged one refused;
 //! - approval: a POST with a validly signed link reaches the store, a forged link is refused;
-//! - api: ListPipelines as an IAM caller.
+//! - api: ListPipelines signed with the key in the api's secret, and a forged signature refused.
 //!
 //! Needs `AWS_ENDPOINT_URL` (moto) and `.venv-lambda` (infra/cargo-lambda.sh); scripts/test.sh sees to both.
 
@@ -32,7 +32,10 @@ use sluice_core::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
 use sluice_functions::wiring::SystemEnv;
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
-use sluice_tests::{fixture, workspace};
+use sluice_tests::{fixture, lambda, workspace};
+
+/// The api's secret access key in this suite (the template generates one per stack).
+const API_SECRET: &str = "api-secret-for-the-functions-test";
 
 /// `cargo lambda watch` in its own process group, killed (the whole group) when dropped.
 struct Watch {
@@ -155,18 +158,7 @@ fn url_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Value {
-    let text =
-        std::fs::read_to_string(fixture("functions/function-url-request.json")).expect("fixture");
-    let mut event: Value = serde_json::from_str(&text).expect("JSON");
-    event["rawPath"] = json!(path);
-    event["rawQueryString"] = json!(query);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["requestContext"]["http"]["path"] = json!(path);
-    for (name, value) in headers {
-        event["headers"][*name] = json!(value);
-    }
-    event["body"] = json!(body);
-    event
+    lambda::url_request(method, path, query, headers, body.as_bytes(), false)
 }
 
 async fn secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> String {
@@ -218,6 +210,9 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
     let webhook_secret = "It's a Secret to Everybody";
     let link_secret_arn = secret(&sdk, &unique("sluice-fn-link"), link_key).await;
     let webhook_secret_arn = secret(&sdk, &unique("sluice-fn-hook"), webhook_secret).await;
+    let api_keys =
+        json!({"accessKeyId": "sluice-admin", "secretAccessKey": API_SECRET}).to_string();
+    let api_keys_arn = secret(&sdk, &unique("sluice-fn-api"), &api_keys).await;
     let prefix = format!("fn{}-", std::process::id());
 
     // The pipeline and an execution, started in-process (moto cannot start state machine versions, which the
@@ -295,6 +290,7 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
             "SLUICE_DISPATCH_FUNCTION_ARN",
             "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch".to_owned(),
         ),
+        ("SLUICE_API_KEYS_SECRET_ARN", api_keys_arn),
     ];
     for name in [
         "AWS_ENDPOINT_URL",
@@ -484,21 +480,21 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
         "{answer}"
     );
 
-    // api: ListPipelines as an IAM caller.
-    let mut list = url_request(
-        "POST",
-        "/",
-        "",
-        &[
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "CodePipeline_20150709.ListPipelines"),
-        ],
-        "{}",
+    // api: ListPipelines, signed as the aws CLI signs it with the key in the api's secret; a forged signature
+    // is refused before anything is read.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let target = "CodePipeline_20150709.ListPipelines";
+    let forged = lambda::signed_api_call(target, "{}", ("sluice-admin", "not-the-secret"), now);
+    let (code, answer) = watch.invoke("sluice-api", &forged);
+    assert_eq!(
+        (code, &answer["statusCode"]),
+        (200, &json!(403)),
+        "{answer}"
     );
-    list["requestContext"]["authorizer"] = json!({"iam": {
-        "accessKey": "AKIAIOSFODNN7EXAMPLE", "accountId": ACCOUNT, "callerId": "AIDAEXAMPLE",
-        "userArn": format!("arn:aws:iam::{ACCOUNT}:user/release-manager"), "userId": "AIDAEXAMPLE"
-    }});
+    let list = lambda::signed_api_call(target, "{}", ("sluice-admin", API_SECRET), now);
     let (code, answer) = watch.invoke("sluice-api", &list);
     assert_eq!(
         (code, &answer["statusCode"]),

@@ -395,8 +395,8 @@ fn functions(template: &Value, found: &mut Vec<String>) {
             json!(format!("sluice-{name}")),
         );
         let url_auth = match name {
-            "approval" | "trigger" => json!("NONE"),
-            "api" => json!("AWS_IAM"),
+            // All three check signatures themselves: signed links, webhook signatures, SigV4 (the api).
+            "approval" | "trigger" | "api" => json!("NONE"),
             _ => Value::Null,
         };
         expect(

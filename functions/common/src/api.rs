@@ -1,16 +1,21 @@
 //! The api function: the CodePipeline-compatible JSON 1.1 API on its function URL (`POST /` with
-//! `X-Amz-Target: CodePipeline_20150709.<Operation>`), over `sluice_core::runtime::api::handle_as`. Lambda has
-//! checked the SigV4 signature (`AuthType: AWS_IAM`) before the function runs; the caller recorded (e.g. as
-//! who decided an approval) is the IAM identity in `requestContext.authorizer.iam`.
+//! `X-Amz-Target: CodePipeline_20150709.<Operation>`), over `sluice_core::runtime::api::handle_as`.
+//!
+//! The aws CLI and the SDKs sign CodePipeline requests for the service `codepipeline`, and a function URL with
+//! `AuthType: AWS_IAM` accepts only signatures for `lambda`; so the URL has no IAM authentication and this
+//! function checks the SigV4 signature itself (`sluice_core::sigv4`, as `sluice serve` does) against the access
+//! keys in the secret `SLUICE_API_KEYS_SECRET_ARN`, before anything else. The caller recorded (e.g. as who
+//! decided an approval) is the access key id that signed.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
-use sluice_core::runtime::api::{self, API_CALLER};
+use sluice_core::runtime::api;
 use sluice_core::runtime::approval_page::WebReply;
 use sluice_core::runtime::dispatch::Runtime;
+use sluice_core::sigv4::{self, Keys, SignedRequest};
 
 use crate::config::ApiConfig;
 use crate::url;
@@ -23,6 +28,8 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub struct Api {
     /// The runtime over the AWS adapters.
     pub runtime: Arc<Runtime>,
+    /// The access keys requests may be signed with.
+    pub keys: Keys,
 }
 
 impl Api {
@@ -37,31 +44,66 @@ impl Api {
             dispatch_function_arn: config.dispatch_function_arn.clone(),
             commands_project: None,
         };
+        let secret = wiring::secret(&sdk, &config.api_keys_secret_arn).await?;
+        let keys = Keys::parse_secret(&String::from_utf8_lossy(&secret)).map_err(|message| {
+            WiringError::Secret {
+                arn: config.api_keys_secret_arn.clone(),
+                message,
+            }
+        })?;
         Ok(Self {
             runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
+            keys,
         })
     }
 
     /// Answers one request.
     pub async fn handle(&self, req: LambdaFunctionUrlRequest) -> LambdaFunctionUrlResponse {
-        url::response(answer(&self.runtime, &req).await)
+        url::response(answer(&self.runtime, &self.keys, &req, now_s()).await)
     }
 }
 
-/// Who signed the request: the IAM user or role ARN, else the caller id; [`API_CALLER`] when neither is there.
-pub fn caller(req: &LambdaFunctionUrlRequest) -> String {
-    let iam = req
-        .request_context
-        .authorizer
-        .as_ref()
-        .and_then(|a| a.iam.as_ref());
-    iam.and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone()))
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| API_CALLER.to_owned())
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Answers one API request.
-pub async fn answer(runtime: &Runtime, req: &LambdaFunctionUrlRequest) -> WebReply {
+/// The access key id that signed the request, checked against `keys` at `now_s`.
+pub fn caller(
+    req: &LambdaFunctionUrlRequest,
+    body: &[u8],
+    keys: &Keys,
+    now_s: i64,
+) -> Result<String, sigv4::AuthError> {
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let method = url::method(req);
+    let signed = SignedRequest {
+        method: &method,
+        path: req.raw_path.as_deref().unwrap_or("/"),
+        query: req.raw_query_string.as_deref().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    sigv4::verify(&signed, keys, now_s)
+}
+
+/// Answers one API request, once its signature checks out.
+pub async fn answer(
+    runtime: &Runtime,
+    keys: &Keys,
+    req: &LambdaFunctionUrlRequest,
+    now_s: i64,
+) -> WebReply {
     let error = |status: u16, kind: &str, message: &str| WebReply {
         status,
         content_type: CONTENT_TYPE,
@@ -82,7 +124,11 @@ pub async fn answer(runtime: &Runtime, req: &LambdaFunctionUrlRequest) -> WebRep
         Ok(b) => b,
         Err(m) => return error(400, "SerializationException", &m),
     };
-    let answer = api::handle_as(runtime, target, &body, &caller(req)).await;
+    let caller = match caller(req, &body, keys, now_s) {
+        Ok(key) => key,
+        Err(e) => return error(403, e.kind(), &e.message()),
+    };
+    let answer = api::handle_as(runtime, target, &body, &caller).await;
     WebReply {
         status: answer.status,
         content_type: CONTENT_TYPE,

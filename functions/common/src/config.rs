@@ -232,6 +232,8 @@ pub struct ApiConfig {
     pub state_machine_role_arn: String,
     /// `SLUICE_DISPATCH_FUNCTION_ARN`: filled into compiled state machines.
     pub dispatch_function_arn: String,
+    /// `SLUICE_API_KEYS_SECRET_ARN`: the secret holding the access keys requests are signed with.
+    pub api_keys_secret_arn: String,
     /// The account, from the role's ARN.
     pub account: String,
 }
@@ -247,6 +249,7 @@ impl ApiConfig {
             account: account_of("SLUICE_STATE_MACHINE_ROLE_ARN", &role)?,
             state_machine_role_arn: role,
             dispatch_function_arn: var(vars, "SLUICE_DISPATCH_FUNCTION_ARN")?,
+            api_keys_secret_arn: var(vars, "SLUICE_API_KEYS_SECRET_ARN")?,
         })
     }
 }

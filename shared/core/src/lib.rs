@@ -10,6 +10,7 @@ pub mod definition;
 pub mod problem;
 pub mod providers;
 pub mod runtime;
+pub mod sigv4;
 pub mod validate;
 
 pub use definition::{DefinitionError, Document, Pipeline, Syntax};

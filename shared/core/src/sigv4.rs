@@ -1,8 +1,10 @@
-//! AWS Signature Version 4 verification for `sluice serve`: the `Authorization: AWS4-HMAC-SHA256 ...` header
-//! is checked against the canonical request rebuilt from what arrived, with the secret of the access key it
-//! names, so the aws CLI and the SDKs authenticate to Sluice exactly as they do to CodePipeline.
+//! AWS Signature Version 4 for Sluice's API, served by `sluice serve` and by the api function: the
+//! `Authorization: AWS4-HMAC-SHA256 ...` header is checked against the canonical request rebuilt from what
+//! arrived, with the secret of the access key it names (keys Sluice manages, as S3-compatible servers do), so the
+//! aws CLI and the SDKs authenticate to Sluice exactly as they do to CodePipeline. `sign` is the client side
+//! (`sluice --endpoint`).
 //!
-//! Pure functions over a request's parts; the server (`serve.rs`) supplies the clock and the key table.
+//! Pure functions over a request's parts; the server supplies the clock and the key table.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -49,9 +51,38 @@ impl Keys {
         Ok(Self(keys))
     }
 
+    /// Reads a secret's text (the api function's keys, from Secrets Manager): a JSON object
+    /// `{"accessKeyId": ..., "secretAccessKey": ...}` (what template.yaml generates), or a keys file's lines.
+    pub fn parse_secret(text: &str) -> Result<Self, String> {
+        if !text.trim_start().starts_with('{') {
+            return Self::parse(text);
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Pair {
+            access_key_id: String,
+            secret_access_key: String,
+        }
+        let pair: Pair = serde_json::from_str(text).map_err(|e| {
+            format!("expected {{\"accessKeyId\": ..., \"secretAccessKey\": ...}}: {e}")
+        })?;
+        if pair.access_key_id.is_empty() || pair.secret_access_key.is_empty() {
+            return Err("accessKeyId and secretAccessKey must not be empty".into());
+        }
+        Ok(Self(HashMap::from([(
+            pair.access_key_id,
+            pair.secret_access_key,
+        )])))
+    }
+
     /// How many key pairs there are.
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     fn secret(&self, access_key_id: &str) -> Option<&str> {
