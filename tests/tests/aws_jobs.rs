@@ -9,6 +9,8 @@
 //! - A Commands action starts a build of the commands project; a FAILED event fails it, naming the phase, and a
 //!   late or foreign event changes nothing.
 //!
+//! - The recorder's sweep closes an execution whose end event was lost, as DescribeExecution tells.
+//!
 //! moto does not run builds; it records StartBuild. Everything on Sluice's side is the code that runs in Lambda.
 
 use std::collections::HashSet;
@@ -30,7 +32,7 @@ use sluice_aws::{
 use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
 use sluice_core::runtime::events::Origin;
 use sluice_core::runtime::jobs::JobListener;
-use sluice_core::runtime::records::{ActionRecord, ActionStatus};
+use sluice_core::runtime::records::{ActionRecord, ActionStatus, ExecutionStatus};
 use sluice_core::{load, Limits, Syntax};
 use sluice_functions::builds::Builds;
 use sluice_functions::executor::AwsExecutor;
@@ -535,4 +537,63 @@ async fn a_commands_build_that_fails_fails_its_action_naming_the_phase() {
         .await
         .expect("late event");
     assert_eq!(stack.action(&id, "Make").await.status, ActionStatus::Failed);
+}
+
+/// An execution whose end event never reached the recorder (the suite plays dispatch only) is closed by the
+/// recorder's sweep, as Step Functions tells: DescribeExecution says SUCCEEDED, so the record does too, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweep_closes_an_execution_whose_end_event_was_lost() {
+    let stack = stack(None).await;
+    let sources = stack.bucket("sluice-src").await;
+    stack
+        .s3
+        .put_object()
+        .bucket(&sources)
+        .key("notes.zip")
+        .body(ByteStream::from(zip_of(&[("notes.txt", "lost and found")])))
+        .send()
+        .await
+        .expect("source object");
+    let name = unique("notes");
+    let p = pipeline(
+        &name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Fetch",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": sources, "S3ObjectKey": "notes.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Keep", "actions": [{
+                "name": "Copy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": sources, "Extract": "false", "ObjectKey": "kept.zip"},
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]),
+    );
+    stack.runtime.put_pipeline(p, None).await.expect("stored");
+    let id = stack
+        .runtime
+        .start_execution(&name, StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    let status = stack
+        .dispatch(&name, &id, &mut HashSet::new(), |_| false)
+        .await;
+    assert_eq!(status, "SUCCEEDED");
+    let open = stack.runtime.execution(&id).await.expect("record");
+    assert!(!open.status.is_final(), "nobody recorded the end: {open:?}");
+
+    let swept = sluice_functions::recorder::sweep(&stack.runtime, "Sluice/test", 0)
+        .await
+        .expect("sweep");
+    assert_eq!(swept["closed"], json!([id]), "{swept}");
+    let closed = stack.runtime.execution(&id).await.expect("record");
+    assert_eq!(closed.status, ExecutionStatus::Succeeded);
+    let again = sluice_functions::recorder::sweep(&stack.runtime, "Sluice/test", 0)
+        .await
+        .expect("sweep");
+    assert_eq!(again["closed"], json!([]), "{again}");
 }

@@ -131,7 +131,7 @@ async fn the_approval_function_shows_then_decides_a_waiting_approval_once() {
         .token;
     // The recorder's sweep sees the approval (and the execution) waiting.
     p.env.advance_ms(120_000);
-    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test")
+    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test", 0)
         .await
         .expect("sweep");
     assert_eq!(swept["oldestWaitingApprovalAgeSeconds"], 120, "{swept}");
@@ -170,7 +170,7 @@ async fn the_approval_function_shows_then_decides_a_waiting_approval_once() {
         .expect("recorded");
     assert_eq!(approval.decided_by.as_deref(), Some("approval-link"));
     assert_eq!(approval.summary.as_deref(), Some("looks good"));
-    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test")
+    let swept = sluice_functions::recorder::sweep(&p.runtime, "Sluice/test", 0)
         .await
         .expect("sweep");
     assert_eq!(swept["oldestWaitingApprovalAgeSeconds"], 0, "{swept}");

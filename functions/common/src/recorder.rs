@@ -1,9 +1,9 @@
 //! The recorder function: closes execution records however the state machine ended. (1) `Step Functions
 //! Execution Status Change` events for Sluice's state machines: [`Runtime::finish_run`] (which releases stage
 //! locks and emits the pipeline event), the pipeline result on the notification topic, and the
-//! `ExecutionsFailed` metric. (2) The five-minute `{"sluice": "sweep"}`: the `OldestRunningExecutionAgeSeconds`
-//! and `OldestWaitingApprovalAgeSeconds` metrics. Not yet: closing records whose end event was lost
-//! (DescribeExecution).
+//! `ExecutionsFailed` metric. (2) The five-minute `{"sluice": "sweep"}`: closes the records of executions whose
+//! end event was lost ([`Runtime::close_lost_runs`]: DescribeExecution of every open execution quiet for
+//! [`LOST_AFTER_MS`]), then the `OldestRunningExecutionAgeSeconds` and `OldestWaitingApprovalAgeSeconds` metrics.
 
 use std::sync::Arc;
 
@@ -20,6 +20,9 @@ use crate::config::RecorderConfig;
 use crate::dispatch::{TaskFailure, INVALID_REQUEST};
 use crate::metrics;
 use crate::wiring::{self, RuntimeSettings, WiringError};
+
+/// How long an open execution stays unchanged before the sweep asks Step Functions how its run stands.
+pub const LOST_AFTER_MS: i64 = 10 * 60 * 1000;
 
 /// The recorder's dependencies.
 pub struct Recorder {
@@ -49,7 +52,12 @@ impl Recorder {
     /// Answers one event.
     pub async fn handle(&self, event: Value) -> Result<Value, TaskFailure> {
         if event.get("sluice").and_then(Value::as_str) == Some("sweep") {
-            return sweep(&self.runtime, &self.config.common.metrics_namespace).await;
+            return sweep(
+                &self.runtime,
+                &self.config.common.metrics_namespace,
+                LOST_AFTER_MS,
+            )
+            .await;
         }
         let Some(ended) = ended(&event, &self.config.common.state_machine_prefix)? else {
             return Ok(json!({"ignored": "not the end of a Sluice execution"}));
@@ -166,8 +174,17 @@ fn failure(e: RuntimeError) -> TaskFailure {
     }
 }
 
-/// The sweep: the ages of the oldest running execution and of the oldest waiting approval (0 when none).
-pub async fn sweep(runtime: &Runtime, namespace: &str) -> Result<Value, TaskFailure> {
+/// The sweep: closes executions whose run ended unrecorded (quiet for `lost_after_ms`), then the ages of the
+/// oldest running execution and of the oldest waiting approval (0 when none).
+pub async fn sweep(
+    runtime: &Runtime,
+    namespace: &str,
+    lost_after_ms: i64,
+) -> Result<Value, TaskFailure> {
+    let closed = runtime
+        .close_lost_runs(lost_after_ms)
+        .await
+        .map_err(failure)?;
     let now = runtime.env.now_ms();
     let mut oldest_ms = now;
     let open = runtime.open_executions().await.map_err(failure)?;
@@ -196,6 +213,7 @@ pub async fn sweep(runtime: &Runtime, namespace: &str) -> Result<Value, TaskFail
         now,
     );
     Ok(json!({
+        "closed": closed,
         "open": open.len(),
         "oldestRunningExecutionAgeSeconds": age_s,
         "oldestWaitingApprovalAgeSeconds": approval_s,

@@ -20,7 +20,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sluice_core::compile::substitute;
 use sluice_core::contract::DISPATCH_FUNCTION;
-use sluice_core::runtime::ports::{Orchestrator, OrchestratorError};
+use sluice_core::runtime::ports::{Orchestrator, OrchestratorError, RunState};
 use tracing::info;
 
 /// Step Functions' limit on state machine, alias and execution names.
@@ -517,6 +517,44 @@ impl Orchestrator for StepFunctionsOrchestrator {
             .await
             .map(|_| ())
             .map_err(|e| other(&format!("stop execution {arn}"), &e))
+    }
+
+    async fn run_state(&self, pipeline: &str, name: &str) -> Result<RunState, OrchestratorError> {
+        use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+        use aws_sdk_sfn::types::ExecutionStatus;
+        let arn = self.execution_arn(pipeline, name);
+        let out = match self
+            .client
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DescribeExecutionError::ExecutionDoesNotExist(_))
+                ) =>
+            {
+                return Ok(RunState::Missing)
+            }
+            Err(e) => return Err(other(&format!("describe execution {arn}"), &e)),
+        };
+        let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        Ok(match out.status() {
+            ExecutionStatus::Succeeded => RunState::Succeeded,
+            ExecutionStatus::Aborted => RunState::Aborted,
+            ExecutionStatus::Failed => RunState::Failed {
+                error: text(out.error()),
+                cause: text(out.cause()),
+            },
+            ExecutionStatus::TimedOut => RunState::Failed {
+                error: "States.Timeout".into(),
+                cause: text(out.cause()),
+            },
+            _ => RunState::Running,
+        })
     }
 }
 

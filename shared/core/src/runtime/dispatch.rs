@@ -19,7 +19,7 @@ use super::events::Origin;
 use super::jobs::{Executor, Job, JobInput, JobListener, JobOutcome, JobOutput};
 use super::ports::{
     Condition, Env, EventSink, Item, ItemStore, ObjectStore, Orchestrator, OrchestratorError,
-    Order, StoreError, Write,
+    Order, RunState, StoreError, Write,
 };
 use super::records::{
     execution_of_run, keys, ActionRecord, ActionStatus, ApprovalRecord, ApprovalStatus,
@@ -770,6 +770,47 @@ impl Runtime {
         Err(RuntimeError::Store(StoreError::Busy(format!(
             "execution {id} kept changing"
         ))))
+    }
+
+    /// Closes the records of executions whose state machine run ended without the end being recorded (its
+    /// status-change event was lost): every open execution not updated for `quiet_ms` whose current run the
+    /// orchestrator reports ended, or missing, is finished as the orchestrator tells (a missing run as failed,
+    /// `Sluice.RunLost`). Returns the ids closed. Runs still going, and orchestrators that cannot tell, are left.
+    pub async fn close_lost_runs(&self, quiet_ms: i64) -> Result<Vec<String>> {
+        let now = self.env.now_ms();
+        let mut closed = Vec::new();
+        for id in self.open_executions().await? {
+            let execution = match self.execution(&id).await {
+                Ok(e) => e,
+                Err(RuntimeError::ExecutionNotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if execution.status.is_final() || now - execution.updated_ms < quiet_ms {
+                continue;
+            }
+            let run = execution.run_name(execution.runs.max(1));
+            let state = match self.orchestrator.run_state(&execution.pipeline, &run).await {
+                Ok(state) => state,
+                Err(e) => {
+                    warn!(execution = %id, run, error = %e, "cannot ask how a run stands");
+                    continue;
+                }
+            };
+            let outcome = match state {
+                RunState::Running | RunState::Unknown => continue,
+                RunState::Succeeded => RunOutcome::Succeeded,
+                RunState::Aborted => RunOutcome::Aborted,
+                RunState::Failed { error, cause } => RunOutcome::Failed { error, cause },
+                RunState::Missing => RunOutcome::Failed {
+                    error: "Sluice.RunLost".into(),
+                    cause: format!("the state machine run {run} does not exist"),
+                },
+            };
+            warn!(execution = %id, run, ?outcome, "closing an execution whose end was not recorded");
+            self.finish_run(&run, outcome).await?;
+            closed.push(id);
+        }
+        Ok(closed)
     }
 
     /// Records how a state machine run ended: the execution's final status (the recorder's job in AWS).

@@ -187,6 +187,28 @@ pub enum OrchestratorError {
     Other(String),
 }
 
+/// How a state machine run stands, as its orchestrator tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Still running.
+    Running,
+    /// Reached its Succeed state.
+    Succeeded,
+    /// Failed (a timeout is a failure with `States.Timeout`).
+    Failed {
+        /// The error name.
+        error: String,
+        /// The cause.
+        cause: String,
+    },
+    /// Aborted.
+    Aborted,
+    /// The orchestrator has no such run.
+    Missing,
+    /// The orchestrator cannot tell (the embedded engine, which records every end itself).
+    Unknown,
+}
+
 /// The engine that runs compiled state machines: Step Functions, or the embedded interpreter.
 #[async_trait]
 pub trait Orchestrator: Send + Sync {
@@ -227,6 +249,12 @@ pub trait Orchestrator: Send + Sync {
         name: &str,
         cause: &str,
     ) -> Result<(), OrchestratorError>;
+
+    /// How the pipeline's run `name` stands, for closing records whose end was never reported (a lost
+    /// status-change event). Orchestrators that report every end themselves keep this default: `Unknown`.
+    async fn run_state(&self, _pipeline: &str, _name: &str) -> Result<RunState, OrchestratorError> {
+        Ok(RunState::Unknown)
+    }
 }
 
 /// Where pipeline, stage and action state changes are published: EventBridge, or a local JSONL log.
