@@ -9,6 +9,7 @@
 //! - A Commands action starts a build of the commands project; a FAILED event fails it, naming the phase, and a
 //!   late or foreign event changes nothing.
 //!
+//! - An execution pinned to an S3 object version fetches that version after a newer upload.
 //! - The recorder's sweep closes an execution whose end event was lost, as DescribeExecution tells.
 //!
 //! moto does not run builds; it records StartBuild. Everything on Sluice's side is the code that runs in Lambda.
@@ -32,7 +33,9 @@ use sluice_aws::{
 use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
 use sluice_core::runtime::events::Origin;
 use sluice_core::runtime::jobs::JobListener;
-use sluice_core::runtime::records::{ActionRecord, ActionStatus, ExecutionStatus};
+use sluice_core::runtime::records::{
+    ActionRecord, ActionStatus, ExecutionStatus, RevisionOverride,
+};
 use sluice_core::{load, Limits, Syntax};
 use sluice_functions::builds::Builds;
 use sluice_functions::executor::AwsExecutor;
@@ -596,4 +599,81 @@ async fn the_sweep_closes_an_execution_whose_end_event_was_lost() {
         .await
         .expect("sweep");
     assert_eq!(again["closed"], json!([]), "{again}");
+}
+
+/// An execution pinned to an S3 object version (as the trigger function pins the version an upload event
+/// announced) fetches that version, though a newer one was uploaded since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pinned_s3_version_is_fetched_after_a_newer_upload() {
+    let stack = stack(None).await;
+    let sources = stack.bucket("sluice-src").await;
+    stack
+        .s3
+        .put_bucket_versioning()
+        .bucket(&sources)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let mut versions = Vec::new();
+    for text in ["first upload", "second upload"] {
+        let put = stack
+            .s3
+            .put_object()
+            .bucket(&sources)
+            .key("site.zip")
+            .body(ByteStream::from(zip_of(&[("index.html", text)])))
+            .send()
+            .await
+            .expect("upload");
+        versions.push(put.version_id().expect("a version").to_owned());
+    }
+    let site = stack.bucket("sluice-site").await;
+    let name = unique("pinned");
+    let p = pipeline(
+        &name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Fetch",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": sources, "S3ObjectKey": "site.zip", "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Deploy", "actions": [{
+                "name": "Publish",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": site, "Extract": "true"},
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]),
+    );
+    stack.runtime.put_pipeline(p, None).await.expect("stored");
+    let request = StartRequest {
+        source_revisions: vec![RevisionOverride {
+            action_name: "Fetch".into(),
+            revision_type: "S3_OBJECT_VERSION_ID".into(),
+            revision_value: versions[0].clone(),
+        }],
+        ..Default::default()
+    };
+    let id = stack
+        .runtime
+        .start_execution(&name, request)
+        .await
+        .expect("started")
+        .execution_id;
+    let status = stack
+        .dispatch(&name, &id, &mut HashSet::new(), |_| false)
+        .await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(stack.read(&site, "index.html").await, b"first upload");
+    let fetch = stack.action(&id, "Fetch").await;
+    assert_eq!(
+        fetch.revision.map(|r| r.revision_id),
+        Some(versions[0].clone())
+    );
 }

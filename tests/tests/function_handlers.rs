@@ -385,7 +385,8 @@ async fn the_trigger_function_starts_pipelines_on_s3_and_ecr_events_once() {
     let s3 = |id: &str, key: &str| {
         json!({"version": "0", "id": id, "detail-type": "Object Created", "source": "aws.s3",
             "account": "123456789012", "region": "us-east-1", "resources": ["arn:aws:s3:::uploads"],
-            "detail": {"bucket": {"name": "uploads"}, "object": {"key": key, "size": 10}}})
+            "detail": {"bucket": {"name": "uploads"},
+                "object": {"key": key, "size": 10, "version-id": format!("v-{id}")}}})
     };
     let answer = |event: Value| {
         let runtime = Arc::clone(&runtime);
@@ -423,14 +424,43 @@ async fn the_trigger_function_starts_pipelines_on_s3_and_ecr_events_once() {
         ),
         ("CloudWatchEvent", "arn:aws:s3:::uploads")
     );
+    // The execution fetches the version the event announced, not whatever is newest when it runs.
+    let pinned = runtime
+        .execution(id)
+        .await
+        .expect("record")
+        .revision_overrides;
+    assert_eq!(
+        serde_json::to_value(&pinned).expect("json"),
+        json!([{"actionName": "Fetch", "revisionType": "S3_OBJECT_VERSION_ID", "revisionValue": "v-ev-1"}])
+    );
 
     let ecr = |tag: &str| {
         json!({"version": "0", "id": format!("ev-ecr-{tag}"), "detail-type": "ECR Image Action", "source": "aws.ecr",
             "resources": [], "detail": {"action-type": "PUSH", "result": "SUCCESS",
-            "repository-name": "app", "image-tag": tag}})
+            "repository-name": "app", "image-tag": tag,
+            "image-digest": "sha256:7f5b0c8e2a11d1c4b0f0e6c3d9a8b7e6f5d4c3b2a1908f7e6d5c4b3a29180706"}})
     };
     let latest = answer(ecr("latest")).await;
     assert_eq!(latest["started"][0]["pipeline"], "from-ecr", "{latest}");
+    let ecr_id = latest["started"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("id");
+    let pinned = runtime
+        .execution(ecr_id)
+        .await
+        .expect("record")
+        .revision_overrides;
+    assert_eq!(
+        (
+            pinned[0].revision_type.as_str(),
+            pinned[0].revision_value.as_str()
+        ),
+        (
+            "IMAGE_DIGEST",
+            "sha256:7f5b0c8e2a11d1c4b0f0e6c3d9a8b7e6f5d4c3b2a1908f7e6d5c4b3a29180706"
+        )
+    );
     let tagged = answer(ecr("v2")).await;
     assert_eq!(tagged["started"], json!([]), "{tagged}");
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sluice_core::definition::Pipeline;
 use sluice_core::runtime::approval_page::WebReply;
 use sluice_core::runtime::dispatch::{Runtime, StartRequest};
-use sluice_core::runtime::records::TriggerInfo;
+use sluice_core::runtime::records::{RevisionOverride, TriggerInfo};
 use sluice_core::runtime::webhooks::{self, Delivery, PATH_PREFIX};
 use tracing::{info, warn};
 
@@ -102,6 +102,8 @@ pub enum SourceEvent {
         bucket: String,
         /// The object key.
         key: String,
+        /// The version created (versioned buckets).
+        version_id: Option<String>,
     },
     /// An image was pushed to ECR.
     Ecr {
@@ -109,10 +111,25 @@ pub enum SourceEvent {
         repository: String,
         /// The tag pushed.
         tag: String,
+        /// The image pushed.
+        digest: Option<String>,
     },
 }
 
 impl SourceEvent {
+    /// The revision to start `action` with: the S3 version or the image digest the event announced.
+    pub fn pinned(&self, action: &str) -> Option<RevisionOverride> {
+        let (revision_type, value) = match self {
+            Self::S3 { version_id, .. } => ("S3_OBJECT_VERSION_ID", version_id.as_ref()?),
+            Self::Ecr { digest, .. } => ("IMAGE_DIGEST", digest.as_ref()?),
+        };
+        Some(RevisionOverride {
+            action_name: action.to_owned(),
+            revision_type: revision_type.to_owned(),
+            revision_value: value.clone(),
+        })
+    }
+
     /// Reads an EventBridge event; None for events that announce no new revision (other services, failed
     /// or non-push ECR actions, untagged images).
     pub fn from_eventbridge(event: &Value) -> Option<Self> {
@@ -121,6 +138,9 @@ impl SourceEvent {
             ("aws.s3", "Object Created") => Some(Self::S3 {
                 bucket: text("/detail/bucket/name")?.to_owned(),
                 key: text("/detail/object/key")?.to_owned(),
+                version_id: text("/detail/object/version-id")
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
             }),
             ("aws.ecr", "ECR Image Action")
                 if text("/detail/action-type") == Some("PUSH")
@@ -131,6 +151,9 @@ impl SourceEvent {
                     tag: text("/detail/image-tag")
                         .filter(|t| !t.is_empty())?
                         .to_owned(),
+                    digest: text("/detail/image-digest")
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_owned),
                 })
             }
             _ => None,
@@ -151,12 +174,14 @@ impl SourceEvent {
             let follows = t.category == "Source"
                 && t.owner == "AWS"
                 && match self {
-                    Self::S3 { bucket, key } => {
+                    Self::S3 { bucket, key, .. } => {
                         t.provider == "S3"
                             && config("S3Bucket") == Some(bucket.as_str())
                             && config("S3ObjectKey") == Some(key.as_str())
                     }
-                    Self::Ecr { repository, tag } => {
+                    Self::Ecr {
+                        repository, tag, ..
+                    } => {
                         t.provider == "ECR"
                             && config("RepositoryName") == Some(repository.as_str())
                             && config("ImageTag").unwrap_or("latest") == tag
@@ -210,6 +235,8 @@ async fn service_event(runtime: &Runtime, event: &Value) -> WebReply {
                 trigger_type: "CloudWatchEvent".into(),
                 trigger_detail: detail.clone(),
             }),
+            // The execution fetches the revision the event announced, not whatever is newest when it runs.
+            source_revisions: revision.pinned(action).into_iter().collect(),
             ..Default::default()
         };
         match runtime.start_for_delivery(&head.name, id, request).await {

@@ -378,12 +378,65 @@ impl ObjectStore for S3ObjectStore {
         key: &str,
         dest: &Path,
     ) -> Result<ObjectInfo, ObjectError> {
+        self.get(bucket, key, None, dest).await
+    }
+
+    async fn get_file_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        dest: &Path,
+    ) -> Result<ObjectInfo, ObjectError> {
+        self.get(bucket, key, Some(version_id), dest).await
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError> {
+        validate(bucket, key)?;
+        let output = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| object_error(&e, bucket, key))?;
+        Ok(ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: output
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or_default(),
+            sha256: output
+                .metadata()
+                .and_then(|m| m.get(SHA256_METADATA))
+                .cloned()
+                .or_else(|| s3_sha256(output.checksum_sha256()))
+                .unwrap_or_default(),
+            etag: output.e_tag().unwrap_or_default().to_owned(),
+            version_id: output.version_id().unwrap_or(NULL_VERSION).to_owned(),
+        })
+    }
+}
+
+impl S3ObjectStore {
+    /// GetObject of the newest version, or of `version_id`, streamed into `dest` and checked.
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> Result<ObjectInfo, ObjectError> {
         validate(bucket, key)?;
         let output = self
             .client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .set_version_id(version_id.map(str::to_owned))
             .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await
@@ -423,35 +476,6 @@ impl ObjectStore for S3ObjectStore {
                 Err(e)
             }
         }
-    }
-
-    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError> {
-        validate(bucket, key)?;
-        let output = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| object_error(&e, bucket, key))?;
-        Ok(ObjectInfo {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: output
-                .content_length()
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or_default(),
-            sha256: output
-                .metadata()
-                .and_then(|m| m.get(SHA256_METADATA))
-                .cloned()
-                .or_else(|| s3_sha256(output.checksum_sha256()))
-                .unwrap_or_default(),
-            etag: output.e_tag().unwrap_or_default().to_owned(),
-            version_id: output.version_id().unwrap_or(NULL_VERSION).to_owned(),
-        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! `Source/AWS/S3`: the object at `S3Bucket`/`S3ObjectKey` is a zip; it is copied as it is to the output
 //! artifact. Variables `ETag` and `VersionId`; the revision is the object's version id. An execution started with
-//! an `S3_OBJECT_KEY` revision fetches that key; with `S3_OBJECT_VERSION_ID`, that version (the local store keeps
-//! only the newest, so another version fails the action, saying so).
+//! an `S3_OBJECT_KEY` revision fetches that key; with `S3_OBJECT_VERSION_ID`, that version (S3 keeps every
+//! version of a versioned bucket; the local store keeps only the newest, so another version fails the action,
+//! saying so).
 
 use std::collections::BTreeMap;
 
@@ -20,15 +21,14 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
     };
     let output = ctx.first_output()?;
     let zip = ctx.scratch.join("source.zip");
-    let info = ctx.objects.get_file(bucket, key, &zip).await?;
-    if let Some(o) = pinned.filter(|o| o.revision_type == "S3_OBJECT_VERSION_ID") {
-        if o.revision_value != info.version_id {
-            return Err(JobError::failed(format!(
-                "s3://{bucket}/{key} version {} was asked for, but the store keeps only its newest version, {}",
-                o.revision_value, info.version_id
-            )));
+    let info = match pinned.filter(|o| o.revision_type == "S3_OBJECT_VERSION_ID") {
+        Some(o) => {
+            ctx.objects
+                .get_file_version(bucket, key, &o.revision_value, &zip)
+                .await?
         }
-    }
+        None => ctx.objects.get_file(bucket, key, &zip).await?,
+    };
     ctx.log.line(&format!(
         "Fetched s3://{bucket}/{key} (version {}, {} bytes)",
         info.version_id, info.size

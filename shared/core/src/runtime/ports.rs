@@ -171,6 +171,27 @@ pub trait ObjectStore: Send + Sync {
 
     /// Describes `bucket/key` without fetching it.
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError>;
+
+    /// Fetches version `version_id` of `bucket/key` into a local file. Stores that keep only the newest version
+    /// keep this default: it fetches the newest, and fails naming both unless that is the version asked for.
+    async fn get_file_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        dest: &Path,
+    ) -> Result<ObjectInfo, ObjectError> {
+        let info = self.get_file(bucket, key, dest).await?;
+        if info.version_id == version_id {
+            return Ok(info);
+        }
+        let _ = std::fs::remove_file(dest);
+        Err(ObjectError::Other(format!(
+            "s3://{bucket}/{key} version {version_id} was asked for, but this store keeps only the newest \
+             version, {}",
+            info.version_id
+        )))
+    }
 }
 
 /// Why the orchestrator could not act.
