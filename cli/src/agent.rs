@@ -284,6 +284,7 @@ fn to_job(id: &str, data: &Value) -> Result<Job, String> {
                     files: files.clone(),
                     bucket,
                     key,
+                    encryption_key: None,
                 }
             })
             .collect(),

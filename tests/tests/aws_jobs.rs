@@ -2,7 +2,8 @@
 //! executor its wiring gives it) runs every task of an execution on Step Functions, DynamoDB and S3 (moto), as the
 //! pipeline's role (assumed through STS).
 //!
-//! - An S3 source and an S3 deploy run inside the invocation, over S3.
+//! - An S3 source and an S3 deploy run inside the invocation, over S3; artifacts are encrypted with the
+//!   pipeline's `artifactStore.encryptionKey`, deployed objects with the deploy's `KMSEncryptionKeyARN`.
 //! - A CodeBuild action starts a real StartBuild on the project (moto records it, with the artifact location the
 //!   runtime chose); the suite then plays CodeBuild: it uploads the build's output zip where it was told to and
 //!   delivers the "CodeBuild Build State Change" event to the same handler, which completes the action.
@@ -43,6 +44,10 @@ use sluice_functions::wiring::SystemEnv;
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sluice-pipeline-web";
+const ARTIFACT_KEY: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/5f1d7a2e-0c3b-4e8a-9d6f-2b4c8e1a7f30";
+const SITE_KEY: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/c2e9b4a1-7d5f-4f3e-8a6b-1d0c9e8f7a65";
 
 struct Stack {
     runtime: Arc<Runtime>,
@@ -222,6 +227,23 @@ impl Stack {
             .clone()
     }
 
+    async fn kms_key_of(&self, bucket: &str, key: &str) -> String {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e}"));
+        assert_eq!(
+            head.server_side_encryption(),
+            Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms),
+            "s3://{bucket}/{key}"
+        );
+        head.ssekms_key_id().unwrap_or_default().to_owned()
+    }
+
     async fn read(&self, bucket: &str, key: &str) -> Vec<u8> {
         self.s3
             .get_object()
@@ -291,12 +313,20 @@ fn build_event(build_arn: &str, project: &str, status: &str, job_id: &str, phase
 }
 
 fn pipeline(name: &str, stages: Value) -> sluice_core::Pipeline {
-    let doc = json!({"pipeline": {
+    pipeline_with(name, stages, json!({}))
+}
+
+/// A pipeline with more top-level fields (`artifactStore`, ...).
+fn pipeline_with(name: &str, stages: Value, more: Value) -> sluice_core::Pipeline {
+    let mut doc = json!({"pipeline": {
         "name": name,
         "roleArn": ROLE,
         "pipelineType": "V2",
         "stages": stages,
     }});
+    for (k, v) in more.as_object().expect("an object") {
+        doc["pipeline"][k] = v.clone();
+    }
     load(&doc.to_string(), Syntax::Json, &Limits::default())
         .expect("valid")
         .pipeline
@@ -319,7 +349,7 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
     let project = unique("web-build");
     stack.project(&project).await;
     let name = unique("web");
-    let p = pipeline(
+    let p = pipeline_with(
         &name,
         json!([
             {"name": "Source", "actions": [{
@@ -341,10 +371,18 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
             {"name": "Deploy", "actions": [{
                 "name": "Publish",
                 "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"BucketName": site, "Extract": "true", "ObjectKey": "live"},
+                "configuration": {
+                    "BucketName": site, "Extract": "true", "ObjectKey": "live",
+                    "KMSEncryptionKeyARN": SITE_KEY
+                },
                 "inputArtifacts": [{"name": "Site"}]
             }]}
         ]),
+        json!({"artifactStore": {
+            "type": "S3",
+            "location": "sluice-artifacts",
+            "encryptionKey": {"id": ARTIFACT_KEY, "type": "KMS"}
+        }}),
     );
     stack.runtime.put_pipeline(p, None).await.expect("stored");
     let id = stack
@@ -366,6 +404,12 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
     assert_eq!(status, "RUNNING");
     let fetch = stack.action(&id, "Fetch").await;
     assert_eq!(fetch.status, ActionStatus::Succeeded, "{fetch:?}");
+    // The source artifact is encrypted with the pipeline's artifact key.
+    let stored = &fetch.output_artifacts[0].object;
+    assert_eq!(
+        stack.kms_key_of(&stored.bucket, &stored.key).await,
+        ARTIFACT_KEY
+    );
     let render = stack.action(&id, "Render").await;
     let src = &render.input_artifacts[0].object;
     assert_eq!(src.bucket, stack.runtime.config.artifact_bucket);
@@ -423,6 +467,8 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
         b"<h1>Hello</h1>"
     );
     assert_eq!(stack.read(&site, "live/css/site.css").await, b"h1 {}");
+    // The deployed objects with the deploy's KMSEncryptionKeyARN.
+    assert_eq!(stack.kms_key_of(&site, "live/index.html").await, SITE_KEY);
 
     // The same event again (EventBridge delivers at least once) changes nothing.
     let again = sluice_functions::dispatch::handle(&stack.runtime, &stack.executor, event)

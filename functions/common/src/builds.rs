@@ -302,6 +302,10 @@ impl Builds {
         if let Some(spec) = plan.buildspec {
             request = request.buildspec_override(spec);
         }
+        // The pipeline's artifact key encrypts the build's outputs (it overrides the project's key).
+        if let Some(key) = job.outputs.iter().find_map(|o| o.encryption_key.clone()) {
+            request = request.encryption_key_override(key);
+        }
         let minutes = (job.timeout_seconds / 60).clamp(5, 2160);
         request = request.timeout_in_minutes_override(i32::try_from(minutes).unwrap_or(2160));
         let started = request.send().await.map_err(|e| {
@@ -566,12 +570,14 @@ mod tests {
                     files: vec!["dist/**/*".into()],
                     bucket: "art".into(),
                     key: "p/Out/e1-1-1".into(),
+                    encryption_key: Some("alias/web".into()),
                 },
                 JobOutput {
                     name: "Report".into(),
                     files: vec![],
                     bucket: "art".into(),
                     key: "p/Report/e1-1-1".into(),
+                    encryption_key: Some("alias/web".into()),
                 },
             ],
             output_variables: vec!["VERSION".into()],

@@ -178,7 +178,12 @@ impl JobContext {
     ) -> Result<ObjectInfo, JobError> {
         let info = self
             .objects
-            .put_file(&output.bucket, &output.key, zip)
+            .put_file_encrypted(
+                &output.bucket,
+                &output.key,
+                zip,
+                output.encryption_key.as_deref(),
+            )
             .await?;
         self.log.line(&format!(
             "Stored output artifact {} (s3://{}/{}, {} bytes)",

@@ -13,10 +13,9 @@
 //! upload, so no partial object becomes visible (the bucket's lifecycle rule sweeps uploads a killed process
 //! left open). Downloads stream into a temporary file beside the destination, renamed once the hash matches.
 //!
-//! With a KMS key ([`S3ObjectStore::with_kms_key`]) every put asks for SSE-KMS with that key. The runtime
-//! reaches the store through `dyn ObjectStore`, whose `put_file` carries no key: TODO(port) give `put_file`
-//! the pipeline's `artifactStore.encryptionKey` (or the job's `encryptionKey`) so one store serves pipelines
-//! with different keys; until then a caller that knows the key builds a store with it.
+//! `put_file_encrypted` asks for SSE-KMS with the key it is given (a pipeline's `artifactStore.encryptionKey`,
+//! which jobs carry on their outputs, or an S3 deploy's `KMSEncryptionKeyARN`); without one, the store's own
+//! key ([`S3ObjectStore::with_kms_key`]) if it has one, else the bucket's default encryption.
 //!
 //! Names are held to the folder store's rules (`sluice_local::objects`), so a pipeline that works on one
 //! store works on the other.
@@ -144,10 +143,9 @@ impl S3ObjectStore {
         self.kms_key_id.as_deref()
     }
 
-    fn encryption(&self) -> Option<ServerSideEncryption> {
-        self.kms_key_id
-            .as_ref()
-            .map(|_| ServerSideEncryption::AwsKms)
+    /// The key a put is encrypted with: the one given, else the store's.
+    fn kms<'a>(&'a self, given: Option<&'a str>) -> Option<&'a str> {
+        given.or(self.kms_key_id.as_deref())
     }
 
     async fn put_single(
@@ -157,6 +155,7 @@ impl S3ObjectStore {
         file: &Path,
         size: u64,
         sha256: String,
+        kms: Option<&str>,
     ) -> Result<ObjectInfo, ObjectError> {
         let body = ByteStream::from_path(file)
             .await
@@ -168,8 +167,8 @@ impl S3ObjectStore {
             .key(key)
             .body(body)
             .metadata(SHA256_METADATA, &sha256)
-            .set_server_side_encryption(self.encryption())
-            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_server_side_encryption(kms.map(|_| ServerSideEncryption::AwsKms))
+            .set_ssekms_key_id(kms.map(str::to_owned))
             .send()
             .await
             .map_err(|e| object_error(&e, bucket, key))?;
@@ -190,6 +189,7 @@ impl S3ObjectStore {
         file: &Path,
         size: u64,
         sha256: String,
+        kms: Option<&str>,
     ) -> Result<ObjectInfo, ObjectError> {
         let created = self
             .client
@@ -198,8 +198,8 @@ impl S3ObjectStore {
             .key(key)
             .metadata(SHA256_METADATA, &sha256)
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
-            .set_server_side_encryption(self.encryption())
-            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_server_side_encryption(kms.map(|_| ServerSideEncryption::AwsKms))
+            .set_ssekms_key_id(kms.map(str::to_owned))
             .send()
             .await
             .map_err(|e| object_error(&e, bucket, key))?;
@@ -363,12 +363,24 @@ impl ObjectStore for S3ObjectStore {
         key: &str,
         file: &Path,
     ) -> Result<ObjectInfo, ObjectError> {
+        self.put_file_encrypted(bucket, key, file, None).await
+    }
+
+    async fn put_file_encrypted(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        kms_key: Option<&str>,
+    ) -> Result<ObjectInfo, ObjectError> {
         validate(bucket, key)?;
+        let kms = self.kms(kms_key);
         let (size, sha256) = digest_file(file).await?;
         if size > self.multipart.threshold {
-            self.put_multipart(bucket, key, file, size, sha256).await
+            self.put_multipart(bucket, key, file, size, sha256, kms)
+                .await
         } else {
-            self.put_single(bucket, key, file, size, sha256).await
+            self.put_single(bucket, key, file, size, sha256, kms).await
         }
     }
 

@@ -1,7 +1,8 @@
 //! `Deploy/AWS/S3`: puts the input artifact into `BucketName`. With `Extract` true every file of the artifact
 //! becomes an object under the `ObjectKey` prefix (when given); with `Extract` false the zip itself is stored
-//! as `ObjectKey`. `CannedACL`, `CacheControl` and `KMSEncryptionKeyARN` mean nothing to a local store: they
-//! are accepted and ignored, with a line in the log. Symlinks in the artifact are not deployed (objects cannot
+//! as `ObjectKey`. `KMSEncryptionKeyARN` encrypts the deployed objects with that key where the store has KMS
+//! (S3; the local store ignores it). `CannedACL` and `CacheControl` are accepted and ignored, with a line in
+//! the log. Symlinks in the artifact are not deployed (objects cannot
 //! be links); the log names each.
 
 use std::fs;
@@ -62,18 +63,20 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
         }
     };
     let object_key = ctx.config("ObjectKey");
-    for ignored in ["CannedACL", "CacheControl", "KMSEncryptionKeyARN"] {
+    for ignored in ["CannedACL", "CacheControl"] {
         if let Some(value) = ctx.config(ignored) {
-            ctx.log.line(&format!(
-                "{ignored} `{value}` is ignored by the local object store"
-            ));
+            ctx.log.line(&format!("{ignored} `{value}` is ignored"));
         }
     }
+    let kms_key = ctx.config("KMSEncryptionKeyARN");
     let zip = ctx.fetch_zip(0).await?;
     if !extract {
         let key = object_key
             .ok_or_else(|| JobError::failed("ObjectKey is required when Extract is false"))?;
-        let info = ctx.objects.put_file(bucket, key, &zip).await?;
+        let info = ctx
+            .objects
+            .put_file_encrypted(bucket, key, &zip, kms_key)
+            .await?;
         ctx.log.line(&format!(
             "Deployed the artifact as s3://{bucket}/{key} ({} bytes)",
             info.size
@@ -97,7 +100,9 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
             Some(prefix) => format!("{prefix}/{rel}"),
             None => rel.clone(),
         };
-        ctx.objects.put_file(bucket, &key, path).await?;
+        ctx.objects
+            .put_file_encrypted(bucket, &key, path, kms_key)
+            .await?;
         ctx.log.line(&format!("Deployed s3://{bucket}/{key}"));
     }
     let place = match prefix {

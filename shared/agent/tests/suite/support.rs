@@ -234,6 +234,7 @@ pub fn output(name: &str, files: &[&str]) -> JobOutput {
         files: files.iter().map(|f| f.to_string()).collect(),
         bucket: ARTIFACTS.to_string(),
         key: format!("p/{name}/out"),
+        encryption_key: None,
     }
 }
 

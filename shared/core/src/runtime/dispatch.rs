@@ -2056,10 +2056,7 @@ impl Runtime {
 
         let mut job = self.job(&rec, action, commands, env, inputs, &record.base_dir);
         job.revision_override = revision_override(&execution, &rec.action);
-        job.role_arn = action
-            .role_arn
-            .clone()
-            .or_else(|| definition.role_arn.clone());
+        as_the_pipeline_says(&mut job, action, definition);
         if let Err(message) = self.start_job(job).await {
             self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                 .await?;
@@ -2174,10 +2171,7 @@ impl Runtime {
                 base_dir,
             );
             job.revision_override = revision_override(&execution, &rec.action);
-            job.role_arn = action
-                .role_arn
-                .clone()
-                .or_else(|| definition.role_arn.clone());
+            as_the_pipeline_says(&mut job, &action, &definition);
             if let Err(message) = self.start_job(job).await {
                 self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                     .await?;
@@ -2208,6 +2202,7 @@ impl Runtime {
                     "{}/{}/{}-{}-{}",
                     rec.pipeline, o.name, rec.execution_id, rec.attempt, rec.run
                 ),
+                encryption_key: None,
             })
             .collect();
         let minutes = action
@@ -2426,6 +2421,23 @@ impl JobListener for Runtime {
         if let Err(e) = self.complete_job(job, outcome).await {
             warn!(job = %job.id, error = %e, "could not record a job's outcome");
         }
+    }
+}
+
+/// What the definition says about how a job runs in AWS: the role (the action's `roleArn`, else the
+/// pipeline's) and the KMS key of its output artifacts (`artifactStore.encryptionKey.id`).
+fn as_the_pipeline_says(job: &mut Job, action: &Action, definition: &Pipeline) {
+    job.role_arn = action
+        .role_arn
+        .clone()
+        .or_else(|| definition.role_arn.clone());
+    let key = definition
+        .artifact_store
+        .as_ref()
+        .and_then(|s| s.encryption_key.as_ref())
+        .map(|k| k.id.clone());
+    for output in &mut job.outputs {
+        output.encryption_key.clone_from(&key);
     }
 }
 

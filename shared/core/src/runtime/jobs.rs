@@ -78,6 +78,9 @@ pub struct JobOutput {
     pub bucket: String,
     /// The key to store the zip at.
     pub key: String,
+    /// The KMS key to encrypt the zip with: the pipeline's `artifactStore.encryptionKey.id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
 }
 
 /// How a job ended.

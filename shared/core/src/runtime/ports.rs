@@ -161,6 +161,20 @@ pub trait ObjectStore: Send + Sync {
         file: &Path,
     ) -> Result<ObjectInfo, ObjectError>;
 
+    /// Stores a local file as `bucket/key` encrypted with the KMS key `kms_key` (a key id, ARN or alias, as in a
+    /// pipeline's `artifactStore.encryptionKey.id`; `None`: the store's default). Stores without KMS keep this
+    /// default, which ignores the key.
+    async fn put_file_encrypted(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        kms_key: Option<&str>,
+    ) -> Result<ObjectInfo, ObjectError> {
+        let _ = kms_key;
+        self.put_file(bucket, key, file).await
+    }
+
     /// Fetches `bucket/key` into a local file.
     async fn get_file(
         &self,
