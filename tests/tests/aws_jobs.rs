@@ -10,6 +10,7 @@
 //! - A Commands action starts a build of the commands project; a FAILED event fails it, naming the phase, and a
 //!   late or foreign event changes nothing.
 //!
+//! - An ECR source describes the tagged image, or the digest the execution was pinned to.
 //! - An execution pinned to an S3 object version fetches that version after a newer upload.
 //! - The recorder's sweep closes an execution whose end event was lost, as DescribeExecution tells.
 //!
@@ -722,4 +723,102 @@ async fn a_pinned_s3_version_is_fetched_after_a_newer_upload() {
         fetch.revision.map(|r| r.revision_id),
         Some(versions[0].clone())
     );
+}
+
+/// An ECR source: the image the tag names, or the digest the execution was pinned to (as the trigger function
+/// pins a push), becomes an `imageDetail.json` artifact and output variables, as CodePipeline makes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ecr_source_describes_the_tagged_or_pinned_image() {
+    let stack = stack(None).await;
+    let ecr = aws_sdk_ecr::Client::new(&config().await);
+    let repository = unique("web-image");
+    ecr.create_repository()
+        .repository_name(&repository)
+        .send()
+        .await
+        .expect("repository");
+    let mut digests = Vec::new();
+    for layer in ["1111", "2222"] {
+        // Each push moves the tag `latest`.
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                       "digest": format!("sha256:{}", layer.repeat(16))},
+            "layers": []
+        });
+        let pushed = ecr
+            .put_image()
+            .repository_name(&repository)
+            .image_manifest(manifest.to_string())
+            .image_tag("latest")
+            .send()
+            .await
+            .expect("push");
+        digests.push(
+            pushed
+                .image()
+                .and_then(|i| i.image_id())
+                .and_then(|i| i.image_digest())
+                .expect("a digest")
+                .to_owned(),
+        );
+    }
+    let out = stack.bucket("sluice-out").await;
+    let name = unique("image");
+    let p = pipeline(
+        &name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Image",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "ECR", "version": "1"},
+                "configuration": {"RepositoryName": repository},
+                "outputArtifacts": [{"name": "Img"}],
+                "namespace": "SourceVariables"
+            }]},
+            {"name": "Keep", "actions": [{
+                "name": "Copy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": out, "Extract": "true"},
+                "inputArtifacts": [{"name": "Img"}]
+            }]}
+        ]),
+    );
+    stack.runtime.put_pipeline(p, None).await.expect("stored");
+    for (pin, want) in [(None, &digests[1]), (Some(&digests[0]), &digests[0])] {
+        let request = StartRequest {
+            source_revisions: pin
+                .map(|d| RevisionOverride {
+                    action_name: "Image".into(),
+                    revision_type: "IMAGE_DIGEST".into(),
+                    revision_value: d.clone(),
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let id = stack
+            .runtime
+            .start_execution(&name, request)
+            .await
+            .expect("started")
+            .execution_id;
+        let status = stack
+            .dispatch(&name, &id, &mut HashSet::new(), |_| false)
+            .await;
+        assert_eq!(status, "SUCCEEDED", "pinned to {pin:?}");
+        let detail: Value =
+            serde_json::from_slice(&stack.read(&out, "imageDetail.json").await).expect("JSON");
+        assert_eq!(&detail["ImageDigest"], want, "{detail}");
+        assert_eq!(detail["RepositoryName"], json!(repository));
+        assert_eq!(
+            detail["ImageURI"],
+            json!(format!(
+                "{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}@{want}"
+            ))
+        );
+        let image = stack.action(&id, "Image").await;
+        assert_eq!(image.output_variables["ImageDigest"], *want);
+        assert_eq!(image.revision.map(|r| r.revision_id).as_ref(), Some(want));
+    }
 }

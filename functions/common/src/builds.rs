@@ -212,6 +212,11 @@ fn artifacts(job: &Job) -> Result<(ProjectArtifacts, Vec<ProjectArtifacts>), Str
     Ok((primary, secondary))
 }
 
+/// A job id as one folder name (its hash: ids hold `/`).
+pub fn safe_name(job_id: &str) -> String {
+    idempotency_token(job_id)
+}
+
 /// StartBuild's idempotency token for a job: the same for every attempt to start it.
 fn idempotency_token(job_id: &str) -> String {
     hex::encode(Sha256::digest(job_id.as_bytes()))

@@ -2,7 +2,8 @@
 //! `roleArn`, else the pipeline's, assumed through STS; the function's own role when neither is set).
 //!
 //! - `Source/AWS/S3` and `Deploy/AWS/S3` run inside the invocation, by the job agent over S3 (its folders under
-//!   the function's `/tmp`), and complete the action before the invocation returns.
+//!   the function's `/tmp`), and complete the action before the invocation returns; so does `Source/AWS/ECR`
+//!   ([`crate::ecr_source`]).
 //! - `Build|Test/AWS/CodeBuild` and `Compute/AWS/Commands` start a CodeBuild build ([`crate::builds`]) and
 //!   complete when its state-change event arrives.
 //! - Manual approvals never reach an executor, and custom actions are queued for job workers first.
@@ -27,6 +28,8 @@ use crate::builds::{commands_buildspec, BuildPlan, Builds};
 enum Runner {
     /// In the invocation, by the job agent over S3.
     Inline,
+    /// In the invocation: DescribeImages, and the image's `imageDetail.json` as the artifact.
+    EcrSource,
     /// A CodeBuild build of the action's project.
     CodeBuild,
     /// A CodeBuild build of the commands project.
@@ -37,6 +40,7 @@ fn runner(job: &Job) -> Result<Runner, String> {
     let t = &job.action_type;
     match (t.category.as_str(), t.owner.as_str(), t.provider.as_str()) {
         ("Source" | "Deploy", "AWS", "S3") => Ok(Runner::Inline),
+        ("Source", "AWS", "ECR") => Ok(Runner::EcrSource),
         ("Build" | "Test", "AWS", "CodeBuild") => Ok(Runner::CodeBuild),
         ("Compute", "AWS", "Commands") => Ok(Runner::Commands),
         _ => Err(refusal(job)),
@@ -52,9 +56,9 @@ pub fn refusal(job: &Job) -> String {
         ""
     };
     format!(
-        "provider {}/{}/{} is not run in AWS by this version of Sluice{hint}: in AWS, S3 sources and deploys, \
-         CodeBuild builds and tests, Commands, Manual approvals and custom actions (for job workers) run; run \
-         other pipelines with `sluice run` or `sluice serve`",
+        "provider {}/{}/{} is not run in AWS by this version of Sluice{hint}: in AWS, S3 sources and \
+         deploys, ECR sources, CodeBuild builds and tests, Commands, Manual approvals and custom actions (for \
+         job workers) run; run other pipelines with `sluice run` or `sluice serve`",
         t.category, t.owner, t.provider
     )
 }
@@ -195,6 +199,19 @@ impl Executor for AwsExecutor {
         match runner {
             Runner::Inline => {
                 let outcome = self.run_inline(&job, &sdk).await;
+                self.report(&job, outcome).await;
+                Ok(())
+            }
+            Runner::EcrSource => {
+                let scratch = self
+                    .work_dir
+                    .join("ecr")
+                    .join(crate::builds::safe_name(&job.id));
+                let objects = S3ObjectStore::new(aws_sdk_s3::Client::new(&sdk));
+                let outcome = crate::ecr_source::run(&job, &sdk, &objects, &scratch)
+                    .await
+                    .unwrap_or_else(|message| JobOutcome::Failed { message });
+                let _ = std::fs::remove_dir_all(&scratch);
                 self.report(&job, outcome).await;
                 Ok(())
             }

@@ -10,6 +10,7 @@ pub mod approval;
 pub mod builds;
 pub mod config;
 pub mod dispatch;
+pub mod ecr_source;
 pub mod executor;
 pub mod metrics;
 pub mod recorder;
