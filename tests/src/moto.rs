@@ -61,6 +61,132 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos:x}", std::process::id())
 }
 
+/// An SQS queue and its ARN.
+pub async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    (url, arn)
+}
+
+/// The next message bodies on a queue (each deleted once read) until `want` arrived or 20 s passed.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while bodies.len() < want && std::time::Instant::now() < deadline {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for message in out.messages() {
+            bodies.extend(message.body().map(str::to_owned));
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+    bodies
+}
+
+/// A new event bus whose rule with `pattern` delivers to a new queue: the bus name and the queue's URL.
+pub async fn bus_to_queue(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    pattern: &Value,
+) -> (String, String) {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let bus = unique(name);
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("create bus");
+    let (url, queue_arn) = queue(&aws_sdk_sqs::Client::new(sdk), &unique(name)).await;
+    let rule = unique(name);
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .expect("put rule");
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("put targets");
+    (bus, url)
+}
+
+/// The state machines' role the suites name.
+pub const STATES_ROLE: &str = "arn:aws:iam::123456789012:role/sluice-states";
+/// The dispatch function's ARN the suites fill into compiled machines.
+pub const DISPATCH_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch";
+
+/// A Step Functions orchestrator on the emulator naming its machines with `prefix` and starting them with
+/// `start_target` (moto cannot start versions or aliases: most suites use `StartTarget::CheckedLatest`).
+pub fn orchestrator(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    start_target: sluice_aws::StartTarget,
+) -> sluice_aws::StepFunctionsOrchestrator {
+    let mut settings = sluice_aws::StepFunctionsConfig::new(STATES_ROLE, ACCOUNT, DISPATCH_ARN);
+    settings.start_target = start_target;
+    settings.name_prefix = prefix.to_owned();
+    sluice_aws::StepFunctionsOrchestrator::from_sdk(sdk, settings).expect("orchestrator")
+}
+
+/// Turns on versioning of `bucket` (artifact buckets and S3 source buckets are versioned).
+pub async fn enable_versioning(s3: &aws_sdk_s3::Client, bucket: &str) {
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("versioning of {bucket}: {e}"));
+}
+
 /// The account moto puts every resource in.
 pub const ACCOUNT: &str = "123456789012";
 

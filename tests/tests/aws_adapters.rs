@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use sluice_aws::{DynamoStore, S3ObjectStore};
 use sluice_tests::conformance::{self, objects::Corrupter};
-use sluice_tests::moto::{config, serial_dynamodb, unique};
+use sluice_tests::moto::{self, config, serial_dynamodb, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamo_store_passes_the_item_store_conformance_suite() {
@@ -78,17 +78,7 @@ async fn s3_object_store_passes_the_object_store_conformance_suite() {
         .await
         .expect("create bucket");
     // Artifact buckets are versioned (each put of a key is a new version), as the suite checks.
-    client
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
+    moto::enable_versioning(&client, &bucket).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = S3ObjectStore::new(client.clone());
     let passed = conformance::objects::run_all(
@@ -114,17 +104,7 @@ async fn multipart_puts_pass_the_object_store_conformance_suite() {
         .send()
         .await
         .expect("create bucket");
-    client
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
+    moto::enable_versioning(&client, &bucket).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let every_file = sluice_aws::s3::Multipart::new(0, sluice_aws::s3::Multipart::MIN_PART_SIZE)
         .expect("part size");

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use sluice_agent::{AgentConfig, LocalAgent};
 use sluice_aws::{
-    ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsConfig,
+    ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StartTarget,
     StepFunctionsOrchestrator,
 };
 use sluice_core::definition::ExecutionMode;
@@ -592,15 +592,11 @@ async fn cloud_on(
         gets: AtomicU64::new(0),
         heads: AtomicU64::new(0),
     });
-    let mut settings = StepFunctionsConfig::new(
-        "arn:aws:iam::123456789012:role/sluice-states",
-        ACCOUNT,
-        "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch",
-    );
-    // moto cannot start versions; see StartTarget.
-    settings.start_target = StartTarget::CheckedLatest;
-    settings.name_prefix = format!("fid{}-", std::process::id());
-    let sfn = Arc::new(StepFunctionsOrchestrator::from_sdk(sdk, settings).expect("sfn"));
+    let sfn = Arc::new(moto::orchestrator(
+        sdk,
+        &format!("fid{}-", std::process::id()),
+        StartTarget::CheckedLatest,
+    ));
     let events = Arc::new(RecordingEvents {
         inner: AwsNotifier::from_sdk(sdk, bus, approvals),
         published: Mutex::new(Vec::new()),
@@ -949,59 +945,6 @@ const LAMBDA_MEMORY_GB: f64 = 256.0 / 1024.0;
 /// below what network round trips to DynamoDB and Step Functions take in AWS).
 const ASSUMED_MS_PER_INVOCATION: f64 = 100.0;
 
-/// The next messages on a queue until `want` arrived or 20 s passed.
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<String> {
-    let mut bodies = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while bodies.len() < want && Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        for message in out.messages() {
-            bodies.extend(message.body().map(str::to_owned));
-            if let Some(handle) = message.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
-    }
-    bodies
-}
-
-/// An SQS queue and its ARN.
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .expect("queue url")
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue arn");
-    (url, arn)
-}
-
 /// The approval function's POST: the review link must name a waiting approval with a valid signature (a link
 /// signed with another key must not), then the approval is decided; the same link is refused afterwards.
 async fn approve_through_link(
@@ -1046,38 +989,8 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
     let sdk = config().await;
     // Deploy what the stack needs: a bus with a rule to a queue, an approval topic with a queue subscribed.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let eventbridge = aws_sdk_eventbridge::Client::new(&sdk);
-    let bus = unique("sluice-fidelity");
-    eventbridge
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
-    let (events_url, events_arn) = queue(&sqs, &unique("fid-events")).await;
-    let rule = unique("fid-all");
-    eventbridge
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": ["sluice"]}).to_string())
-        .send()
-        .await
-        .expect("rule");
-    eventbridge
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(&events_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("targets");
+    let (bus, events_url) =
+        moto::bus_to_queue(&sdk, "sluice-fidelity", &json!({"source": ["sluice"]})).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
     let topic = sns
         .create_topic()
@@ -1088,7 +1001,7 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
         .topic_arn()
         .expect("topic arn")
         .to_owned();
-    let (approvals_url, approvals_arn) = queue(&sqs, &unique("fid-approvals")).await;
+    let (approvals_url, approvals_arn) = moto::queue(&sqs, &unique("fid-approvals")).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
@@ -1144,7 +1057,7 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
         .expect("waiting");
 
     // The SNS message on the topic is CodePipeline's approval JSON.
-    let messages = receive(&sqs, &approvals_url, 1).await;
+    let messages = moto::receive(&sqs, &approvals_url, 1).await;
     assert_eq!(messages.len(), 1, "one approval notification");
     let message: Value = serde_json::from_str(&messages[0]).expect("the message is JSON");
     let approval = &message["approval"];
@@ -1201,7 +1114,7 @@ async fn release_runs_the_same_on_step_functions_as_embedded_and_costs_this_much
 
     // Every event the runtime published reached the rule's queue.
     let published: Vec<Value> = cloud.published()[events_before..].to_vec();
-    let delivered = receive(&sqs, &events_url, published.len() + 1).await;
+    let delivered = moto::receive(&sqs, &events_url, published.len() + 1).await;
     assert_eq!(
         delivered.len(),
         published.len(),

@@ -28,10 +28,7 @@ use aws_sdk_codebuild::types::{
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 use sluice_agent::zip_files::{zip_folder, Selection};
-use sluice_aws::{
-    AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsConfig,
-    StepFunctionsOrchestrator,
-};
+use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsOrchestrator};
 use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
 use sluice_core::runtime::events::Origin;
 use sluice_core::runtime::jobs::JobListener;
@@ -77,14 +74,11 @@ async fn stack(commands_project: Option<&str>) -> Stack {
         .send()
         .await
         .expect("bucket");
-    let mut settings = StepFunctionsConfig::new(
-        "arn:aws:iam::123456789012:role/sluice-states",
-        ACCOUNT,
-        "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch",
-    );
-    settings.start_target = StartTarget::CheckedLatest;
-    settings.name_prefix = format!("jobs{}-", std::process::id());
-    let sfn = Arc::new(StepFunctionsOrchestrator::from_sdk(&sdk, settings).expect("sfn"));
+    let sfn = Arc::new(moto::orchestrator(
+        &sdk,
+        &format!("jobs{}-", std::process::id()),
+        StartTarget::CheckedLatest,
+    ));
     let jobs = tempfile::tempdir().expect("temp");
     let executor = Arc::new(AwsExecutor::new(
         sdk.clone(),
@@ -130,6 +124,35 @@ impl Stack {
             .await
             .expect("bucket");
         name
+    }
+
+    /// Puts a zip of `files` at `bucket/key`; the version id S3 gave it (empty when unversioned).
+    async fn upload(&self, bucket: &str, key: &str, files: &[(&str, &str)]) -> String {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(zip_of(files)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e}"))
+            .version_id()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Stores the pipeline and starts it; the execution id.
+    async fn start(&self, pipeline: sluice_core::Pipeline, request: StartRequest) -> String {
+        let name = pipeline.name.clone();
+        self.runtime
+            .put_pipeline(pipeline, None)
+            .await
+            .expect("stored");
+        self.runtime
+            .start_execution(&name, request)
+            .await
+            .expect("started")
+            .execution_id
     }
 
     async fn project(&self, name: &str) {
@@ -339,14 +362,8 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
     let sources = stack.bucket("sluice-src").await;
     let site = stack.bucket("sluice-site").await;
     stack
-        .s3
-        .put_object()
-        .bucket(&sources)
-        .key("web/source.zip")
-        .body(ByteStream::from(zip_of(&[("index.md", "# Hello")])))
-        .send()
-        .await
-        .expect("source object");
+        .upload(&sources, "web/source.zip", &[("index.md", "# Hello")])
+        .await;
     let project = unique("web-build");
     stack.project(&project).await;
     let name = unique("web");
@@ -385,13 +402,7 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
             "encryptionKey": {"id": ARTIFACT_KEY, "type": "KMS"}
         }}),
     );
-    stack.runtime.put_pipeline(p, None).await.expect("stored");
-    let id = stack
-        .runtime
-        .start_execution(&name, StartRequest::default())
-        .await
-        .expect("started")
-        .execution_id;
+    let id = stack.start(p, StartRequest::default()).await;
     let mut seen = HashSet::new();
 
     // Source runs inline; Build starts a build and waits.
@@ -486,14 +497,8 @@ async fn a_commands_build_that_fails_fails_its_action_naming_the_phase() {
     stack.project(&commands).await;
     let sources = stack.bucket("sluice-src").await;
     stack
-        .s3
-        .put_object()
-        .bucket(&sources)
-        .key("app.zip")
-        .body(ByteStream::from(zip_of(&[("Makefile", "all:\n\tfalse\n")])))
-        .send()
-        .await
-        .expect("source object");
+        .upload(&sources, "app.zip", &[("Makefile", "all:\n\tfalse\n")])
+        .await;
     let name = unique("app");
     let p = pipeline(
         &name,
@@ -512,13 +517,7 @@ async fn a_commands_build_that_fails_fails_its_action_naming_the_phase() {
             }]}
         ]),
     );
-    stack.runtime.put_pipeline(p, None).await.expect("stored");
-    let id = stack
-        .runtime
-        .start_execution(&name, StartRequest::default())
-        .await
-        .expect("started")
-        .execution_id;
+    let id = stack.start(p, StartRequest::default()).await;
     let mut seen = HashSet::new();
     let status = stack
         .dispatch(&name, &id, &mut seen, |actions| {
@@ -596,14 +595,8 @@ async fn the_sweep_closes_an_execution_whose_end_event_was_lost() {
     let stack = stack(None).await;
     let sources = stack.bucket("sluice-src").await;
     stack
-        .s3
-        .put_object()
-        .bucket(&sources)
-        .key("notes.zip")
-        .body(ByteStream::from(zip_of(&[("notes.txt", "lost and found")])))
-        .send()
-        .await
-        .expect("source object");
+        .upload(&sources, "notes.zip", &[("notes.txt", "lost and found")])
+        .await;
     let name = unique("notes");
     let p = pipeline(
         &name,
@@ -622,13 +615,7 @@ async fn the_sweep_closes_an_execution_whose_end_event_was_lost() {
             }]}
         ]),
     );
-    stack.runtime.put_pipeline(p, None).await.expect("stored");
-    let id = stack
-        .runtime
-        .start_execution(&name, StartRequest::default())
-        .await
-        .expect("started")
-        .execution_id;
+    let id = stack.start(p, StartRequest::default()).await;
     let status = stack
         .dispatch(&name, &id, &mut HashSet::new(), |_| false)
         .await;
@@ -654,30 +641,14 @@ async fn the_sweep_closes_an_execution_whose_end_event_was_lost() {
 async fn a_pinned_s3_version_is_fetched_after_a_newer_upload() {
     let stack = stack(None).await;
     let sources = stack.bucket("sluice-src").await;
-    stack
-        .s3
-        .put_bucket_versioning()
-        .bucket(&sources)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    moto::enable_versioning(&stack.s3, &sources).await;
     let mut versions = Vec::new();
     for text in ["first upload", "second upload"] {
-        let put = stack
-            .s3
-            .put_object()
-            .bucket(&sources)
-            .key("site.zip")
-            .body(ByteStream::from(zip_of(&[("index.html", text)])))
-            .send()
-            .await
-            .expect("upload");
-        versions.push(put.version_id().expect("a version").to_owned());
+        versions.push(
+            stack
+                .upload(&sources, "site.zip", &[("index.html", text)])
+                .await,
+        );
     }
     let site = stack.bucket("sluice-site").await;
     let name = unique("pinned");
@@ -698,7 +669,6 @@ async fn a_pinned_s3_version_is_fetched_after_a_newer_upload() {
             }]}
         ]),
     );
-    stack.runtime.put_pipeline(p, None).await.expect("stored");
     let request = StartRequest {
         source_revisions: vec![RevisionOverride {
             action_name: "Fetch".into(),
@@ -707,12 +677,7 @@ async fn a_pinned_s3_version_is_fetched_after_a_newer_upload() {
         }],
         ..Default::default()
     };
-    let id = stack
-        .runtime
-        .start_execution(&name, request)
-        .await
-        .expect("started")
-        .execution_id;
+    let id = stack.start(p, request).await;
     let status = stack
         .dispatch(&name, &id, &mut HashSet::new(), |_| false)
         .await;

@@ -10,9 +10,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sluice_aws::{
-    ApprovalNotices, AwsNotifier, StartTarget, StepFunctionsConfig, StepFunctionsOrchestrator,
-};
+use sluice_aws::{ApprovalNotices, AwsNotifier, StartTarget, StepFunctionsOrchestrator};
 use sluice_core::compile::{compile, substitute};
 use sluice_core::contract::{error, ExecutionInput, TaskRequest, DISPATCH_FUNCTION};
 use sluice_core::runtime::events::Origin;
@@ -23,7 +21,7 @@ use sluice_core::runtime::records::{ApprovalRecord, ApprovalStatus};
 use sluice_core::{load, Limits, Syntax};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 
-const DISPATCH_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch";
+use sluice_tests::moto::DISPATCH_ARN;
 
 /// A two-stage pipeline; `third` adds a Deploy stage (the second version).
 fn pipeline(name: &str, third: bool) -> Value {
@@ -64,13 +62,8 @@ stages:
 
 async fn orchestrator(start_target: StartTarget) -> StepFunctionsOrchestrator {
     moto::enable_step_functions_execution();
-    let mut settings = StepFunctionsConfig::new(
-        "arn:aws:iam::123456789012:role/sluice-states",
-        ACCOUNT,
-        DISPATCH_ARN,
-    );
-    settings.start_target = start_target;
-    StepFunctionsOrchestrator::from_sdk(&config().await, settings).expect("orchestrator")
+    // The default prefix: this suite's machine names are unique by themselves.
+    moto::orchestrator(&config().await, "sluice-", start_target)
 }
 
 fn input(execution_id: &str) -> Value {
@@ -389,93 +382,25 @@ async fn executions_start_only_the_version_they_name() {
 
 // ------------------------------------------------------------------------------------------------ notifier
 
-/// An SQS queue and its ARN.
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
+/// The next message on a queue (waits up to 20 s).
+async fn first_message(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    moto::receive(sqs, url, 1)
         .await
-        .expect("create queue")
-        .queue_url()
-        .expect("queue url")
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue arn");
-    (url, arn)
-}
-
-/// The next message body on a queue (waits up to 20 s).
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        if let Some(body) = out.messages().first().and_then(|m| m.body()) {
-            return body.to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing arrived on {url} in 20 s"
-        );
-    }
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("nothing arrived on {url} in 20 s"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_a_rule_on_the_bus_as_codepipeline_shapes_them() {
     let sdk = config().await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let bus = unique("sluice-bus");
-    events
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("create bus");
-    let (url, queue_arn) = queue(&sqs, &unique("events")).await;
-    let rule = unique("sluice-stages");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(
-            json!({"source": ["sluice"], "detail-type": ["CodePipeline Stage Execution State Change"]})
-                .to_string(),
-        )
-        .send()
-        .await
-        .expect("put rule");
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(&queue_arn)
-                .build()
-                .expect("target"),
-        )
-        .send()
-        .await
-        .expect("put targets");
+    let (bus, url) = moto::bus_to_queue(
+        &sdk,
+        "sluice-stages",
+        &json!({"source": ["sluice"], "detail-type": ["CodePipeline Stage Execution State Change"]}),
+    )
+    .await;
 
     let notifier = AwsNotifier::from_sdk(&sdk, &bus, None);
     let origin = Origin {
@@ -503,7 +428,8 @@ async fn events_reach_a_rule_on_the_bus_as_codepipeline_shapes_them() {
     );
     notifier.publish(&stage_event).await.expect("publish");
 
-    let delivered: Value = serde_json::from_str(&receive(&sqs, &url).await).expect("event json");
+    let delivered: Value =
+        serde_json::from_str(&first_message(&sqs, &url).await).expect("event json");
     assert_eq!(delivered["source"], "sluice");
     assert_eq!(delivered["detail-type"], stage_event["detail-type"]);
     assert_eq!(delivered["detail"], stage_event["detail"]);
@@ -533,7 +459,7 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         .topic_arn()
         .expect("topic arn")
         .to_owned();
-    let (url, queue_arn) = queue(&sqs, &unique("approvals")).await;
+    let (url, queue_arn) = moto::queue(&sqs, &unique("approvals")).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
@@ -571,7 +497,8 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         .await
         .expect("publish approval");
 
-    let message: Value = serde_json::from_str(&receive(&sqs, &url).await).expect("message json");
+    let message: Value =
+        serde_json::from_str(&first_message(&sqs, &url).await).expect("message json");
     let review = format!(
         "https://approvals.example.com{}",
         links::path(&key, &approval.token, expires)

@@ -19,10 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sluice_aws::{
-    AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsConfig,
-    StepFunctionsOrchestrator,
-};
+use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget};
 use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
 use sluice_core::runtime::events::Origin;
 use sluice_core::runtime::links;
@@ -217,14 +214,11 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
 
     // The pipeline and an execution, started in-process (moto cannot start state machine versions, which the
     // functions' orchestrator starts; CheckedLatest starts the machine itself).
-    let mut settings = StepFunctionsConfig::new(
-        "arn:aws:iam::123456789012:role/sluice-states",
-        ACCOUNT,
-        "arn:aws:lambda:us-east-1:123456789012:function:sluice-dispatch",
-    );
-    settings.start_target = StartTarget::CheckedLatest;
-    settings.name_prefix = prefix.clone();
-    let sfn = Arc::new(StepFunctionsOrchestrator::from_sdk(&sdk, settings).expect("sfn"));
+    let sfn = Arc::new(moto::orchestrator(
+        &sdk,
+        &prefix,
+        StartTarget::CheckedLatest,
+    ));
     let store = Arc::new(DynamoStore::new(dynamo, table.clone()));
     let jobs = tempfile::tempdir().expect("temp");
     let runtime = Runtime {
