@@ -86,3 +86,34 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The `gate` pipeline: a LocalSource of `src`, a manual approval `Approval.Review` (with `CustomData` and an
+/// `ExternalEntityLink`), then `Build.Greet`, which prints `greeting.txt` from the source.
+pub fn gate_pipeline(src: &Path, custom_data: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": "gate",
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Checkout",
+                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "LocalSource", "version": "1"},
+                "configuration": {"Path": src.to_string_lossy()},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Approval", "actions": [{
+                "name": "Review",
+                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+                "configuration": {
+                    "CustomData": custom_data,
+                    "ExternalEntityLink": "https://example.com/notes"
+                }
+            }]},
+            {"name": "Build", "actions": [{
+                "name": "Greet",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["cat greeting.txt"],
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]
+    })
+}

@@ -7,36 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sluice_core::runtime::links;
+use sluice_tests::gate_pipeline;
 use sluice_tests::served::{now_s, Reply, Server};
-
-fn gate(src: &Path) -> Value {
-    json!({
-        "name": "gate",
-        "pipelineType": "V2",
-        "stages": [
-            {"name": "Source", "actions": [{
-                "name": "Checkout",
-                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "LocalSource", "version": "1"},
-                "configuration": {"Path": src.to_string_lossy()},
-                "outputArtifacts": [{"name": "Src"}]
-            }]},
-            {"name": "Approval", "actions": [{
-                "name": "Review",
-                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
-                "configuration": {
-                    "CustomData": "Ship <b>it</b> & \"go\"?",
-                    "ExternalEntityLink": "https://example.com/notes"
-                }
-            }]},
-            {"name": "Build", "actions": [{
-                "name": "Greet",
-                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
-                "commands": ["cat greeting.txt"],
-                "inputArtifacts": [{"name": "Src"}]
-            }]}
-        ]
-    })
-}
 
 /// A server with the `gate` pipeline created.
 fn serve_gate(dir: &Path) -> Server {
@@ -44,7 +16,10 @@ fn serve_gate(dir: &Path) -> Server {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).expect("src");
     std::fs::write(src.join("greeting.txt"), "hello").expect("file");
-    server.ok("CreatePipeline", json!({"pipeline": gate(&src)}));
+    server.ok(
+        "CreatePipeline",
+        json!({"pipeline": gate_pipeline(&src, "Ship <b>it</b> & \"go\"?")}),
+    );
     server
 }
 

@@ -21,34 +21,6 @@ use sluice_tests::embedded::{wire, TestEnv};
 use sluice_tests::{fixture, lambda};
 use tokio::sync::Notify;
 
-/// A source folder, an approval, then a command on the source.
-fn gate(src: &std::path::Path) -> String {
-    json!({
-        "name": "gate",
-        "pipelineType": "V2",
-        "stages": [
-            {"name": "Source", "actions": [{
-                "name": "Checkout",
-                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "LocalSource", "version": "1"},
-                "configuration": {"Path": src.to_string_lossy()},
-                "outputArtifacts": [{"name": "Src"}]
-            }]},
-            {"name": "Approval", "actions": [{
-                "name": "Review",
-                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
-                "configuration": {"CustomData": "Ship it?"}
-            }]},
-            {"name": "Build", "actions": [{
-                "name": "Greet",
-                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
-                "commands": ["cat greeting.txt"],
-                "inputArtifacts": [{"name": "Src"}]
-            }]}
-        ]
-    })
-    .to_string()
-}
-
 /// A function URL request (payload format 2.0) from the fixture; the body is sent base64-encoded.
 fn url_request(
     method: &str,
@@ -78,7 +50,12 @@ async fn gate_pipeline() -> Pipeline {
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).expect("src");
     std::fs::write(src.join("greeting.txt"), "hello").expect("file");
-    let doc = load(&gate(&src), Syntax::Json, &Limits::default()).expect("valid");
+    let doc = load(
+        &sluice_tests::gate_pipeline(&src, "Ship it?").to_string(),
+        Syntax::Json,
+        &Limits::default(),
+    )
+    .expect("valid");
     runtime
         .put_pipeline(doc.pipeline, None)
         .await
