@@ -336,6 +336,16 @@ fn build_event(build_arn: &str, project: &str, status: &str, job_id: &str, phase
     })
 }
 
+/// A `Source` stage whose action `Fetch` takes the zip at `bucket/key` as the artifact `Src`.
+fn source_stage(bucket: &str, key: &str) -> Value {
+    json!({"name": "Source", "actions": [{
+        "name": "Fetch",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "configuration": {"S3Bucket": bucket, "S3ObjectKey": key, "PollForSourceChanges": "false"},
+        "outputArtifacts": [{"name": "Src"}]
+    }]})
+}
+
 fn pipeline(name: &str, stages: Value) -> sluice_core::Pipeline {
     pipeline_with(name, stages, json!({}))
 }
@@ -370,12 +380,7 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
     let p = pipeline_with(
         &name,
         json!([
-            {"name": "Source", "actions": [{
-                "name": "Fetch",
-                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"S3Bucket": sources, "S3ObjectKey": "web/source.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "Src"}]
-            }]},
+            source_stage(&sources, "web/source.zip"),
             {"name": "Build", "actions": [{
                 "name": "Render",
                 "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
@@ -503,12 +508,7 @@ async fn a_commands_build_that_fails_fails_its_action_naming_the_phase() {
     let p = pipeline(
         &name,
         json!([
-            {"name": "Source", "actions": [{
-                "name": "Fetch",
-                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"S3Bucket": sources, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "Src"}]
-            }]},
+            source_stage(&sources, "app.zip"),
             {"name": "Test", "actions": [{
                 "name": "Make",
                 "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
@@ -601,12 +601,7 @@ async fn the_sweep_closes_an_execution_whose_end_event_was_lost() {
     let p = pipeline(
         &name,
         json!([
-            {"name": "Source", "actions": [{
-                "name": "Fetch",
-                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"S3Bucket": sources, "S3ObjectKey": "notes.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "Src"}]
-            }]},
+            source_stage(&sources, "notes.zip"),
             {"name": "Keep", "actions": [{
                 "name": "Copy",
                 "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
@@ -655,12 +650,7 @@ async fn a_pinned_s3_version_is_fetched_after_a_newer_upload() {
     let p = pipeline(
         &name,
         json!([
-            {"name": "Source", "actions": [{
-                "name": "Fetch",
-                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                "configuration": {"S3Bucket": sources, "S3ObjectKey": "site.zip", "PollForSourceChanges": "false"},
-                "outputArtifacts": [{"name": "Src"}]
-            }]},
+            source_stage(&sources, "site.zip"),
             {"name": "Deploy", "actions": [{
                 "name": "Publish",
                 "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
