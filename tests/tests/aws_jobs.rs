@@ -219,6 +219,22 @@ impl Stack {
         }
     }
 
+    /// Plays the dispatch function until action `name` is waiting for its build; the execution's status.
+    async fn until_building(
+        &self,
+        pipeline: &str,
+        id: &str,
+        seen: &mut HashSet<i64>,
+        name: &str,
+    ) -> String {
+        self.dispatch(pipeline, id, seen, |actions| {
+            actions
+                .iter()
+                .any(|a| a.action == name && a.status == ActionStatus::InProgress)
+        })
+        .await
+    }
+
     async fn action(&self, id: &str, name: &str) -> ActionRecord {
         self.runtime
             .actions(id)
@@ -411,13 +427,7 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
     let mut seen = HashSet::new();
 
     // Source runs inline; Build starts a build and waits.
-    let status = stack
-        .dispatch(&name, &id, &mut seen, |actions| {
-            actions
-                .iter()
-                .any(|a| a.action == "Render" && a.status == ActionStatus::InProgress)
-        })
-        .await;
+    let status = stack.until_building(&name, &id, &mut seen, "Render").await;
     assert_eq!(status, "RUNNING");
     let fetch = stack.action(&id, "Fetch").await;
     assert_eq!(fetch.status, ActionStatus::Succeeded, "{fetch:?}");
@@ -519,13 +529,7 @@ async fn a_commands_build_that_fails_fails_its_action_naming_the_phase() {
     );
     let id = stack.start(p, StartRequest::default()).await;
     let mut seen = HashSet::new();
-    let status = stack
-        .dispatch(&name, &id, &mut seen, |actions| {
-            actions
-                .iter()
-                .any(|a| a.action == "Make" && a.status == ActionStatus::InProgress)
-        })
-        .await;
+    let status = stack.until_building(&name, &id, &mut seen, "Make").await;
     assert_eq!(status, "RUNNING");
     let make = stack.action(&id, "Make").await;
     let build = stack.only_build(&commands).await;

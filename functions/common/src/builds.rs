@@ -225,7 +225,6 @@ fn idempotency_token(job_id: &str) -> String {
 /// Starts, follows and stops the builds of jobs, over CodeBuild and the store.
 pub struct Builds {
     store: Arc<dyn ItemStore>,
-    now_s: fn() -> i64,
 }
 
 impl std::fmt::Debug for Builds {
@@ -234,7 +233,7 @@ impl std::fmt::Debug for Builds {
     }
 }
 
-fn system_now_s() -> i64 {
+fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -243,10 +242,7 @@ fn system_now_s() -> i64 {
 impl Builds {
     /// Builds recorded in `store`.
     pub fn new(store: Arc<dyn ItemStore>) -> Self {
-        Self {
-            store,
-            now_s: system_now_s,
-        }
+        Self { store }
     }
 
     async fn write(&self, record: &BuildRecord) -> Result<(), String> {
@@ -255,7 +251,7 @@ impl Builds {
             sk: META.into(),
             version: 1,
             data: serde_json::to_value(record).map_err(|e| e.to_string())?,
-            expires_at: Some((self.now_s)() + RECORD_DAYS * 86_400),
+            expires_at: Some(now_s() + RECORD_DAYS * 86_400),
         };
         self.store
             .transact(vec![Write::Put(item, Condition::None)])
@@ -330,21 +326,13 @@ impl Builds {
         self.write(&record).await
     }
 
-    /// Whether the job's build is still going (true when CodeBuild cannot be asked: the job is not given up).
-    pub async fn is_running(&self, sdk: &SdkConfig, job_id: &str) -> bool {
-        let record = match self.record(job_id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return false,
-            Err(e) => {
-                warn!(job = job_id, error = %e, "cannot read a build record; taking the build as running");
-                return true;
-            }
-        };
-        let Some(build_id) = record.build_id else {
+    /// Whether the recorded build is still going (true when CodeBuild cannot be asked: the job is not given up).
+    pub async fn is_running(&self, sdk: &SdkConfig, record: &BuildRecord) -> bool {
+        let Some(build_id) = &record.build_id else {
             return false;
         };
         let client = aws_sdk_codebuild::Client::new(sdk);
-        match client.batch_get_builds().ids(&build_id).send().await {
+        match client.batch_get_builds().ids(build_id).send().await {
             Ok(out) => out.builds().iter().any(|b| {
                 b.build_status()
                     .is_some_and(|s| s.as_str() == "IN_PROGRESS")
@@ -356,17 +344,13 @@ impl Builds {
         }
     }
 
-    /// Stops the job's build, if it has one.
-    pub async fn stop(&self, sdk: &SdkConfig, job_id: &str) {
-        let Ok(Some(BuildRecord {
-            build_id: Some(build_id),
-            ..
-        })) = self.record(job_id).await
-        else {
+    /// Stops the recorded build, if it was started.
+    pub async fn stop(&self, sdk: &SdkConfig, record: &BuildRecord) {
+        let Some(build_id) = &record.build_id else {
             return;
         };
         let client = aws_sdk_codebuild::Client::new(sdk);
-        if let Err(e) = client.stop_build().id(&build_id).send().await {
+        if let Err(e) = client.stop_build().id(build_id).send().await {
             warn!(build = %build_id, error = %aws_sdk_codebuild::error::DisplayErrorContext(&e), "could not stop a build");
         }
     }

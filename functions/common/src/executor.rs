@@ -244,16 +244,16 @@ impl Executor for AwsExecutor {
 
     async fn is_running(&self, job_id: &str) -> bool {
         // Inline jobs end with their invocation; only builds outlive it.
-        let job = match self.builds.record(job_id).await {
-            Ok(Some(record)) => record.job,
+        let record = match self.builds.record(job_id).await {
+            Ok(Some(record)) => record,
             Ok(None) => return false,
             Err(e) => {
                 warn!(job = job_id, error = %e, "cannot read a build record; taking the build as running");
                 return true;
             }
         };
-        match self.sdk_for(&job).await {
-            Ok(sdk) => self.builds.is_running(&sdk, job_id).await,
+        match self.sdk_for(&record.job).await {
+            Ok(sdk) => self.builds.is_running(&sdk, &record).await,
             Err(e) => {
                 warn!(job = job_id, error = %e, "taking the build as running");
                 true
@@ -266,7 +266,7 @@ impl Executor for AwsExecutor {
             return;
         };
         match self.sdk_for(&record.job).await {
-            Ok(sdk) => self.builds.stop(&sdk, job_id).await,
+            Ok(sdk) => self.builds.stop(&sdk, &record).await,
             Err(e) => warn!(job = job_id, error = %e, "cannot stop the build"),
         }
     }
