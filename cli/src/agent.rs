@@ -18,9 +18,9 @@ use async_trait::async_trait;
 use hyper::Method;
 use serde_json::{json, Value};
 use sluice_agent::{AgentConfig, LocalAgent};
-use sluice_core::definition::ActionTypeId;
-use sluice_core::runtime::jobs::{Executor, Job, JobInput, JobListener, JobOutcome, JobOutput};
-use sluice_core::runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
+use sluice_definition::ActionTypeId;
+use sluice_runtime::jobs::{Executor, Job, JobInput, JobListener, JobOutcome, JobOutput};
+use sluice_runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
 use tokio::sync::mpsc;
 
 use crate::client::{Client, Remote};

@@ -2,7 +2,7 @@
 //!
 //! `GET /approvals/<token>?expires=..&sig=..` shows what waits for approval and a form; it never acts (mail
 //! scanners and link previews open links). `POST` to the same URL with `decision=Approved|Rejected` (and an
-//! optional `summary`) decides. The signed link is the credential (`sluice_core::runtime::links`); a link is
+//! optional `summary`) decides. The signed link is the credential (`sluice_runtime::links`); a link is
 //! single-use because an approval is decided once: afterwards every use answers 410 Gone.
 //!
 //! The announcer polls the store for approvals that started waiting and, once per approval, prints the link
@@ -16,12 +16,12 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request};
-use sluice_core::runtime::approval_page::{self, PageRequest};
-use sluice_core::runtime::dispatch::Runtime;
-use sluice_core::runtime::links;
-use sluice_core::runtime::notifications::{self, ApprovalLinks};
-use sluice_core::runtime::ports::Order;
-use sluice_core::runtime::records::{keys, ActionStatus, ApprovalRecord, ApprovalStatus};
+use sluice_runtime::links;
+use sluice_runtime::notifications::{self, ApprovalLinks};
+use sluice_runtime::ports::Order;
+use sluice_runtime::records::{keys, ActionStatus, ApprovalRecord, ApprovalStatus};
+use sluice_runtime::Runtime;
+use sluice_web::approval_page::{self, PageRequest};
 use tracing::warn;
 
 use crate::serve::{self, now_s, Reply, Service};
@@ -31,7 +31,7 @@ pub(crate) use links::PATH_PREFIX;
 /// How often the announcer looks for new approvals.
 const POLL: Duration = Duration::from_millis(500);
 
-/// Answers a request for an approval page: the page logic is `sluice_core::runtime::approval_page`'s, shared
+/// Answers a request for an approval page: the page logic is `sluice_web::approval_page`'s, shared
 /// with the approval Lambda function.
 pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str) -> Reply {
     let method = req.method().as_str().to_owned();

@@ -12,10 +12,10 @@ use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
-use sluice_core::runtime::api::{self, TARGET_PREFIX};
-use sluice_core::runtime::dispatch::Runtime;
+use sluice_runtime::Runtime;
+use sluice_web::codepipeline::{self, TARGET_PREFIX};
 
-use sluice_core::sigv4::{self, Credentials};
+use sluice_web::sigv4::{self, Credentials};
 
 /// A failed call: CodePipeline's exception name and message.
 #[derive(Debug, Clone)]
@@ -57,8 +57,9 @@ impl Client {
         let body = serde_json::to_vec(&input).unwrap_or_default();
         match self {
             Self::Local(runtime) => {
-                let caller = std::env::var("USER").unwrap_or_else(|_| api::API_CALLER.into());
-                let resp = api::handle_as(
+                let caller =
+                    std::env::var("USER").unwrap_or_else(|_| codepipeline::API_CALLER.into());
+                let resp = codepipeline::handle_as(
                     runtime,
                     &format!("{TARGET_PREFIX}{operation}"),
                     &body,

@@ -105,7 +105,7 @@ pub async fn list(client: &Client, output: Output) -> CmdResult {
 
 fn time_text(epoch_s: f64) -> String {
     let t = epoch_s as i64;
-    let f = sluice_core::sigv4::format_amz_date(t);
+    let f = sluice_web::sigv4::format_amz_date(t);
     format!(
         "{}-{}-{} {}:{}:{}Z",
         &f[0..4],

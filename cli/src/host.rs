@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use sluice_agent::{AgentConfig, LocalAgent};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::ports::{Env, EventSink, ItemStore, ObjectStore};
-use sluice_core::Limits;
+use sluice_definition::Limits;
 use sluice_engine::{Engine, SystemEnv};
 use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
+use sluice_runtime::events::Origin;
+use sluice_runtime::ports::{Env, EventSink, ItemStore, ObjectStore};
+use sluice_runtime::{Runtime, RuntimeConfig};
 use tokio::sync::Notify;
 
 /// The bucket local artifacts go to.

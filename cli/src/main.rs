@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use sluice_core::runtime::dispatch::{RuntimeError, StartRequest};
-use sluice_core::runtime::records::ExecutionStatus;
-use sluice_core::{compile, DefinitionError, Document, Limits, Pipeline, Syntax};
+use sluice_definition::{compile, DefinitionError, Document, Limits, Pipeline, Syntax};
+use sluice_runtime::records::ExecutionStatus;
+use sluice_runtime::{RuntimeError, StartRequest};
 
 use client::{Client, Remote};
 use host::Host;
@@ -329,7 +329,7 @@ fn io_reason(e: &std::io::Error) -> String {
 fn load(path: &Path) -> Result<Result<Document, DefinitionError>, UsageError> {
     let text = read(path)?;
     let syntax = Syntax::from_file_name(&path.to_string_lossy());
-    Ok(sluice_core::load(&text, syntax, &Limits::default()))
+    Ok(sluice_definition::load(&text, syntax, &Limits::default()))
 }
 
 /// Problem lines for a definition that did not load: `FILE: PATH: MESSAGE`, or `FILE:LINE:COLUMN: MESSAGE`.

@@ -5,10 +5,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::Result;
-use sluice_core::runtime::records::{
+use sluice_definition::Pipeline;
+use sluice_runtime::records::{
     ActionRecord, ActionStatus, ApprovalRecord, ExecutionRecord, StageRecord, StageStatus,
 };
-use sluice_core::Pipeline;
 
 use crate::host::Host;
 

@@ -1,5 +1,5 @@
 //! `sluice serve`: CodePipeline's JSON 1.1 API over HTTP, authenticated with SigV4, while the engine drives
-//! executions. `POST /` with `X-Amz-Target` goes to `sluice_core::runtime::api::handle`; `GET /health` answers
+//! executions. `POST /` with `X-Amz-Target` goes to `sluice_web::codepipeline::handle`; `GET /health` answers
 //! `ok` without authentication. Access keys come from a keys file (`ACCESS_KEY_ID SECRET` lines), created with
 //! one random pair on first start.
 //!
@@ -21,14 +21,14 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use sluice_core::runtime::api;
-use sluice_core::runtime::dispatch::Runtime;
+use sluice_runtime::Runtime;
+use sluice_web::codepipeline;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::host::Host;
 use crate::{approvals, webhooks};
-use sluice_core::sigv4::{self, AuthError, Keys, SignedRequest};
+use sluice_web::sigv4::{self, AuthError, Keys, SignedRequest};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -257,7 +257,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub(crate) type Reply = Response<Full<Bytes>>;
 
 /// A transport-neutral answer as a hyper response.
-pub(crate) fn web(answer: sluice_core::runtime::approval_page::WebReply) -> Reply {
+pub(crate) fn web(answer: sluice_web::WebReply) -> Reply {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = reply(status, answer.content_type, answer.body);
     for (name, value) in answer.headers {
@@ -380,7 +380,7 @@ impl Service {
                 "X-Amz-Target header is required",
             );
         };
-        let resp = api::handle_as(&self.runtime, target, &body, &caller).await;
+        let resp = codepipeline::handle_as(&self.runtime, target, &body, &caller).await;
         let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = serde_json::to_vec(&resp.body).unwrap_or_else(|_| b"{}".to_vec());
         (status, Bytes::from(bytes))
@@ -415,11 +415,11 @@ impl Service {
             );
         };
         let objects = &self.runtime.objects;
-        let object_error = |e: sluice_core::runtime::ports::ObjectError| match e {
-            sluice_core::runtime::ports::ObjectError::NotFound { .. } => {
+        let object_error = |e: sluice_runtime::ports::ObjectError| match e {
+            sluice_runtime::ports::ObjectError::NotFound { .. } => {
                 error(StatusCode::NOT_FOUND, "NoSuchKey", &e.to_string())
             }
-            sluice_core::runtime::ports::ObjectError::InvalidName(_) => error(
+            sluice_runtime::ports::ObjectError::InvalidName(_) => error(
                 StatusCode::BAD_REQUEST,
                 "ValidationException",
                 &e.to_string(),

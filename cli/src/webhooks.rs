@@ -1,20 +1,20 @@
 //! The GitHub-compatible webhook of `sluice serve`: `POST /webhooks/<pipeline>`.
 //!
 //! A delivery must carry `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the secret in
-//! `<state>/webhook.secret`), `X-GitHub-Event` and `X-GitHub-Delivery`; `sluice_core::runtime::webhooks` answers
+//! `<state>/webhook.secret`), `X-GitHub-Event` and `X-GitHub-Delivery`; `sluice_web::webhooks` answers
 //! it (the trigger Lambda function answers with the same code). Answers are JSON; a skipped push says why.
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request};
 use serde_json::json;
-use sluice_core::runtime::webhooks::{self, Delivery};
+use sluice_web::webhooks::{self, Delivery};
 
 use crate::serve::{self, reply, Reply, Service};
 
 pub(crate) use webhooks::PATH_PREFIX;
 
-/// Answers one webhook delivery for `pipeline`: the logic is `sluice_core::runtime::webhooks`'s, shared with
+/// Answers one webhook delivery for `pipeline`: the logic is `sluice_web::webhooks`'s, shared with
 /// the trigger Lambda function.
 pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: &str) -> Reply {
     let method = req.method().as_str().to_owned();

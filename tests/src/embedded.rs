@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sluice_agent::{AgentConfig, LocalAgent};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::ports::{Env, ItemStore, ObjectStore};
-use sluice_core::Limits;
+use sluice_definition::Limits;
 use sluice_engine::Engine;
 use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
+use sluice_runtime::events::Origin;
+use sluice_runtime::ports::{Env, ItemStore, ObjectStore};
+use sluice_runtime::{Runtime, RuntimeConfig};
 
 /// A clock that moves when told, and counting ids.
 pub struct TestEnv {

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use sluice_core::sigv4::{self, Credentials, Outgoing};
+use sluice_web::sigv4::{self, Credentials, Outgoing};
 
 use crate::fixture;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::HistoryEventType;
 use serde_json::Value;
-use sluice_core::contract::TaskRequest;
+use sluice_definition::contract::TaskRequest;
 
 /// The SDK configuration, refusing to run without an explicit endpoint: these suites must never silently pass
 /// (or silently hit a real account) because nobody started the emulator.

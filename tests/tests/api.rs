@@ -1,4 +1,4 @@
-//! CodePipeline's API (`sluice_core::runtime::api::handle`) in process, over the real embedded adapters and
+//! CodePipeline's API (`sluice_web::codepipeline::handle`) in process, over the real embedded adapters and
 //! the engine driving runs: every request is the JSON the aws CLI sends, and every successful response is
 //! checked against the member names and kinds of botocore's output shapes
 //! (`tests/fixtures/api/codepipeline-output-shapes.json`), so the SDKs read what Sluice writes.
@@ -9,9 +9,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sluice_core::runtime::api::{handle, ApiResponse};
-use sluice_core::runtime::dispatch::Runtime;
-use sluice_core::{Document, Syntax};
+use sluice_definition::{Document, Syntax};
+use sluice_runtime::Runtime;
+use sluice_web::codepipeline::{handle, ApiResponse};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sluice_core::runtime::links;
+use sluice_runtime::links;
 use sluice_tests::gate_pipeline;
 use sluice_tests::served::{now_s, Reply, Server};
 

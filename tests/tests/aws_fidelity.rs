@@ -22,16 +22,16 @@ use sluice_aws::{
     ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StartTarget,
     StepFunctionsOrchestrator,
 };
-use sluice_core::definition::ExecutionMode;
-use sluice_core::runtime::approval_links::LinkRefusal;
-use sluice_core::runtime::dispatch::{RunOutcome, Runtime, RuntimeConfig, StartRequest};
-use sluice_core::runtime::events::{Origin, ACTION_DETAIL_TYPE};
-use sluice_core::runtime::links::{self, LinkError};
-use sluice_core::runtime::ports::{
+use sluice_definition::ExecutionMode;
+use sluice_definition::{load, Limits, Pipeline, Syntax};
+use sluice_runtime::approval_links::LinkRefusal;
+use sluice_runtime::events::{Origin, ACTION_DETAIL_TYPE};
+use sluice_runtime::links::{self, LinkError};
+use sluice_runtime::ports::{
     EventSink, Item, ItemStore, ObjectError, ObjectInfo, ObjectStore, Order, StoreError, Write,
 };
-use sluice_core::runtime::records::{keys, ApprovalRecord, ApprovalStatus, ExecutionStatus};
-use sluice_core::{load, Limits, Pipeline, Syntax};
+use sluice_runtime::records::{keys, ApprovalRecord, ApprovalStatus, ExecutionStatus};
+use sluice_runtime::{RunOutcome, Runtime, RuntimeConfig, StartRequest};
 use sluice_tests::embedded::{wire, TestEnv};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 use sluice_tests::workspace;

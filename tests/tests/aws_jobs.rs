@@ -29,16 +29,14 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 use sluice_agent::zip_files::{zip_folder, Selection};
 use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsOrchestrator};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::jobs::JobListener;
-use sluice_core::runtime::records::{
-    ActionRecord, ActionStatus, ExecutionStatus, RevisionOverride,
-};
-use sluice_core::{load, Limits, Syntax};
+use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::builds::Builds;
 use sluice_functions::executor::AwsExecutor;
 use sluice_functions::wiring::SystemEnv;
+use sluice_runtime::events::Origin;
+use sluice_runtime::jobs::JobListener;
+use sluice_runtime::records::{ActionRecord, ActionStatus, ExecutionStatus, RevisionOverride};
+use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sluice-pipeline-web";
@@ -142,7 +140,7 @@ impl Stack {
     }
 
     /// Stores the pipeline and starts it; the execution id.
-    async fn start(&self, pipeline: sluice_core::Pipeline, request: StartRequest) -> String {
+    async fn start(&self, pipeline: sluice_definition::Pipeline, request: StartRequest) -> String {
         let name = pipeline.name.clone();
         self.runtime
             .put_pipeline(pipeline, None)
@@ -362,12 +360,12 @@ fn source_stage(bucket: &str, key: &str) -> Value {
     }]})
 }
 
-fn pipeline(name: &str, stages: Value) -> sluice_core::Pipeline {
+fn pipeline(name: &str, stages: Value) -> sluice_definition::Pipeline {
     pipeline_with(name, stages, json!({}))
 }
 
 /// A pipeline with more top-level fields (`artifactStore`, ...).
-fn pipeline_with(name: &str, stages: Value, more: Value) -> sluice_core::Pipeline {
+fn pipeline_with(name: &str, stages: Value, more: Value) -> sluice_definition::Pipeline {
     let mut doc = json!({"pipeline": {
         "name": name,
         "roleArn": ROLE,

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use sha2::{Digest, Sha256};
 use sluice_aws::s3::{Multipart, SHA256_METADATA};
 use sluice_aws::S3ObjectStore;
-use sluice_core::runtime::ports::{ObjectError, ObjectStore};
+use sluice_runtime::ports::{ObjectError, ObjectStore};
 use sluice_tests::moto::{config, unique};
 
 const MIB: u64 = 1024 * 1024;

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sluice_aws::{ApprovalNotices, AwsNotifier, StartTarget, StepFunctionsOrchestrator};
-use sluice_core::compile::{compile, substitute};
-use sluice_core::contract::{error, ExecutionInput, TaskRequest, DISPATCH_FUNCTION};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::links;
-use sluice_core::runtime::notifications::{self, ApprovalLinks};
-use sluice_core::runtime::ports::{EventSink, Orchestrator, OrchestratorError};
-use sluice_core::runtime::records::{ApprovalRecord, ApprovalStatus};
-use sluice_core::{load, Limits, Syntax};
+use sluice_definition::compile::{compile, substitute};
+use sluice_definition::contract::{error, ExecutionInput, TaskRequest, DISPATCH_FUNCTION};
+use sluice_definition::{load, Limits, Syntax};
+use sluice_runtime::events::Origin;
+use sluice_runtime::links;
+use sluice_runtime::notifications::{self, ApprovalLinks};
+use sluice_runtime::ports::{EventSink, Orchestrator, OrchestratorError};
+use sluice_runtime::records::{ApprovalRecord, ApprovalStatus};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 
 use sluice_tests::moto::DISPATCH_ARN;

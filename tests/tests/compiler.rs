@@ -2,9 +2,9 @@
 //! dispatch handler receives.
 
 use serde_json::{json, Map, Value};
-use sluice_core::compile::{compile, WAIT_FOR_TASK_TOKEN};
-use sluice_core::contract::{error, TaskRequest};
-use sluice_core::{load, Limits, Syntax};
+use sluice_definition::compile::{compile, WAIT_FOR_TASK_TOKEN};
+use sluice_definition::contract::{error, TaskRequest};
+use sluice_definition::{load, Limits, Syntax};
 use sluice_tests::{fixture, workspace};
 
 fn machine_of(path: &std::path::Path) -> Value {

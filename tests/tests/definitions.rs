@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use sluice_core::compile::compile;
-use sluice_core::definition::parse_value;
-use sluice_core::{load, DefinitionError, Limits, Syntax};
+use sluice_definition::compile::compile;
+use sluice_definition::parse_value;
+use sluice_definition::{load, DefinitionError, Limits, Syntax};
 use sluice_tests::{fixture, fixtures_in, node_tool, workspace};
 
 fn syntax_of(path: &Path) -> Syntax {

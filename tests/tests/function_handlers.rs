@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use serde_json::{json, Value};
-use sluice_core::runtime::dispatch::{Runtime, StartRequest};
-use sluice_core::runtime::links;
-use sluice_core::runtime::ports::Env;
-use sluice_core::runtime::records::ExecutionStatus;
-use sluice_core::runtime::triggers::github_signature;
-use sluice_core::sigv4::Keys;
-use sluice_core::{load, Limits, Syntax};
+use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
+use sluice_runtime::links;
+use sluice_runtime::ports::Env;
+use sluice_runtime::records::ExecutionStatus;
+use sluice_runtime::triggers::github_signature;
+use sluice_runtime::{Runtime, StartRequest};
 use sluice_tests::embedded::{wire, TestEnv};
 use sluice_tests::{fixture, lambda};
+use sluice_web::sigv4::Keys;
 use tokio::sync::Notify;
 
 /// A function URL request (payload format 2.0) from the fixture; the body is sent base64-encoded.

@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig, StartRequest};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::links;
-use sluice_core::runtime::records::{ActionStatus, ExecutionStatus};
-use sluice_core::runtime::triggers::github_signature;
-use sluice_core::{load, Limits, Syntax};
+use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
 use sluice_functions::wiring::SystemEnv;
+use sluice_runtime::events::Origin;
+use sluice_runtime::links;
+use sluice_runtime::records::{ActionStatus, ExecutionStatus};
+use sluice_runtime::triggers::github_signature;
+use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 use sluice_tests::{fixture, lambda, workspace};
 

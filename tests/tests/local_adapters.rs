@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::json;
-use sluice_core::runtime::ports::{
+use sluice_local::{read_events, FolderObjectStore, JsonlEventLog, SqliteStore};
+use sluice_runtime::ports::{
     Condition, EventSink, Item, ItemStore, ObjectError, ObjectStore, Write,
 };
-use sluice_local::{read_events, FolderObjectStore, JsonlEventLog, SqliteStore};
 use sluice_tests::conformance::{self, objects::Corrupter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,7 +159,7 @@ async fn child_process_for_the_two_process_test() {
         .transact(vec![Write::Put(counter, Condition::Absent)])
         .await
     {
-        Ok(()) | Err(sluice_core::runtime::ports::StoreError::ConditionFailed(_)) => {}
+        Ok(()) | Err(sluice_runtime::ports::StoreError::ConditionFailed(_)) => {}
         Err(e) => panic!("creating the counter: {e}"),
     }
     // Second barrier: SQLite's busy handler is not fair, so without it the first child to open can finish

@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_core::runtime::approval_links::LinkRefusal;
-use sluice_core::runtime::dispatch::StartRequest;
-use sluice_core::runtime::links::{self, LinkError};
-use sluice_core::runtime::records::{ActionStatus, ExecutionStatus};
-use sluice_core::{Limits, Syntax};
+use sluice_definition::{Limits, Syntax};
+use sluice_runtime::approval_links::LinkRefusal;
+use sluice_runtime::links::{self, LinkError};
+use sluice_runtime::records::{ActionStatus, ExecutionStatus};
+use sluice_runtime::StartRequest;
 use tokio::sync::Notify;
 
 use sluice_tests::embedded::{wire, TestEnv};
@@ -48,7 +48,7 @@ async fn an_approval_nobody_answers_fails_when_its_timeout_passes() {
     std::fs::write(dir.path().join("src/a.txt"), "a").expect("file");
     let env = TestEnv::at(1_800_000_000_000);
     let (runtime, engine) = wire(dir.path(), env.clone());
-    let doc = sluice_core::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
+    let doc = sluice_definition::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
     runtime
         .put_pipeline(
             doc.pipeline,
@@ -113,7 +113,7 @@ async fn an_approval_link_acts_only_while_signed_unexpired_and_its_approval_wait
     std::fs::write(dir.path().join("src/a.txt"), "a").expect("file");
     let env = TestEnv::at(1_800_000_000_000);
     let (runtime, engine) = wire(dir.path(), env.clone());
-    let doc = sluice_core::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
+    let doc = sluice_definition::load(PIPELINE, Syntax::Yaml, &Limits::default()).expect("valid");
     runtime
         .put_pipeline(
             doc.pipeline,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use sluice_core::runtime::triggers::github_signature;
+use sluice_runtime::triggers::github_signature;
 use sluice_tests::served::{Reply, Server};
 
 fn source(src: &Path) -> Value {

@@ -1,9 +1,9 @@
 //! The api function: the CodePipeline-compatible JSON 1.1 API on its function URL (`POST /` with
-//! `X-Amz-Target: CodePipeline_20150709.<Operation>`), over `sluice_core::runtime::api::handle_as`.
+//! `X-Amz-Target: CodePipeline_20150709.<Operation>`), over `sluice_web::codepipeline::handle_as`.
 //!
 //! The aws CLI and the SDKs sign CodePipeline requests for the service `codepipeline`, and a function URL with
 //! `AuthType: AWS_IAM` accepts only signatures for `lambda`; so the URL has no IAM authentication and this
-//! function checks the SigV4 signature itself (`sluice_core::sigv4`, as `sluice serve` does) against the access
+//! function checks the SigV4 signature itself (`sluice_web::sigv4`, as `sluice serve` does) against the access
 //! keys in the secret `SLUICE_API_KEYS_SECRET_ARN`, before anything else. The caller recorded (e.g. as who
 //! decided an approval) is the access key id that signed.
 
@@ -12,10 +12,10 @@ use std::sync::Arc;
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
-use sluice_core::runtime::api;
-use sluice_core::runtime::approval_page::WebReply;
-use sluice_core::runtime::dispatch::Runtime;
-use sluice_core::sigv4::{self, Keys, SignedRequest};
+use sluice_runtime::Runtime;
+use sluice_web::codepipeline;
+use sluice_web::sigv4::{self, Keys, SignedRequest};
+use sluice_web::WebReply;
 
 use crate::config::ApiConfig;
 use crate::url;
@@ -128,7 +128,7 @@ pub async fn answer(
         Ok(key) => key,
         Err(e) => return error(403, e.kind(), &e.message()),
     };
-    let answer = api::handle_as(runtime, target, &body, &caller).await;
+    let answer = codepipeline::handle_as(runtime, target, &body, &caller).await;
     WebReply {
         status: answer.status,
         content_type: CONTENT_TYPE,

@@ -1,5 +1,5 @@
 //! The approval function: its function URL serves the approval pages of e-mailed links
-//! (`sluice_core::runtime::approval_page`, the same pages `sluice serve` answers). GET shows, POST decides once;
+//! (`sluice_web::approval_page`, the same pages `sluice serve` answers). GET shows, POST decides once;
 //! links are checked with the key read from Secrets Manager at cold start.
 
 use std::sync::Arc;
@@ -7,9 +7,9 @@ use std::sync::Arc;
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
-use sluice_core::runtime::approval_page::{self, PageRequest};
-use sluice_core::runtime::dispatch::Runtime;
-use sluice_core::runtime::links::PATH_PREFIX;
+use sluice_runtime::links::PATH_PREFIX;
+use sluice_runtime::Runtime;
+use sluice_web::approval_page::{self, PageRequest};
 
 use crate::config::ApprovalConfig;
 use crate::url;

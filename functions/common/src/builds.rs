@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sluice_aws::S3ObjectStore;
-use sluice_core::runtime::jobs::{Job, JobOutcome};
-use sluice_core::runtime::ports::{Condition, Item, ItemStore, ObjectStore, Write};
+use sluice_runtime::jobs::{Job, JobOutcome};
+use sluice_runtime::ports::{Condition, Item, ItemStore, ObjectStore, Write};
 use tracing::{info, warn};
 
 /// The environment variable every Sluice build carries: its job's id.
@@ -514,9 +514,9 @@ async fn exported_variables(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_core::definition::ActionTypeId;
-    use sluice_core::runtime::jobs::{JobInput, JobOutput};
-    use sluice_core::runtime::ports::ObjectInfo;
+    use sluice_definition::ActionTypeId;
+    use sluice_runtime::jobs::{JobInput, JobOutput};
+    use sluice_runtime::ports::ObjectInfo;
 
     fn job() -> Job {
         let object = |key: &str| ObjectInfo {

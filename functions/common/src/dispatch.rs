@@ -12,8 +12,8 @@ use aws_config::SdkConfig;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use sluice_aws::ApprovalNotices;
-use sluice_core::contract::TaskRequest;
-use sluice_core::runtime::dispatch::Runtime;
+use sluice_definition::contract::TaskRequest;
+use sluice_runtime::Runtime;
 use tracing::{info, warn};
 
 use crate::config::DispatchConfig;
@@ -120,7 +120,7 @@ async fn build_changed(
     let finished = executor.build_finished(event).await.map_err(|message| {
         warn!(build, error = %message, "cannot finish a build's job");
         TaskFailure {
-            name: sluice_core::contract::error::RETRYABLE.into(),
+            name: sluice_definition::contract::error::RETRYABLE.into(),
             message,
         }
     })?;

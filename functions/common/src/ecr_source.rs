@@ -9,8 +9,8 @@ use aws_config::SdkConfig;
 use aws_sdk_ecr::types::ImageIdentifier;
 use serde_json::json;
 use sluice_agent::zip_files::{zip_folder, Selection};
-use sluice_core::runtime::jobs::{Job, JobOutcome, SourceRevision};
-use sluice_core::runtime::ports::ObjectStore;
+use sluice_runtime::jobs::{Job, JobOutcome, SourceRevision};
+use sluice_runtime::ports::ObjectStore;
 
 /// Describes the job's image and stores its `imageDetail.json` as the output artifact, in `scratch`.
 pub async fn run(

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use sluice_agent::{AgentConfig, LocalAgent};
 use sluice_aws::S3ObjectStore;
-use sluice_core::runtime::jobs::{Executor, Job, JobListener, JobOutcome};
-use sluice_core::runtime::ports::ItemStore;
+use sluice_runtime::jobs::{Executor, Job, JobListener, JobOutcome};
+use sluice_runtime::ports::ItemStore;
 use tokio::sync::{oneshot, Mutex};
 use tracing::{info, warn};
 

@@ -1,5 +1,5 @@
 //! What Sluice's Lambda functions share: typed configuration read once from the environment ([`config`]), the
-//! SDK clients and adapters assembled into a [`sluice_core::runtime::dispatch::Runtime`] ([`wiring`]), and each
+//! SDK clients and adapters assembled into a [`sluice_runtime::Runtime`] ([`wiring`]), and each
 //! function's handler: a plain async function from its event to its answer, tested without Lambda.
 //!
 //! The binaries in `functions/<name>` only wire: tracing, `<Name>Config::from_env()`, `<Name>::connect`, and

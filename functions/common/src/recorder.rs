@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
-use sluice_core::runtime::dispatch::{RunOutcome, Runtime, RuntimeError};
-use sluice_core::runtime::ports::Order;
-use sluice_core::runtime::records::{
+use sluice_runtime::ports::Order;
+use sluice_runtime::records::{
     keys, ApprovalRecord, ApprovalStatus, ExecutionRecord, ExecutionStatus,
 };
+use sluice_runtime::{RunOutcome, Runtime, RuntimeError};
 use tracing::{info, warn};
 
 use crate::config::RecorderConfig;

@@ -1,5 +1,5 @@
 //! The trigger function: GitHub webhook deliveries on its function URL (`POST /webhooks/<pipeline>`, answered by
-//! `sluice_core::runtime::webhooks` as `sluice serve` answers them: signature checked in constant time with the
+//! `sluice_web::webhooks` as `sluice serve` answers them: signature checked in constant time with the
 //! secret read from Secrets Manager at cold start, deliveries de-duplicated). S3 `Object Created` and ECR
 //! `Image Action` (PUSH, SUCCESS) EventBridge events start every pipeline whose first stage has an S3 source
 //! action on that bucket and key, or an ECR source action on that repository and tag (default `latest`), once
@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
 use serde_json::{json, Value};
-use sluice_core::definition::Pipeline;
-use sluice_core::runtime::approval_page::WebReply;
-use sluice_core::runtime::dispatch::{Runtime, StartRequest};
-use sluice_core::runtime::records::{RevisionOverride, TriggerInfo};
-use sluice_core::runtime::webhooks::{self, Delivery, PATH_PREFIX};
+use sluice_definition::Pipeline;
+use sluice_runtime::records::{RevisionOverride, TriggerInfo};
+use sluice_runtime::{Runtime, StartRequest};
+use sluice_web::webhooks::{self, Delivery, PATH_PREFIX};
+use sluice_web::WebReply;
 use tracing::{info, warn};
 
 use crate::config::TriggerConfig;

@@ -7,7 +7,7 @@ use aws_lambda_events::event::lambda_function_urls::{
 use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use sluice_core::runtime::approval_page::WebReply;
+use sluice_web::WebReply;
 
 /// The request's HTTP method (upper case; empty when the event has none).
 pub fn method(req: &LambdaFunctionUrlRequest) -> String {

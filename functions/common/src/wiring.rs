@@ -6,10 +6,10 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use sluice_aws::StepFunctionsOrchestrator;
 use sluice_aws::{ApprovalNotices, AwsNotifier, DynamoStore, S3ObjectStore, StepFunctionsConfig};
-use sluice_core::runtime::dispatch::{Runtime, RuntimeConfig};
-use sluice_core::runtime::events::Origin;
-use sluice_core::runtime::ports::Env;
-use sluice_core::validate::Limits;
+use sluice_definition::validate::Limits;
+use sluice_runtime::events::Origin;
+use sluice_runtime::ports::Env;
+use sluice_runtime::{Runtime, RuntimeConfig};
 
 use crate::config::{Common, ConfigError};
 use crate::executor::AwsExecutor;
@@ -128,7 +128,7 @@ pub fn runtime(
             limits: Limits::default(),
         },
     });
-    let listener: std::sync::Weak<dyn sluice_core::runtime::jobs::JobListener> =
+    let listener: std::sync::Weak<dyn sluice_runtime::jobs::JobListener> =
         Arc::downgrade(&runtime) as _;
     executor.set_listener(listener);
     Ok(Wired { runtime, executor })

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sluice_core::runtime::jobs::{Executor, Job, JobListener, JobOutcome};
-use sluice_core::runtime::ports::ObjectStore;
+use sluice_runtime::jobs::{Executor, Job, JobListener, JobOutcome};
+use sluice_runtime::ports::ObjectStore;
 use tokio::sync::watch;
 
 use crate::error::JobError;

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use sluice_core::runtime::ports::ObjectError;
+use sluice_runtime::ports::ObjectError;
 
 use crate::zip_files::ZipError;
 

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sluice_core::runtime::jobs::{Job, JobOutput, SourceRevision};
-use sluice_core::runtime::ports::{ObjectInfo, ObjectStore};
+use sluice_runtime::jobs::{Job, JobOutput, SourceRevision};
+use sluice_runtime::ports::{ObjectInfo, ObjectStore};
 
 use crate::error::JobError;
 use crate::log::{safe_component, JobLog};

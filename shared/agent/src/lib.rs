@@ -1,10 +1,10 @@
 //! Sluice's in-process job agent: it runs the actions of local pipeline runs.
 //!
-//! [`LocalAgent`] implements the core's [`Executor`](sluice_core::runtime::jobs::Executor): each job runs in
+//! [`LocalAgent`] implements the core's [`Executor`](sluice_runtime::jobs::Executor): each job runs in
 //! a tokio task, in a fresh folder, its inputs fetched from the
-//! [`ObjectStore`](sluice_core::runtime::ports::ObjectStore) and extracted safely, its outputs zipped and
+//! [`ObjectStore`](sluice_runtime::ports::ObjectStore) and extracted safely, its outputs zipped and
 //! stored back, its output streamed to a log file ([`log_path`]), its outcome reported to the
-//! [`JobListener`](sluice_core::runtime::jobs::JobListener).
+//! [`JobListener`](sluice_runtime::jobs::JobListener).
 //!
 //! Providers run locally (see [`supports`]): `Source/ThirdParty/LocalSource` (a git repository, read with
 //! libgit2, or a folder), `Source/AWS/S3`, `Deploy/AWS/S3`, `Build|Test/AWS/CodeBuild` (a `buildspec.yml`) and

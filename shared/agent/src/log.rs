@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 
-use sluice_core::runtime::jobs::Job;
+use sluice_runtime::jobs::Job;
 
 /// Where a job's log is: `<logs_dir>/<execution_id>/<stage>.<action>.<attempt>.log`.
 ///

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use sluice_core::runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
+use sluice_runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
 
 /// DynamoDB's limit on the writes of one transaction.
 const MAX_TRANSACTION_WRITES: usize = 100;

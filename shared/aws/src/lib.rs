@@ -1,4 +1,4 @@
-//! The AWS adapters of the runtime ports (`sluice_core::runtime::ports`): DynamoDB for the item store, S3 for
+//! The AWS adapters of the runtime ports (`sluice_runtime::ports`): DynamoDB for the item store, S3 for
 //! the object store, Step Functions for the orchestrator, EventBridge and SNS for the event sink. The store
 //! adapters pass the same conformance suites as the embedded adapters in `sluice-local`.
 //!

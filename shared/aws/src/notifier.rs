@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::{json, Value};
-use sluice_core::runtime::events::SOURCE;
-use sluice_core::runtime::links;
-use sluice_core::runtime::notifications::{self, ApprovalLinks};
-use sluice_core::runtime::ports::EventSink;
-use sluice_core::runtime::records::ApprovalRecord;
+use sluice_runtime::events::SOURCE;
+use sluice_runtime::links;
+use sluice_runtime::notifications::{self, ApprovalLinks};
+use sluice_runtime::ports::EventSink;
+use sluice_runtime::records::ApprovalRecord;
 
 /// SNS's limit on a subject.
 const MAX_SUBJECT: usize = 100;
@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn entries_keep_the_events_shape() {
-        let origin = sluice_core::runtime::events::Origin {
+        let origin = sluice_runtime::events::Origin {
             account: "123456789012".into(),
             region: "us-east-1".into(),
         };

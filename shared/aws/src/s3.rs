@@ -32,15 +32,15 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
-use sluice_core::runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
+use sluice_runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The metadata key holding the content's SHA-256, hex.
 pub const SHA256_METADATA: &str = "sha256";
 
 /// Temporary files (downloads in progress) start with this; keys may not, as in the folder store.
-use sluice_core::runtime::object_names::TEMP_PREFIX;
-pub use sluice_core::runtime::object_names::{validate_bucket, validate_key};
+use sluice_runtime::objects::TEMP_PREFIX;
+pub use sluice_runtime::objects::{validate_bucket, validate_key};
 
 /// The version id S3 reports for objects of a bucket without versioning.
 const NULL_VERSION: &str = "null";

@@ -18,9 +18,9 @@ use aws_sdk_sfn::types::{RoutingConfigurationListItem, StateMachineType};
 use aws_sdk_sfn::Client;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sluice_core::compile::substitute;
-use sluice_core::contract::DISPATCH_FUNCTION;
-use sluice_core::runtime::ports::{Orchestrator, OrchestratorError, RunState};
+use sluice_definition::compile::substitute;
+use sluice_definition::contract::DISPATCH_FUNCTION;
+use sluice_runtime::ports::{Orchestrator, OrchestratorError, RunState};
 use tracing::info;
 
 /// Step Functions' limit on state machine, alias and execution names.

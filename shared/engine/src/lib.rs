@@ -28,11 +28,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sluice_core::contract::TaskRequest as DispatchRequest;
-use sluice_core::runtime::dispatch::{RunOutcome, Runtime};
-use sluice_core::runtime::ports::{
+use sluice_definition::contract::TaskRequest as DispatchRequest;
+use sluice_runtime::ports::{
     Condition, Env, Item, ItemStore, Orchestrator, OrchestratorError, Order, StoreError, Write,
 };
+use sluice_runtime::{RunOutcome, Runtime};
 use sluice_states::execution::{Command, Effect, Execution, Outcome, StartExecution, Status};
 use sluice_states::{Failure, HistoryEvent, Machine, TaskMode, TaskToken, Timestamp};
 use tokio::sync::Notify;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sluice_core::runtime::ports::EventSink;
+use sluice_runtime::ports::EventSink;
 
 /// An [`EventSink`] appending JSON lines to a file. Cheap to clone; clones share the file.
 #[derive(Debug, Clone)]

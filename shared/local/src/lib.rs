@@ -1,4 +1,4 @@
-//! Sluice's embedded adapters: the ports of `sluice_core::runtime::ports` on one machine, with no AWS
+//! Sluice's embedded adapters: the ports of `sluice_runtime::ports` on one machine, with no AWS
 //! account. [`SqliteStore`] is the item store (DynamoDB's single table in a SQLite file),
 //! [`FolderObjectStore`] the object store (S3 buckets as folders), [`JsonlEventLog`] the event sink
 //! (EventBridge events as JSON lines). Each passes the conformance suites in `tests/src/conformance`, which

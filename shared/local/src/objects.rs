@@ -44,14 +44,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use sluice_core::runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
+use sluice_runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
 
 /// The buffer objects stream through: memory stays bounded whatever an object's size.
 const BUFFER: usize = 64 * 1024;
 
 /// The prefix of temporary files; keys cannot contain a segment starting with it.
-use sluice_core::runtime::object_names::TEMP_PREFIX;
-pub use sluice_core::runtime::object_names::{validate_bucket, validate_key};
+use sluice_runtime::objects::TEMP_PREFIX;
+pub use sluice_runtime::objects::{validate_bucket, validate_key};
 
 /// How often a get re-reads an object that changed under it before calling it corrupt.
 const READ_ATTEMPTS: usize = 3;

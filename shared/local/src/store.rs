@@ -4,7 +4,7 @@
 //!
 //! ```sql
 //! CREATE TABLE items (
-//!     pk         TEXT    NOT NULL,  -- partition key, as `sluice_core::runtime::keys` builds it
+//!     pk         TEXT    NOT NULL,  -- partition key, as `sluice_runtime::records::keys` builds it
 //!     sk         TEXT    NOT NULL,  -- sort key; compared bytewise (BINARY collation = UTF-8 byte order,
 //!                                   -- which is DynamoDB's order for string keys)
 //!     version    INTEGER NOT NULL,  -- the item's version; conditional writes name the version they read
@@ -46,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
-use sluice_core::runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
+use sluice_runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
 
 /// How long a statement waits for another connection's lock before the store answers
 /// [`StoreError::Busy`].

@@ -1,4 +1,4 @@
-//! Conformance suites for the ports of `sluice_core::runtime::ports`: the behaviour every adapter pair
+//! Conformance suites for the ports of `sluice_runtime::ports`: the behaviour every adapter pair
 //! (SQLite and DynamoDB, a folder and S3) must share, written once against the traits.
 //!
 //! Each suite is a set of `pub async fn` checks and a `run_all` that runs them all, reporting every failure at

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use sluice_core::runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
+use sluice_runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
 
 use super::{ensure, namespace, Context, Outcome, Report};
 

@@ -5,7 +5,7 @@
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use sluice_core::runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
+use sluice_runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
 
 use super::{ensure, namespace, Context, Outcome, Report};
 

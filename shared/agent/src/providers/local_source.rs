@@ -18,7 +18,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Repository, RepositoryOpenFlags, TreeWalkMode, TreeWalkResult};
-use sluice_core::runtime::jobs::SourceRevision;
+use sluice_runtime::jobs::SourceRevision;
 
 use crate::error::JobError;
 use crate::job::{blocking, JobContext, Success};
@@ -319,7 +319,7 @@ fn from_folder(path: &Path, selection: Selection, dest: &Path) -> Result<Found, 
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC), as CodeCommit's date variables read.
 fn rfc3339(seconds: i64) -> String {
-    sluice_core::runtime::events::rfc3339(seconds.saturating_mul(1000))
+    sluice_runtime::events::rfc3339(seconds.saturating_mul(1000))
 }
 
 #[cfg(test)]

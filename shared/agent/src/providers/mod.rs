@@ -1,6 +1,6 @@
 //! The providers a local run can execute, one module each, and the word for those it cannot.
 
-use sluice_core::definition::ActionTypeId;
+use sluice_definition::ActionTypeId;
 
 use crate::error::JobError;
 use crate::job::{JobContext, Success};

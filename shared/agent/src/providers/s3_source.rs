@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_core::runtime::jobs::SourceRevision;
+use sluice_runtime::jobs::SourceRevision;
 
 use crate::error::JobError;
 use crate::job::{blocking, JobContext, Success};

@@ -7,7 +7,7 @@ fn build(
     name: &str,
     buildspec: &str,
     extra: &[(&str, &str)],
-) -> sluice_core::runtime::jobs::Job {
+) -> sluice_runtime::jobs::Job {
     let mut job = job(name, action("Build", "AWS", "CodeBuild"));
     let mut files = vec![("buildspec.yml", buildspec)];
     files.extend_from_slice(extra);

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use sluice_agent::{log_path, supports};
-use sluice_core::runtime::jobs::Executor;
+use sluice_runtime::jobs::Executor;
 
 use crate::support::*;
 
-fn commands(name: &str, lines: &[&str]) -> sluice_core::runtime::jobs::Job {
+fn commands(name: &str, lines: &[&str]) -> sluice_runtime::jobs::Job {
     let mut job = job(name, action("Compute", "AWS", "Commands"));
     job.commands = lines.iter().map(|l| l.to_string()).collect();
     job
@@ -235,10 +235,7 @@ async fn a_restarted_run_stops_what_an_earlier_run_left_running() {
     job.id = "exec-1/Stage/Orphan/1/2".to_string();
     let outcome = h.run(job.clone()).await;
     assert!(
-        matches!(
-            outcome,
-            sluice_core::runtime::jobs::JobOutcome::Succeeded { .. }
-        ),
+        matches!(outcome, sluice_runtime::jobs::JobOutcome::Succeeded { .. }),
         "{outcome:?}"
     );
     let status = tokio::time::timeout(Duration::from_secs(10), async {

@@ -23,7 +23,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn source_job(path: &str, base: &Path) -> sluice_core::runtime::jobs::Job {
+fn source_job(path: &str, base: &Path) -> sluice_runtime::jobs::Job {
     let mut job = job("Source", action("Source", "ThirdParty", "LocalSource"));
     config(&mut job, &[("Path", path)]);
     job.base_dir = Some(base.display().to_string());
@@ -75,7 +75,7 @@ async fn a_git_source_is_the_committed_tree_not_the_working_copy() {
     );
     assert!(variables.contains_key("CommitterDate"));
     match &outcome {
-        sluice_core::runtime::jobs::JobOutcome::Succeeded {
+        sluice_runtime::jobs::JobOutcome::Succeeded {
             revision: Some(r), ..
         } => {
             assert_eq!(r.revision_id, head);
@@ -106,7 +106,7 @@ async fn a_git_source_is_the_committed_tree_not_the_working_copy() {
     assert!(message.contains("no branch nope"), "{message}");
 
     // An execution started with a COMMIT_ID revision gets that commit, whatever the branch holds now.
-    let pin = |value: &str| sluice_core::runtime::records::RevisionOverride {
+    let pin = |value: &str| sluice_runtime::records::RevisionOverride {
         action_name: "Source".into(),
         revision_type: "COMMIT_ID".into(),
         revision_value: value.into(),

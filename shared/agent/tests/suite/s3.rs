@@ -1,6 +1,6 @@
 //! S3 source and deploy through the object store.
 
-use sluice_core::runtime::jobs::JobOutcome;
+use sluice_runtime::jobs::JobOutcome;
 
 use crate::support::*;
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sluice_agent::{AgentConfig, LocalAgent};
-use sluice_core::definition::ActionTypeId;
-use sluice_core::runtime::jobs::{Executor, Job, JobInput, JobListener, JobOutcome, JobOutput};
-use sluice_core::runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
+use sluice_definition::ActionTypeId;
+use sluice_runtime::jobs::{Executor, Job, JobInput, JobListener, JobOutcome, JobOutput};
+use sluice_runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
 use tokio::sync::mpsc;
 
 /// (bucket, key) -> (content, description).
@@ -186,7 +186,7 @@ impl Harness {
     /// The files of a stored zip: name -> (content, unix mode).
     pub fn artifact(
         &self,
-        info: &sluice_core::runtime::ports::ObjectInfo,
+        info: &sluice_runtime::ports::ObjectInfo,
     ) -> BTreeMap<String, (String, u32)> {
         let bytes = self
             .store

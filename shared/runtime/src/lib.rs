@@ -1,0 +1,60 @@
+//! The execution runtime, written once over ports and wrapped by the embedded host and the Lambda functions
+//! alike: the records an execution leaves, the dispatch handler every task of a compiled state machine calls,
+//! and the operations people and the API perform on pipelines and executions.
+//!
+//! [`Runtime`] is one type whose operations live in modules named for their concern, each an `impl Runtime`
+//! block:
+//!
+//! | concern | module |
+//! |---|---|
+//! | the type, its settings, typed store access, completing task tokens | [`runtime`] |
+//! | pipelines: versions, tags, listing, deletion | [`pipelines`] |
+//! | executions: start (once per client token), records, listing, starting runs | [`executions`] |
+//! | the task entry point | [`dispatch`] |
+//! | a stage's entry and exit gates: transitions, conditions, attempts | [`stage_gates`] |
+//! | execution-mode locks (QUEUED, SUPERSEDED) and the executions waiting for them | [`locks`] |
+//! | a failed stage: recording it and deciding what follows | [`stage_failures`] |
+//! | running an action attempt, redeliveries, settling it | [`actions`] |
+//! | handing jobs to the executor or job workers, and taking their outcomes | [`running_jobs`] |
+//! | what an action reads: `#{...}` values and input artifacts | [`inputs`] |
+//! | manual approvals: asking, finding, deciding | [`approvals`] |
+//! | stop, retry, transitions | [`control`] |
+//! | how runs end: recording the outcome, closing lost runs | [`finishing`] |
+//! | custom action types and the job queue workers poll | [`workers`] |
+//! | webhook deliveries, once per delivery id | [`deliveries`] |
+//! | approval links: what a link may act on | [`approval_links`] |
+//!
+//! Pure pieces beside it: [`conditions`] (rule evaluation), [`triggers`] and [`globs`] (whether a push starts
+//! a pipeline), [`variables`], [`events`], [`notifications`], [`links`] (signed approval links).
+
+pub mod actions;
+pub mod approval_links;
+pub mod approvals;
+pub mod conditions;
+pub mod control;
+pub mod deliveries;
+pub mod dispatch;
+pub mod error;
+pub mod events;
+pub mod executions;
+pub mod finishing;
+pub mod globs;
+pub mod inputs;
+pub mod jobs;
+pub mod links;
+pub mod locks;
+pub mod notifications;
+pub mod objects;
+pub mod pipelines;
+pub mod ports;
+pub mod records;
+pub mod running_jobs;
+pub mod runtime;
+pub mod stage_failures;
+pub mod stage_gates;
+pub mod triggers;
+pub mod variables;
+pub mod workers;
+
+pub use error::RuntimeError;
+pub use runtime::{RunOutcome, Runtime, RuntimeConfig, StartRequest};

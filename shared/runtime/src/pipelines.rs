@@ -1,0 +1,252 @@
+//! Pipelines: storing versions (each published to the orchestrator before it is recorded), tags, listing,
+//! reading any version, and deletion.
+
+use tracing::info;
+
+use crate::error::{Result, RuntimeError};
+use crate::ports::{Condition, Order, StoreError, Write};
+use crate::records::{keys, ExecutionRecord, PipelineHead, PipelineRecord, TagsRecord};
+use crate::runtime::{decode, put, Runtime, Versioned};
+use sluice_definition::compile::compile;
+use sluice_definition::model::Pipeline;
+use sluice_definition::validate::validate;
+use sluice_definition::Tag;
+
+impl Runtime {
+    /// Creates a pipeline, or a new version of it when the definition changed; returns the version in force.
+    pub async fn put_pipeline(
+        &self,
+        definition: Pipeline,
+        base_dir: Option<String>,
+    ) -> Result<PipelineRecord> {
+        let problems = validate(&definition, &self.config.limits);
+        if !problems.is_empty() {
+            return Err(RuntimeError::InvalidDefinition(problems));
+        }
+        let name = definition.name.clone();
+        let head: Option<Versioned<PipelineHead>> = self.read(keys::PIPELINES, &name).await?;
+        if let Some(h) = &head {
+            let current = self.pipeline(&name, Some(h.value.version)).await?;
+            let mut same = definition.clone();
+            same.version = current.definition.version;
+            if same == current.definition && current.base_dir == base_dir {
+                return Ok(current);
+            }
+        }
+        self.store_version(definition, base_dir, head, Vec::new())
+            .await
+    }
+
+    /// Creates a pipeline that must not exist yet (CreatePipeline), with its tags. A pipeline of that name
+    /// is a [`RuntimeError::Conflict`], also when another writer creates it at the same moment.
+    pub async fn create_pipeline(
+        &self,
+        definition: Pipeline,
+        base_dir: Option<String>,
+        tags: Vec<Tag>,
+    ) -> Result<PipelineRecord> {
+        let problems = validate(&definition, &self.config.limits);
+        if !problems.is_empty() {
+            return Err(RuntimeError::InvalidDefinition(problems));
+        }
+        let name = definition.name.clone();
+        let in_use = || RuntimeError::Conflict(format!("a pipeline named {name} already exists"));
+        if self
+            .read::<PipelineHead>(keys::PIPELINES, &name)
+            .await?
+            .is_some()
+        {
+            return Err(in_use());
+        }
+        let tags = put(
+            keys::pipeline(&name),
+            keys::TAGS.into(),
+            self.store
+                .get(&keys::pipeline(&name), keys::TAGS)
+                .await?
+                .map(|i| i.version),
+            &TagsRecord { tags },
+        )?;
+        match self
+            .store_version(definition, base_dir, None, vec![tags])
+            .await
+        {
+            Err(RuntimeError::Store(StoreError::ConditionFailed(_))) => Err(in_use()),
+            other => other,
+        }
+    }
+
+    /// Stores a new version of a pipeline, after `head` (None: the pipeline has no head, new or deleted),
+    /// with `extra` writes in the same transaction. The head's absence is a condition of the write.
+    pub(crate) async fn store_version(
+        &self,
+        mut definition: Pipeline,
+        base_dir: Option<String>,
+        head: Option<Versioned<PipelineHead>>,
+        extra: Vec<Write>,
+    ) -> Result<PipelineRecord> {
+        let name = definition.name.clone();
+        let now = self.env.now_ms();
+        let version = match &head {
+            Some(h) => h.value.version + 1,
+            // A deleted pipeline's versions stay (its executions may still run, and the orchestrator keeps
+            // each version's machine), so a pipeline created again under its name numbers on after them.
+            None => self.last_stored_version(&name).await? + 1,
+        };
+        definition.version = Some(version);
+        let record = PipelineRecord {
+            definition,
+            created_ms: now,
+            base_dir,
+        };
+        let new_head = PipelineHead {
+            name: name.clone(),
+            version,
+            created_ms: head.as_ref().map_or(now, |h| h.value.created_ms),
+            updated_ms: now,
+        };
+        self.orchestrator
+            .publish(&name, version, &compile(&record.definition))
+            .await?;
+        let mut writes = vec![
+            put(keys::pipeline(&name), keys::version(version), None, &record)?,
+            put(
+                keys::PIPELINES.into(),
+                name.clone(),
+                head.map(|h| h.version),
+                &new_head,
+            )?,
+        ];
+        writes.extend(extra);
+        self.store.transact(writes).await?;
+        info!(pipeline = %name, version, "pipeline version stored");
+        Ok(record)
+    }
+
+    /// The highest version stored for a pipeline name, 0 when there is none.
+    pub(crate) async fn last_stored_version(&self, name: &str) -> Result<u64> {
+        let newest = self
+            .store
+            .query(
+                &keys::pipeline(name),
+                "VERSION#",
+                Order::Descending,
+                1,
+                None,
+            )
+            .await?;
+        Ok(newest
+            .first()
+            .and_then(|i| i.sk.trim_start_matches("VERSION#").parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Deletes a pipeline (DeletePipeline): its head, tags, transitions, idempotency tokens and execution
+    /// listing go; its versions and executions' own records stay for runs that reference them. Refused
+    /// ([`RuntimeError::Conflict`]) while an execution of it has not ended. Deleting a pipeline that does
+    /// not exist does nothing, as in CodePipeline.
+    pub async fn delete_pipeline(&self, name: &str) -> Result<()> {
+        let Some(head) = self.read::<PipelineHead>(keys::PIPELINES, name).await? else {
+            return Ok(());
+        };
+        let pk = keys::pipeline(name);
+        let mut doomed = Vec::new();
+        for prefix in ["EXECUTION#", "TRANSITION#", "REQUEST#", keys::TAGS] {
+            let items = self
+                .store
+                .query(&pk, prefix, Order::Ascending, usize::MAX, None)
+                .await?;
+            for i in items {
+                if prefix == "EXECUTION#" {
+                    let listed: ExecutionRecord = decode(i.clone())?.value;
+                    if !listed.status.is_final() {
+                        return Err(RuntimeError::Conflict(format!(
+                            "execution {} of pipeline {name} is {:?}; stop it before deleting the pipeline",
+                            listed.execution_id, listed.status
+                        )));
+                    }
+                }
+                doomed.push(Write::Delete {
+                    pk: i.pk,
+                    sk: i.sk,
+                    condition: Condition::Version(i.version),
+                });
+            }
+        }
+        // The head goes first, alone and conditionally: from then on the pipeline is gone for every reader.
+        self.store
+            .transact(vec![Write::Delete {
+                pk: keys::PIPELINES.into(),
+                sk: name.to_owned(),
+                condition: Condition::Version(head.version),
+            }])
+            .await?;
+        while !doomed.is_empty() {
+            let rest = doomed.split_off(doomed.len().min(25));
+            let chunk = std::mem::replace(&mut doomed, rest);
+            match self.store.transact(chunk).await {
+                Ok(()) | Err(StoreError::ConditionFailed(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(pipeline = %name, "pipeline deleted");
+        Ok(())
+    }
+
+    /// A pipeline's head (newest version and times), None when there is no such pipeline.
+    pub async fn pipeline_head(&self, name: &str) -> Result<Option<PipelineHead>> {
+        Ok(self
+            .read::<PipelineHead>(keys::PIPELINES, name)
+            .await?
+            .map(|v| v.value))
+    }
+
+    /// A pipeline's tags (set by CreatePipeline).
+    pub async fn pipeline_tags(&self, name: &str) -> Result<Vec<Tag>> {
+        Ok(self
+            .read::<TagsRecord>(&keys::pipeline(name), keys::TAGS)
+            .await?
+            .map(|v| v.value.tags)
+            .unwrap_or_default())
+    }
+
+    /// One page of pipelines' newest versions by name, after the name `after`; the name to continue after
+    /// when there may be more.
+    pub async fn list_pipelines_page(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<PipelineHead>, Option<String>)> {
+        self.page(keys::PIPELINES, "", Order::Ascending, limit, after)
+            .await
+    }
+
+    /// A pipeline version (the newest when `version` is None).
+    pub async fn pipeline(&self, name: &str, version: Option<u64>) -> Result<PipelineRecord> {
+        let version = match version {
+            Some(v) => v,
+            None => {
+                self.read::<PipelineHead>(keys::PIPELINES, name)
+                    .await?
+                    .ok_or_else(|| RuntimeError::PipelineNotFound(name.to_owned()))?
+                    .value
+                    .version
+            }
+        };
+        Ok(self
+            .read::<PipelineRecord>(&keys::pipeline(name), &keys::version(version))
+            .await?
+            .ok_or_else(|| RuntimeError::PipelineNotFound(format!("{name} version {version}")))?
+            .value)
+    }
+
+    /// Every pipeline's newest version.
+    pub async fn list_pipelines(&self) -> Result<Vec<PipelineHead>> {
+        Ok(self
+            .query::<PipelineHead>(keys::PIPELINES, "", Order::Ascending)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+}

@@ -1,0 +1,284 @@
+//! What happens when a stage is entered and left: disabled transitions hold an execution at the entry, the
+//! execution mode's lock is taken ([`crate::locks`]), `beforeEntry` and `onSuccess` conditions are evaluated,
+//! and the stage attempt is recorded and announced.
+
+use serde_json::json;
+use tracing::info;
+
+use crate::conditions::*;
+use crate::error::{Result, RuntimeError};
+use crate::ports::{Condition, Order, StoreError, Write};
+use crate::records::{keys, ExecutionRecord, ExecutionStatus, StageRecord, StageStatus, Waiter};
+use crate::runtime::{find_stage, put, Runtime, Versioned};
+use sluice_definition::contract::{error, GateOutput};
+use sluice_definition::model::{ConditionResult, ExecutionMode, Pipeline};
+
+impl Runtime {
+    /// The entry gate.
+    pub(crate) async fn enter(
+        &self,
+        execution: &ExecutionRecord,
+        stage: &str,
+        token: &str,
+    ) -> Result<()> {
+        let id = &execution.execution_id;
+        if execution.status == ExecutionStatus::Stopping {
+            self.fail(token, error::STOPPED, "the execution was stopped")
+                .await;
+            return Ok(());
+        }
+        let pipeline = &execution.pipeline;
+        let waiter = Waiter {
+            execution_id: id.clone(),
+            started_ms: execution.started_ms,
+            token: token.to_owned(),
+        };
+        // A disabled transition holds the execution until it is enabled.
+        if self
+            .store
+            .get(&keys::pipeline(pipeline), &keys::transition(stage))
+            .await?
+            .is_some()
+        {
+            let pk = keys::transition_waiters(pipeline, stage);
+            let sk = keys::waiter(execution.started_ms, id);
+            let existing = self.store.get(&pk, &sk).await?.map(|i| i.version);
+            self.store
+                .transact(vec![put(pk.clone(), sk.clone(), existing, &waiter)?])
+                .await?;
+            // Enabled meanwhile? Then go on (whoever deletes the waiter item enters it).
+            if self
+                .store
+                .get(&keys::pipeline(pipeline), &keys::transition(stage))
+                .await?
+                .is_none()
+            {
+                if let Some(i) = self.store.get(&pk, &sk).await? {
+                    let gone = self
+                        .store
+                        .transact(vec![Write::Delete {
+                            pk,
+                            sk,
+                            condition: Condition::Version(i.version),
+                        }])
+                        .await;
+                    if gone.is_ok() {
+                        return Box::pin(self.enter(execution, stage, token)).await;
+                    }
+                }
+            }
+            info!(execution = %id, stage, "waiting: the transition into the stage is disabled");
+            return Ok(());
+        }
+        let definition = self
+            .pipeline(pipeline, Some(execution.version))
+            .await?
+            .definition;
+        let mode = definition.mode();
+        if mode != ExecutionMode::Parallel
+            && !self
+                .acquire_or_wait(execution, stage, mode, &waiter)
+                .await?
+        {
+            return Ok(());
+        }
+        self.admitted(execution, &definition, stage, token).await
+    }
+
+    /// The execution may enter: evaluate beforeEntry, record the stage attempt, answer the gate.
+    pub(crate) async fn admitted(
+        &self,
+        execution: &ExecutionRecord,
+        definition: &Pipeline,
+        stage: &str,
+        token: &str,
+    ) -> Result<()> {
+        let id = &execution.execution_id;
+        let stage_def = find_stage(definition, stage)?;
+        let previous: Vec<Versioned<StageRecord>> = self
+            .query(
+                &keys::execution(id),
+                &keys::stage_prefix(stage),
+                Order::Descending,
+            )
+            .await?;
+        // A re-delivered entry of an attempt in progress answers the same.
+        if let Some(p) = previous
+            .first()
+            .filter(|p| p.value.status == StageStatus::InProgress)
+        {
+            let out = GateOutput {
+                attempt: p.value.attempt,
+                skip: false,
+            };
+            self.succeed(token, json!(out)).await;
+            return Ok(());
+        }
+        // A skipped stage is never entered again; an entry delivered again re-answers it.
+        if let Some(p) = previous
+            .first()
+            .filter(|p| p.value.status == StageStatus::Skipped)
+        {
+            self.release(execution, stage).await?;
+            let out = GateOutput {
+                attempt: p.value.attempt,
+                skip: true,
+            };
+            self.succeed(token, json!(out)).await;
+            return Ok(());
+        }
+        let attempt = previous.first().map_or(1, |p| p.value.attempt + 1);
+        let scope = self.scope(execution, definition).await?;
+        let verdict = evaluate_conditions(
+            stage_def
+                .before_entry
+                .as_ref()
+                .map(|c| c.conditions.as_slice()),
+            &scope,
+        );
+        let now = self.env.now_ms();
+        let (status, skip, failure) = match verdict {
+            None => (StageStatus::InProgress, false, None),
+            Some((ConditionResult::Skip, why)) => (StageStatus::Skipped, true, Some(why)),
+            Some((_, why)) => (StageStatus::Failed, false, Some(why)),
+        };
+        let record = StageRecord {
+            execution_id: id.clone(),
+            stage: stage.to_owned(),
+            attempt,
+            status,
+            started_ms: now,
+            updated_ms: now,
+            error: failure.clone().filter(|_| status == StageStatus::Failed),
+        };
+        match self
+            .store
+            .transact(vec![put(
+                keys::execution(id),
+                keys::stage(stage, attempt),
+                None,
+                &record,
+            )?])
+            .await
+        {
+            Ok(()) => {}
+            // A concurrent delivery recorded it: answer like it.
+            Err(StoreError::ConditionFailed(_)) => {
+                self.succeed(
+                    token,
+                    json!(GateOutput {
+                        attempt,
+                        skip: false
+                    }),
+                )
+                .await;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let state = match status {
+            StageStatus::InProgress => "STARTED",
+            StageStatus::Failed => "FAILED",
+            _ => "SKIPPED",
+        };
+        self.publish(self.config.origin.stage_event(
+            self.env.new_id(),
+            now,
+            &execution.pipeline,
+            id,
+            execution.version,
+            stage,
+            state,
+        ))
+        .await;
+        match status {
+            StageStatus::Failed => {
+                self.release(execution, stage).await?;
+                let why = failure.unwrap_or_default();
+                self.fail(token, error::CONDITION_FAILED, &why).await;
+            }
+            _ => {
+                if skip {
+                    self.release(execution, stage).await?;
+                }
+                info!(execution = %id, stage, attempt, skip, "stage entered");
+                self.succeed(token, json!(GateOutput { attempt, skip }))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The exit gate.
+    pub(crate) async fn leave(&self, id: &str, stage: &str, token: &str) -> Result<()> {
+        let execution = self.execution(id).await?;
+        let definition = self
+            .pipeline(&execution.pipeline, Some(execution.version))
+            .await?
+            .definition;
+        let stage_def = find_stage(&definition, stage)?;
+        let Some(current) = self.current_stage(id, stage).await? else {
+            return Err(RuntimeError::Corrupt(format!(
+                "stage {stage} left without being entered"
+            )));
+        };
+        if current.value.status == StageStatus::Succeeded {
+            // A re-delivery (the first may have died before letting go of the stage).
+            self.release(&execution, stage).await?;
+            self.succeed(token, json!({})).await;
+            return Ok(());
+        }
+        let scope = self.scope(&execution, &definition).await?;
+        if let Some((_, why)) = evaluate_conditions(
+            stage_def
+                .on_success
+                .as_ref()
+                .map(|c| c.conditions.as_slice()),
+            &scope,
+        ) {
+            self.fail(token, error::CONDITION_FAILED, &why).await;
+            return Ok(());
+        }
+        let mut done = current.value.clone();
+        done.status = StageStatus::Succeeded;
+        done.updated_ms = self.env.now_ms();
+        self.store
+            .transact(vec![put(
+                keys::execution(id),
+                keys::stage(stage, done.attempt),
+                Some(current.version),
+                &done,
+            )?])
+            .await?;
+        self.publish(self.config.origin.stage_event(
+            self.env.new_id(),
+            done.updated_ms,
+            &execution.pipeline,
+            id,
+            execution.version,
+            stage,
+            "SUCCEEDED",
+        ))
+        .await;
+        self.release(&execution, stage).await?;
+        info!(execution = %id, stage, "stage succeeded");
+        self.succeed(token, json!({})).await;
+        Ok(())
+    }
+
+    pub(crate) async fn current_stage(
+        &self,
+        id: &str,
+        stage: &str,
+    ) -> Result<Option<Versioned<StageRecord>>> {
+        Ok(self
+            .query::<StageRecord>(
+                &keys::execution(id),
+                &keys::stage_prefix(stage),
+                Order::Descending,
+            )
+            .await?
+            .into_iter()
+            .next())
+    }
+}

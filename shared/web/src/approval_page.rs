@@ -1,0 +1,360 @@
+//! The approval pages, answered the same way by `sluice serve` and the approval Lambda function.
+//!
+//! `GET /approvals/<token>?expires=..&sig=..` shows what waits for approval and a form; it never acts (mail
+//! scanners and link previews open links). `POST` to the same URL with `decision=Approved|Rejected` (and an
+//! optional `summary`) decides. The signed link is the credential ([`sluice_runtime::links`]); a link is single-use
+//! because an approval is decided once: afterwards every use answers 410 Gone. Nothing here speaks HTTP: the
+//! transports turn a request into [`PageRequest`] and [`WebReply`] into their response.
+
+use std::fmt::Write as _;
+
+use tracing::warn;
+
+use sluice_runtime::approval_links::LinkRefusal;
+use sluice_runtime::events::rfc3339;
+use sluice_runtime::links::{LinkError, PATH_PREFIX};
+use sluice_runtime::records::{ApprovalRecord, ApprovalStatus};
+use sluice_runtime::{Runtime, RuntimeError};
+
+pub use crate::reply::WebReply;
+
+/// Who decisions through a link are recorded as.
+pub const DECIDED_BY: &str = "approval-link";
+
+/// CodePipeline's limit on an approval summary.
+const MAX_SUMMARY: usize = 512;
+
+/// Headers every page carries: never cached, nothing loaded or framed, no referrer (the URL is a credential).
+const PAGE_HEADERS: [(&str, &str); 5] = [
+    ("cache-control", "no-store"),
+    (
+        "content-security-policy",
+        "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+];
+
+/// One request for an approval page, as the transport read it.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The token: the path after [`PATH_PREFIX`].
+    pub token: &'a str,
+    /// The raw query string (without `?`).
+    pub query: &'a str,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The body (read for POST only).
+    pub body: &'a [u8],
+    /// Now, in seconds since the epoch (links expire).
+    pub now_s: i64,
+}
+
+/// Answers a request for an approval page: verifies the link with `key`, shows the page (GET) or decides
+/// (POST).
+pub async fn answer(runtime: &Runtime, key: &[u8], req: PageRequest<'_>) -> WebReply {
+    if req.method != "GET" && req.method != "POST" {
+        let mut r = message(
+            405,
+            "Method not allowed",
+            "Approval pages are opened with GET and answered with POST.",
+        );
+        r.headers.push(("allow", "GET, POST"));
+        return r;
+    }
+    let token = req.token;
+    let approval = match runtime
+        .approval_for_link(key, token, req.query, req.now_s)
+        .await
+    {
+        Ok(a) => a,
+        Err(LinkRefusal::Link(e)) => return refused(&e),
+        Err(LinkRefusal::NotFound) => {
+            return message(
+                404,
+                "No such approval",
+                "This link names an approval that does not exist here (the pipeline may have been deleted).",
+            )
+        }
+        Err(LinkRefusal::Decided(a)) => return already_decided(&a),
+        Err(LinkRefusal::NotWaiting(a)) => return no_longer_waiting(&a),
+        Err(LinkRefusal::Runtime(e)) => return internal(&e),
+    };
+    let action = format!("{PATH_PREFIX}{token}?{}", req.query);
+    if req.method == "GET" {
+        return html(200, &request_page(&approval, &action));
+    }
+    let form_type = req
+        .content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return message(
+            415,
+            "Not a form",
+            "Send the decision as a form (Content-Type: application/x-www-form-urlencoded).",
+        );
+    }
+    let (mut decision, mut summary) = (None, None);
+    for (name, value) in form_urlencoded::parse(req.body) {
+        match name.as_ref() {
+            "decision" => decision = Some(value.into_owned()),
+            "summary" => summary = Some(value.trim().to_owned()),
+            _ => {}
+        }
+    }
+    let approve = match decision.as_deref() {
+        Some("Approved") => true,
+        Some("Rejected") => false,
+        Some(other) => {
+            return message(
+                400,
+                "Unknown decision",
+                &format!("The form field decision must be Approved or Rejected, not {other:?}."),
+            )
+        }
+        None => {
+            return message(
+                400,
+                "No decision",
+                "The form field decision (Approved or Rejected) is missing.",
+            )
+        }
+    };
+    let summary = summary.filter(|s| !s.is_empty());
+    if summary
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_SUMMARY)
+    {
+        return message(
+            400,
+            "Comment too long",
+            &format!("The comment (form field summary) must be at most {MAX_SUMMARY} characters."),
+        );
+    }
+    match runtime
+        .decide_approval(token, approve, summary, DECIDED_BY)
+        .await
+    {
+        Ok(decided) => {
+            let (title, what) = if approve {
+                ("Approved", "The pipeline continues.")
+            } else {
+                ("Rejected", "The action fails, and with it the stage.")
+            };
+            message(
+                200,
+                title,
+                &format!(
+                    "{title}: {}.{}.{} in execution {}. {what} This link no longer works.",
+                    decided.pipeline, decided.stage, decided.action, decided.execution_id
+                ),
+            )
+        }
+        Err(RuntimeError::Conflict(m)) => message(410, "Already decided", &m),
+        Err(RuntimeError::NotFound(m)) => message(404, "No such approval", &m),
+        Err(e) => internal(&e),
+    }
+}
+
+/// The answer for an approval decided already.
+fn already_decided(a: &ApprovalRecord) -> WebReply {
+    let when = a.decided_ms.map(rfc3339).unwrap_or_default();
+    let by = a.decided_by.as_deref().unwrap_or("someone");
+    message(
+        410,
+        "Already decided",
+        &format!(
+            "The approval of {}.{}.{} in execution {} was already {} by {by} {when}. \
+             Links work once; nothing was changed.",
+            a.pipeline,
+            a.stage,
+            a.action,
+            a.execution_id,
+            if a.status == ApprovalStatus::Approved {
+                "approved"
+            } else {
+                "rejected"
+            },
+        ),
+    )
+}
+
+/// The answer for an approval whose action ended without a decision.
+fn no_longer_waiting(a: &ApprovalRecord) -> WebReply {
+    message(
+        410,
+        "No longer waiting",
+        &format!(
+            "The approval of {}.{}.{} in execution {} is no longer waiting: the action ended \
+             without a decision (timed out, or the execution stopped).",
+            a.pipeline, a.stage, a.action, a.execution_id
+        ),
+    )
+}
+
+fn refused(e: &LinkError) -> WebReply {
+    match e {
+        LinkError::Malformed(m) => message(400, "Not an approval link", m),
+        LinkError::Forged => message(
+            403,
+            "Link not valid",
+            "This link's signature does not match: it was altered, or it was not issued by this server. \
+             Use the link exactly as it was sent.",
+        ),
+        LinkError::Expired { expired_at } => message(
+            410,
+            "Link expired",
+            &format!(
+                "This approval link expired at {}. Nothing was changed; the approval can still be \
+                 decided with `sluice approve` or PutApprovalResult while it waits.",
+                rfc3339(expired_at.saturating_mul(1000))
+            ),
+        ),
+    }
+}
+
+fn internal(e: &RuntimeError) -> WebReply {
+    warn!(error = %e, "approval page failed");
+    message(
+        500,
+        "Something went wrong",
+        &format!("The approval could not be read or decided: {e}. Try again."),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------- pages
+
+/// Text made safe for HTML content and attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{} - Sluice</title>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        esc(title)
+    )
+}
+
+/// The page that shows an approval request and the form that answers it.
+fn request_page(a: &ApprovalRecord, action: &str) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>Approval requested</h1>\n<dl>\n<dt>Pipeline</dt><dd>{}</dd>\n<dt>Stage</dt><dd>{}</dd>\n\
+         <dt>Action</dt><dd>{}</dd>\n<dt>Execution</dt><dd>{}</dd>\n<dt>Requested</dt><dd>{}</dd>\n",
+        esc(&a.pipeline),
+        esc(&a.stage),
+        esc(&a.action),
+        esc(&a.execution_id),
+        esc(&rfc3339(a.requested_ms)),
+    );
+    if let Some(data) = &a.custom_data {
+        let _ = writeln!(body, "<dt>Request</dt><dd>{}</dd>", esc(data));
+    }
+    if let Some(link) = &a.external_link {
+        // Only web links become links; anything else (javascript:, data:) is shown as text.
+        let lower = link.to_ascii_lowercase();
+        if lower.starts_with("https://") || lower.starts_with("http://") {
+            let _ = writeln!(
+                body,
+                "<dt>Review</dt><dd><a href=\"{0}\" rel=\"noopener noreferrer\">{0}</a></dd>",
+                esc(link)
+            );
+        } else {
+            let _ = writeln!(body, "<dt>Review</dt><dd>{}</dd>", esc(link));
+        }
+    }
+    let _ = write!(
+        body,
+        "</dl>\n<form method=\"post\" action=\"{}\">\n\
+         <p><label for=\"summary\">Comment (optional)</label><br>\n\
+         <textarea id=\"summary\" name=\"summary\" maxlength=\"{MAX_SUMMARY}\" rows=\"4\" cols=\"60\"></textarea></p>\n\
+         <p><button type=\"submit\" name=\"decision\" value=\"Approved\">Approve</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"Rejected\">Reject</button></p>\n</form>\n\
+         <p>Opening this page changes nothing; only the buttons act. The link works once.</p>\n",
+        esc(action)
+    );
+    document(
+        &format!("Approve {}.{}.{}", a.pipeline, a.stage, a.action),
+        &body,
+    )
+}
+
+/// A page with a title and one paragraph (transports use it for their own refusals).
+pub fn message(status: u16, title: &str, text: &str) -> WebReply {
+    html(
+        status,
+        &document(
+            title,
+            &format!("<h1>{}</h1>\n<p>{}</p>\n", esc(title), esc(text)),
+        ),
+    )
+}
+
+fn html(status: u16, page: &str) -> WebReply {
+    WebReply {
+        status,
+        content_type: "text/html; charset=utf-8",
+        headers: PAGE_HEADERS.to_vec(),
+        body: page.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_html_would_read_as_markup() {
+        assert_eq!(
+            esc(r#"<script>alert("x") & 'y'</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn the_request_page_escapes_user_text_and_links_only_web_addresses() {
+        let a = ApprovalRecord {
+            pipeline: "p".into(),
+            execution_id: "e".into(),
+            stage: "S".into(),
+            action: "A".into(),
+            attempt: 1,
+            token: "t".into(),
+            status: ApprovalStatus::Pending,
+            summary: None,
+            decided_by: None,
+            custom_data: Some("<img src=x onerror=alert(1)>".into()),
+            external_link: Some("javascript:alert(1)".into()),
+            requested_ms: 0,
+            decided_ms: None,
+        };
+        let page = request_page(&a, "/approvals/t?expires=1&sig=ab");
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(!page.contains("<img"));
+        assert!(!page.contains("href=\"javascript"));
+        assert!(page.contains("action=\"/approvals/t?expires=1&amp;sig=ab\""));
+        assert!(page.contains("value=\"Approved\"") && page.contains("value=\"Rejected\""));
+    }
+}

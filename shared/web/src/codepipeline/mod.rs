@@ -1,0 +1,139 @@
+//! CodePipeline's API over the runtime, free of any transport: `handle(runtime, X-Amz-Target, body)` answers
+//! what an HTTP server (or a Lambda function URL) sends back, so the aws CLI, boto3 and the SDKs work unchanged.
+//!
+//! The protocol is CodePipeline's JSON 1.1: `POST /` with `X-Amz-Target: CodePipeline_20150709.<Operation>`,
+//! request and response members as in the service model (`botocore/data/codepipeline/2015-07-09`), and
+//! errors as `{"__type": "PipelineNotFoundException", "message": "..."}`. Client errors are HTTP 400,
+//! transient store trouble 503 (which the SDKs retry), anything else 500.
+//!
+//! Every request is checked against its operation's input shape before it is read (every missing member,
+//! unknown member, wrong type and out-of-range value, each named by its path), so an operation's code only
+//! sees well-formed input. Timestamps are epoch seconds as numbers, as the SDKs read them.
+//!
+//! This module routes each operation to its group's module; the request shapes are in [`shapes`], the
+//! request and response types in [`types`], reading requests in [`request`] and the errors in [`errors`].
+
+mod action_types;
+mod context;
+pub mod errors;
+mod executions;
+mod jobs;
+mod pipelines;
+mod request;
+mod shapes;
+mod stage_control;
+mod state;
+mod tags;
+pub mod types;
+
+use serde::Serialize;
+use serde_json::Value;
+use sluice_runtime::Runtime;
+
+use self::context::Api;
+use self::errors::ApiResult;
+pub use self::errors::{ApiError, ApiResponse};
+use self::request::read;
+use self::shapes::*;
+
+/// The `X-Amz-Target` prefix of CodePipeline's operations.
+pub const TARGET_PREFIX: &str = "CodePipeline_20150709.";
+
+/// Who approvals decided through the API are recorded as when the transport names no caller.
+pub const API_CALLER: &str = "codepipeline-api";
+
+/// Answers one CodePipeline API request: `target` is the whole `X-Amz-Target` header, `body` the request body.
+pub async fn handle(runtime: &Runtime, target: &str, body: &[u8]) -> ApiResponse {
+    handle_as(runtime, target, body, API_CALLER).await
+}
+
+/// Answers one request on behalf of `caller` (an access key id, a user name), whom approvals are recorded as.
+pub async fn handle_as(runtime: &Runtime, target: &str, body: &[u8], caller: &str) -> ApiResponse {
+    match answer(runtime, target, body, caller).await {
+        Ok(body) => ApiResponse { status: 200, body },
+        Err(e) => e.response(),
+    }
+}
+
+pub(crate) async fn answer(
+    runtime: &Runtime,
+    target: &str,
+    body: &[u8],
+    caller: &str,
+) -> ApiResult<Value> {
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+        return Err(unknown_operation(target));
+    };
+    let api = Api { runtime, caller };
+    match operation {
+        "CreatePipeline" => reply(api.create_pipeline(read(body, &CREATE_PIPELINE)?).await),
+        "GetPipeline" => reply(api.get_pipeline(read(body, &GET_PIPELINE)?).await),
+        "UpdatePipeline" => reply(api.update_pipeline(read(body, &UPDATE_PIPELINE)?).await),
+        "DeletePipeline" => reply(api.delete_pipeline(read(body, &DELETE_PIPELINE)?).await),
+        "ListPipelines" => reply(api.list_pipelines(read(body, &LIST_PIPELINES)?).await),
+        "StartPipelineExecution" => reply(api.start_execution(read(body, &START_EXECUTION)?).await),
+        "StopPipelineExecution" => reply(api.stop_execution(read(body, &STOP_EXECUTION)?).await),
+        "GetPipelineExecution" => reply(api.get_execution(read(body, &GET_EXECUTION)?).await),
+        "ListPipelineExecutions" => reply(api.list_executions(read(body, &LIST_EXECUTIONS)?).await),
+        "ListActionExecutions" => reply(
+            api.list_action_executions(read(body, &LIST_ACTION_EXECUTIONS)?)
+                .await,
+        ),
+        "GetPipelineState" => reply(api.get_state(read(body, &GET_STATE)?).await),
+        "PutApprovalResult" => reply(api.put_approval_result(read(body, &PUT_APPROVAL)?).await),
+        "EnableStageTransition" => {
+            reply(api.enable_transition(read(body, &ENABLE_TRANSITION)?).await)
+        }
+        "DisableStageTransition" => reply(
+            api.disable_transition(read(body, &DISABLE_TRANSITION)?)
+                .await,
+        ),
+        "RetryStageExecution" => reply(api.retry_stage(read(body, &RETRY_STAGE)?).await),
+        "CreateCustomActionType" => reply(
+            api.create_custom_action_type(read(body, &CREATE_CUSTOM_ACTION_TYPE)?)
+                .await,
+        ),
+        "DeleteCustomActionType" => reply(
+            api.delete_custom_action_type(read(body, &DELETE_CUSTOM_ACTION_TYPE)?)
+                .await,
+        ),
+        "ListActionTypes" => reply(api.list_action_types(read(body, &LIST_ACTION_TYPES)?).await),
+        "PollForJobs" => reply(api.poll_for_jobs(read(body, &POLL_FOR_JOBS)?).await),
+        "AcknowledgeJob" => reply(api.acknowledge_job(read(body, &ACKNOWLEDGE_JOB)?).await),
+        "GetJobDetails" => reply(api.get_job_details(read(body, &GET_JOB_DETAILS)?).await),
+        "PutJobSuccessResult" => reply(api.put_job_success(read(body, &PUT_JOB_SUCCESS)?).await),
+        "PutJobFailureResult" => reply(api.put_job_failure(read(body, &PUT_JOB_FAILURE)?).await),
+        "TagResource" => reply(api.tag_resource(read(body, &TAG_RESOURCE)?).await),
+        "UntagResource" => reply(api.untag_resource(read(body, &UNTAG_RESOURCE)?).await),
+        "ListTagsForResource" => reply(api.list_tags(read(body, &LIST_TAGS)?).await),
+        _ => Err(unknown_operation(target)),
+    }
+}
+
+pub(crate) fn unknown_operation(target: &str) -> ApiError {
+    ApiError::new(
+        "UnknownOperationException",
+        format!("{target} is not an operation of CodePipeline_20150709"),
+    )
+}
+
+pub(crate) fn reply<T: Serialize>(result: ApiResult<T>) -> ApiResult<Value> {
+    let output = result?;
+    serde_json::to_value(output).map_err(|e| ApiError {
+        kind: "InternalFailure",
+        message: format!("could not write the response: {e}"),
+        status: 500,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An HTTP server or a Lambda runtime spawns `handle`'s future: it must be Send.
+    #[allow(dead_code)]
+    fn handle_is_send(runtime: &Runtime) {
+        fn send<T: Send>(_: T) {}
+        send(handle(runtime, "", b""));
+    }
+}

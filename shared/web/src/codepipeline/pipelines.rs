@@ -1,0 +1,121 @@
+//! CreatePipeline, GetPipeline, UpdatePipeline, DeletePipeline, ListPipelines.
+
+use sluice_runtime::RuntimeError;
+
+use crate::codepipeline::context::*;
+use crate::codepipeline::errors::*;
+use crate::codepipeline::request::*;
+use crate::codepipeline::types::pipelines::*;
+
+impl Api<'_> {
+    pub(crate) async fn create_pipeline(
+        &self,
+        input: CreatePipelineInput,
+    ) -> ApiResult<CreatePipelineOutput> {
+        let definition = definition(input.pipeline)?;
+        self.check_custom_actions(&definition).await?;
+        let name = definition.name.clone();
+        let record = self
+            .runtime
+            .create_pipeline(definition, None, input.tags.clone().unwrap_or_default())
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Conflict(_) => ApiError::new(
+                    "PipelineNameInUseException",
+                    format!("A pipeline with the name {name} already exists"),
+                ),
+                other => other.into(),
+            })?;
+        Ok(CreatePipelineOutput {
+            pipeline: record.definition,
+            tags: input.tags,
+        })
+    }
+
+    pub(crate) async fn get_pipeline(
+        &self,
+        input: GetPipelineInput,
+    ) -> ApiResult<GetPipelineOutput> {
+        let (head, newest) = self.current(&input.name).await?;
+        let record = match input.version {
+            None => newest,
+            Some(v) => match self.runtime.pipeline(&input.name, Some(v)).await {
+                Ok(r) if v <= head.version => r,
+                Ok(_) | Err(RuntimeError::PipelineNotFound(_)) => {
+                    return Err(ApiError::new(
+                        "PipelineVersionNotFoundException",
+                        format!("Pipeline {} has no version {v}", input.name),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let mut pipeline = record.definition;
+        self.mask_secrets(&mut pipeline).await?;
+        Ok(GetPipelineOutput {
+            pipeline,
+            metadata: PipelineMetadata {
+                pipeline_arn: self.arn(&input.name),
+                created: seconds(head.created_ms),
+                updated: seconds(head.updated_ms),
+            },
+        })
+    }
+
+    pub(crate) async fn update_pipeline(
+        &self,
+        input: UpdatePipelineInput,
+    ) -> ApiResult<UpdatePipelineOutput> {
+        let mut definition = definition(input.pipeline)?;
+        // The definition's folder (a pipeline `sluice run` stored) stays, so relative paths still resolve.
+        let (_, current) = self.current(&definition.name).await?;
+        self.unmask_secrets(&mut definition, &current.definition);
+        self.check_custom_actions(&definition).await?;
+        let record = self
+            .runtime
+            .put_pipeline(definition, current.base_dir)
+            .await?;
+        Ok(UpdatePipelineOutput {
+            pipeline: record.definition,
+        })
+    }
+
+    pub(crate) async fn delete_pipeline(&self, input: DeletePipelineInput) -> ApiResult<Empty> {
+        self.runtime.delete_pipeline(&input.name).await?;
+        Ok(Empty {})
+    }
+
+    pub(crate) async fn list_pipelines(
+        &self,
+        input: ListPipelinesInput,
+    ) -> ApiResult<ListPipelinesOutput> {
+        let after = input
+            .next_token
+            .map(|t| decode_token("pipelines", &t))
+            .transpose()?;
+        let (heads, next) = self
+            .runtime
+            .list_pipelines_page(input.max_results.unwrap_or(100), after.as_deref())
+            .await?;
+        let mut pipelines = Vec::new();
+        for head in heads {
+            let definition = self
+                .runtime
+                .pipeline(&head.name, Some(head.version))
+                .await?
+                .definition;
+            pipelines.push(PipelineSummary {
+                name: head.name,
+                version: head.version,
+                pipeline_type: format!("{:?}", definition.kind()),
+                execution_mode: definition.mode().to_string(),
+                created: seconds(head.created_ms),
+                updated: seconds(head.updated_ms),
+            });
+        }
+        Ok(ListPipelinesOutput {
+            pipelines,
+            next_token: next.map(|k| encode_token("pipelines", &k)),
+        })
+    }
+}
