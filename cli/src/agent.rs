@@ -9,7 +9,7 @@
 //! `--endpoint`, through the server's `/artifacts/<bucket>/<key>` and `/artifacts-info/<bucket>/<key>` routes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,38 +23,10 @@ use sluice_runtime::jobs::{Executor, Job, JobInput, JobListener, JobOutcome, Job
 use sluice_runtime::ports::{ObjectError, ObjectInfo, ObjectStore};
 use tokio::sync::mpsc;
 
+use crate::args::AgentArgs;
 use crate::client::{Client, Remote};
-use crate::host::Host;
-use crate::{CmdResult, UsageError};
-
-/// `sluice agent`'s options.
-#[derive(clap::Args)]
-pub struct AgentArgs {
-    /// The custom action type's provider.
-    #[arg(long)]
-    provider: String,
-    /// Its category.
-    #[arg(long, default_value = "Build")]
-    category: String,
-    /// Its version.
-    #[arg(long, default_value = "1")]
-    version: String,
-    /// Take only jobs whose queryable configuration property has this value.
-    #[arg(long = "query", value_name = "KEY=VALUE")]
-    query: Vec<String>,
-    /// Stop after this many jobs.
-    #[arg(long)]
-    max_jobs: Option<usize>,
-    /// Stop after this many seconds without a job.
-    #[arg(long)]
-    idle_exit: Option<u64>,
-    /// Seconds between polls when there is no job.
-    #[arg(long, default_value_t = 1.0)]
-    poll_interval: f64,
-    /// Where job workspaces and logs go (default: a folder under the system's temporary folder).
-    #[arg(long)]
-    work_dir: Option<PathBuf>,
-}
+use crate::usage::{CmdResult, UsageError};
+use sluice_host::Host;
 
 /// Polls and runs jobs until told to stop (Ctrl-C) or a limit is reached.
 pub async fn run(client: &Client, host: Option<&Host>, args: AgentArgs) -> CmdResult {

@@ -24,7 +24,8 @@ use sluice_runtime::Runtime;
 use sluice_web::approval_page::{self, PageRequest};
 use tracing::warn;
 
-use crate::serve::{self, now_s, Reply, Service};
+use crate::http::{self, now_s, Reply};
+use crate::service::Service;
 
 pub(crate) use links::PATH_PREFIX;
 
@@ -37,7 +38,7 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
     let method = req.method().as_str().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let (content_type, body) = if req.method() == Method::POST {
-        match serve::read_request(req, serve::MAX_BODY).await {
+        match http::read_request(req, http::MAX_BODY).await {
             Ok((parts, body)) => (
                 parts
                     .headers
@@ -48,7 +49,7 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
             ),
             Err(e) => {
                 let status = e.status();
-                return serve::web(approval_page::message(
+                return http::web(approval_page::message(
                     status.as_u16(),
                     "Request refused",
                     &e.to_string(),
@@ -66,7 +67,7 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
         body: &body,
         now_s: now_s(),
     };
-    serve::web(approval_page::answer(&service.runtime, &service.approval_key, request).await)
+    http::web(approval_page::answer(&service.runtime, &service.approval_key, request).await)
 }
 
 // ------------------------------------------------------------------------------------------ announcer

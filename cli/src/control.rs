@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::args::Output;
 use crate::client::{CallError, Client};
-use crate::{print_json, CmdResult, Output, UsageError};
+use crate::usage::{print_json, CmdResult, UsageError};
 
 impl From<CallError> for UsageError {
     fn from(e: CallError) -> Self {

@@ -10,7 +10,7 @@ use sluice_runtime::records::{
     ActionRecord, ActionStatus, ApprovalRecord, ExecutionRecord, StageRecord, StageStatus,
 };
 
-use crate::host::Host;
+use sluice_host::Host;
 
 /// How `follow` treats manual approvals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use hyper::{Method, Request};
 use serde_json::json;
 use sluice_web::webhooks::{self, Delivery};
 
-use crate::serve::{self, reply, Reply, Service};
+use crate::http::{self, reply, Reply};
+use crate::service::Service;
 
 pub(crate) use webhooks::PATH_PREFIX;
 
@@ -19,7 +20,7 @@ pub(crate) use webhooks::PATH_PREFIX;
 pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: &str) -> Reply {
     let method = req.method().as_str().to_owned();
     let (parts, body) = if req.method() == Method::POST {
-        match serve::read_request(req, serve::MAX_BODY).await {
+        match http::read_request(req, http::MAX_BODY).await {
             Ok((parts, body)) => (Some(parts), body),
             Err(e) => {
                 return reply(
@@ -48,5 +49,5 @@ pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: 
         content_type: header(CONTENT_TYPE.as_str()),
         body: &body,
     };
-    serve::web(webhooks::deliver(&service.runtime, &service.webhook_secret, delivery).await)
+    http::web(webhooks::deliver(&service.runtime, &service.webhook_secret, delivery).await)
 }

@@ -1,17 +1,14 @@
 //! The embedded runtime wired in process over a temporary folder, with a clock the test moves: for suites that
-//! call the runtime and the API directly (the binary's own wiring is `cli/src/host.rs`).
+//! call the runtime and the API directly.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sluice_agent::{AgentConfig, LocalAgent};
-use sluice_definition::Limits;
 use sluice_engine::Engine;
-use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
-use sluice_runtime::events::Origin;
-use sluice_runtime::ports::{Env, ItemStore, ObjectStore};
-use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_host::Host;
+use sluice_runtime::ports::Env;
+use sluice_runtime::Runtime;
 
 /// A clock that moves when told, and counting ids.
 pub struct TestEnv {
@@ -46,34 +43,9 @@ impl Env for TestEnv {
     }
 }
 
-/// The runtime and the engine over the embedded adapters in `dir`.
+/// The runtime and the engine over the embedded adapters in `dir`, wired as the binary wires them
+/// ([`sluice_host::Host`]), with the test's clock.
 pub fn wire(dir: &Path, env: Arc<TestEnv>) -> (Arc<Runtime>, Arc<Engine>) {
-    let store: Arc<dyn ItemStore> =
-        Arc::new(SqliteStore::open(dir.join("sluice.db")).expect("store"));
-    let objects: Arc<dyn ObjectStore> =
-        Arc::new(FolderObjectStore::open(dir.join("objects")).expect("objects"));
-    let engine = Engine::new(Arc::clone(&store), env.clone());
-    let agent = LocalAgent::new(
-        Arc::clone(&objects),
-        AgentConfig::new(dir.join("work"), dir.join("logs")),
-    );
-    let runtime = Arc::new(Runtime {
-        store,
-        objects,
-        orchestrator: engine.clone(),
-        events: Arc::new(JsonlEventLog::open(dir.join("events.jsonl")).expect("events")),
-        executor: Arc::new(agent.clone()),
-        env,
-        config: RuntimeConfig {
-            artifact_bucket: "sluice-artifacts".into(),
-            origin: Origin {
-                account: "000000000000".into(),
-                region: "local".into(),
-            },
-            limits: Limits::default(),
-        },
-    });
-    engine.set_host(&runtime);
-    agent.set_listener(runtime.clone());
-    (runtime, engine)
+    let host = Host::open_with(dir, env).expect("the embedded host opens");
+    (host.runtime, host.engine)
 }

@@ -27,7 +27,7 @@ use aws_sdk_codebuild::types::{
 };
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
-use sluice_agent::zip_files::{zip_folder, Selection};
+use sluice_agent::zip_files::build::{zip_folder, Selection};
 use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsOrchestrator};
 use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::builds::Builds;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use aws_config::SdkConfig;
 use aws_sdk_ecr::types::ImageIdentifier;
 use serde_json::json;
-use sluice_agent::zip_files::{zip_folder, Selection};
+use sluice_agent::zip_files::build::{zip_folder, Selection};
 use sluice_runtime::jobs::{Job, JobOutcome, SourceRevision};
 use sluice_runtime::ports::ObjectStore;
 

@@ -14,7 +14,9 @@ use sluice_runtime::ports::{ObjectInfo, ObjectStore};
 
 use crate::error::JobError;
 use crate::log::{safe_component, JobLog};
-use crate::zip_files::{self, Limits, Selection, ZipSummary};
+use crate::zip_files::build::{self, Selection};
+use crate::zip_files::extract::extract_zip;
+use crate::zip_files::{Limits, ZipSummary};
 
 /// What a provider produced.
 #[derive(Debug, Clone, Default)]
@@ -112,7 +114,7 @@ impl JobContext {
     /// Extracts a zip into a folder that must not exist yet.
     pub(crate) async fn extract(&self, zip: PathBuf, target: PathBuf) -> Result<(), JobError> {
         let limits = self.limits;
-        let summary = blocking(move || Ok(zip_files::extract_zip(&zip, &target, &limits)?)).await?;
+        let summary = blocking(move || Ok(extract_zip(&zip, &target, &limits)?)).await?;
         self.log.line(&format!(
             "Extracted {} files and {} symlinks ({} bytes)",
             summary.files, summary.symlinks, summary.bytes
@@ -203,8 +205,7 @@ impl JobContext {
             .scratch
             .join(format!("output-{}.zip", safe_component(&output.name)));
         let dest = zip.clone();
-        let summary =
-            blocking(move || Ok(zip_files::zip_folder(&root, &selection, &dest)?)).await?;
+        let summary = blocking(move || Ok(build::zip_folder(&root, &selection, &dest)?)).await?;
         self.log_skipped(&summary);
         if summary.entries.is_empty() {
             self.log.line(&format!(

@@ -19,7 +19,7 @@ use serde_yaml::Value;
 use crate::error::JobError;
 use crate::job::{JobContext, Success};
 use crate::shell::{self, Phase, Session};
-use crate::zip_files::Selection;
+use crate::zip_files::build::Selection;
 
 const BUILDSPEC: &str = "buildspec.yml";
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::error::JobError;
 use crate::job::{JobContext, Success};
 use crate::shell::{self, Phase, Session};
-use crate::zip_files::Selection;
+use crate::zip_files::build::Selection;
 
 pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
     let job = &ctx.job;

@@ -22,7 +22,8 @@ use sluice_runtime::jobs::SourceRevision;
 
 use crate::error::JobError;
 use crate::job::{blocking, JobContext, Success};
-use crate::zip_files::{self, Selection, ZipBuilder, ZipSummary};
+use crate::zip_files::build::{self, Selection, ZipBuilder};
+use crate::zip_files::ZipSummary;
 
 struct Found {
     summary: ZipSummary,
@@ -294,7 +295,7 @@ fn from_git(
 
 fn from_folder(path: &Path, selection: Selection, dest: &Path) -> Result<Found, JobError> {
     let selection = selection.skipping_names(&[".git", ".sluice"]);
-    let summary = zip_files::zip_folder(path, &selection, dest)?;
+    let summary = build::zip_folder(path, &selection, dest)?;
     let id = summary.content_id();
     let folder = path
         .canonicalize()

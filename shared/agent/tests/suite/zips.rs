@@ -5,7 +5,9 @@ use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
-use sluice_agent::zip_files::{extract_zip, zip_folder, Limits, Selection};
+use sluice_agent::zip_files::build::{zip_folder, Selection};
+use sluice_agent::zip_files::extract::extract_zip;
+use sluice_agent::zip_files::Limits;
 use zip::write::SimpleFileOptions;
 
 fn write(path: &Path, content: &str) {

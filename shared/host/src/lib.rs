@@ -1,5 +1,6 @@
-//! The embedded default: wires the local adapters, the job agent, the engine and the runtime over a state
-//! folder (`.sluice/` under the working directory unless `--state-dir` says otherwise).
+//! The embedded default, assembled in one place: the local adapters of the ports, the job agent, the engine
+//! and the runtime, wired over a state folder (`.sluice/` under the working directory unless the CLI's
+//! `--state-dir` says otherwise). The `sluice` binary and the test harness both open it here.
 //!
 //! ```text
 //! <state>/sluice.db        the store (SQLite, WAL): pipelines, executions, history, approvals, locks
@@ -12,7 +13,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use sluice_agent::{AgentConfig, LocalAgent};
 use sluice_definition::Limits;
 use sluice_engine::{Engine, SystemEnv};
@@ -25,6 +25,19 @@ use tokio::sync::Notify;
 /// The bucket local artifacts go to.
 pub const ARTIFACT_BUCKET: &str = "sluice-artifacts";
 
+/// The account and region local events and ARNs carry.
+pub fn local_origin() -> Origin {
+    Origin {
+        account: "000000000000".into(),
+        region: "local".into(),
+    }
+}
+
+/// Why the embedded default could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HostError(String);
+
 /// Everything a local command needs.
 pub struct Host {
     /// The state folder.
@@ -36,26 +49,40 @@ pub struct Host {
 }
 
 impl Host {
-    /// Opens (creating when needed) the state folder and wires everything.
-    pub fn open(state_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(state_dir)
-            .with_context(|| format!("cannot create the state folder {}", state_dir.display()))?;
-        let state_dir = state_dir
-            .canonicalize()
-            .with_context(|| format!("cannot open the state folder {}", state_dir.display()))?;
+    /// Opens (creating when needed) the state folder and wires everything, with the system clock.
+    pub fn open(state_dir: &Path) -> Result<Self, HostError> {
+        Self::open_with(state_dir, Arc::new(SystemEnv))
+    }
+
+    /// Opens the state folder with the given clock and ids (tests move a clock of their own).
+    pub fn open_with(state_dir: &Path, env: Arc<dyn Env>) -> Result<Self, HostError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            HostError(format!(
+                "cannot create the state folder {}: {e}",
+                state_dir.display()
+            ))
+        })?;
+        let state_dir = state_dir.canonicalize().map_err(|e| {
+            HostError(format!(
+                "cannot open the state folder {}: {e}",
+                state_dir.display()
+            ))
+        })?;
         let store: Arc<dyn ItemStore> =
             Arc::new(SqliteStore::open(state_dir.join("sluice.db")).map_err(|e| {
-                anyhow::anyhow!("cannot open the store in {}: {e}", state_dir.display())
+                HostError(format!(
+                    "cannot open the store in {}: {e}",
+                    state_dir.display()
+                ))
             })?);
         let objects: Arc<dyn ObjectStore> = Arc::new(
             FolderObjectStore::open(state_dir.join("objects"))
-                .map_err(|e| anyhow::anyhow!("cannot open the object store: {e}"))?,
+                .map_err(|e| HostError(format!("cannot open the object store: {e}")))?,
         );
         let events: Arc<dyn EventSink> = Arc::new(
             JsonlEventLog::open(state_dir.join("events.jsonl"))
-                .context("cannot open the event log")?,
+                .map_err(|e| HostError(format!("cannot open the event log: {e}")))?,
         );
-        let env: Arc<dyn Env> = Arc::new(SystemEnv);
         let engine = Engine::new(Arc::clone(&store), Arc::clone(&env));
         let agent = LocalAgent::new(
             Arc::clone(&objects),
@@ -70,10 +97,7 @@ impl Host {
             env,
             config: RuntimeConfig {
                 artifact_bucket: ARTIFACT_BUCKET.into(),
-                origin: Origin {
-                    account: "000000000000".into(),
-                    region: "local".into(),
-                },
+                origin: local_origin(),
                 limits: Limits::default(),
             },
         });
@@ -87,11 +111,11 @@ impl Host {
     }
 
     /// Starts driving open executions in the background; notify the returned handle to stop.
-    pub async fn drive(&self) -> Result<(Arc<Notify>, tokio::task::JoinHandle<()>)> {
+    pub async fn drive(&self) -> Result<(Arc<Notify>, tokio::task::JoinHandle<()>), HostError> {
         self.runtime
             .recover()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot recover open executions: {e}"))?;
+            .map_err(|e| HostError(format!("cannot recover open executions: {e}")))?;
         let stop = Arc::new(Notify::new());
         let handle = tokio::spawn(Arc::clone(&self.engine).run(Arc::clone(&stop)));
         Ok((stop, handle))

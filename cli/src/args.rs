@@ -1,0 +1,256 @@
+//! The command line: every command, its arguments and options.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Sluice: continuous delivery pipelines, CodePipeline-compatible, on your machine or in your AWS account.
+#[derive(Parser)]
+#[command(name = "sluice", version, about)]
+pub(crate) struct Cli {
+    /// The state folder of the embedded default.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_STATE_DIR",
+        default_value = ".sluice"
+    )]
+    pub(crate) state_dir: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+    /// Act through a Sluice API (`sluice serve`, or a deployed stack) instead of the local state folder:
+    /// status, history, list, create, update, delete, start, approve, reject, stop, retry, transition, agent.
+    #[arg(long, global = true, env = "SLUICE_ENDPOINT", value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// The AWS profile whose credentials sign requests to --endpoint (else the standard AWS variables).
+    #[arg(long, global = true)]
+    pub(crate) profile: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Checks pipeline definitions (JSON or YAML) and reports every problem with its path.
+    Validate {
+        /// Definition files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Prints the Amazon States Language state machine a definition compiles to.
+    Asl {
+        /// The definition file.
+        file: PathBuf,
+        /// Fills a `${KEY}` placeholder, e.g. DispatchFunctionArn=arn:aws:lambda:...
+        #[arg(long = "substitute", value_name = "KEY=VALUE")]
+        substitutions: Vec<String>,
+    },
+    /// Runs a pipeline on this machine: stores the definition (a new version when it changed), starts an
+    /// execution and follows it. Exit code 0 when it succeeds.
+    Run {
+        /// The definition file.
+        file: PathBuf,
+        /// A pipeline variable's value.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Start it and return; it runs on in the background.
+        #[arg(long)]
+        no_wait: bool,
+        /// Approve manual approvals at once (recorded as approved by sluice).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Continues every execution a stopped sluice left open, until they end.
+    Resume {
+        /// Approve manual approvals at once (recorded as approved by sluice).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// One execution: its status, stages and actions (GetPipelineExecution, ListActionExecutions).
+    Show {
+        /// The execution id.
+        execution: String,
+    },
+    /// Runs open executions in the background (what `run --no-wait` starts).
+    #[command(hide = true)]
+    Drive,
+    /// Pipelines and their latest execution, or one pipeline's stages and actions.
+    Status {
+        /// A pipeline.
+        pipeline: Option<String>,
+    },
+    /// A pipeline's executions, newest first.
+    History {
+        /// The pipeline.
+        pipeline: String,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Prints action logs of an execution.
+    Logs {
+        /// The execution id.
+        execution: String,
+        /// One action: STAGE.ACTION.
+        action: Option<String>,
+    },
+    /// The execution's events, as published (CodePipeline-shaped EventBridge events).
+    Events {
+        /// Only this execution's.
+        execution: Option<String>,
+    },
+    /// Approves a pending manual approval.
+    Approve(Decision),
+    /// Rejects a pending manual approval.
+    Reject(Decision),
+    /// Lists pipelines (ListPipelines).
+    List,
+    /// Creates a pipeline from a definition file (CreatePipeline).
+    Create {
+        /// The definition file (JSON or YAML, any of the forms `validate` reads).
+        file: PathBuf,
+        /// A tag.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+    },
+    /// Stores a changed definition as the pipeline's next version (UpdatePipeline).
+    Update {
+        /// The definition file.
+        file: PathBuf,
+    },
+    /// Deletes a pipeline (DeletePipeline).
+    Delete {
+        /// The pipeline.
+        pipeline: String,
+    },
+    /// Starts an execution of a stored pipeline (StartPipelineExecution) and prints its id.
+    Start {
+        /// The pipeline.
+        pipeline: String,
+        /// A pipeline variable's value.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Makes the start idempotent: the same token starts one execution.
+        #[arg(long)]
+        client_token: Option<String>,
+        /// Wait until the execution ends; exit code 0 when it succeeds.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Works as a job worker for a custom action type: polls its jobs, runs each job's commands in a workspace
+    /// holding the input artifacts, uploads the output artifacts, and reports the result.
+    Agent(AgentArgs),
+    /// Stops an execution: running actions finish, nothing new starts (or, with --abandon, at once).
+    Stop {
+        /// The execution id.
+        execution: String,
+        /// The execution's pipeline (found by asking each pipeline when not given).
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Abandon running actions.
+        #[arg(long)]
+        abandon: bool,
+        /// Why.
+        #[arg(long, default_value = "Stopped from the sluice command")]
+        reason: String,
+    },
+    /// Runs a failed stage of an execution again, and follows the execution.
+    Retry {
+        /// The execution id.
+        execution: String,
+        /// The execution's pipeline (found by asking each pipeline when not given).
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// The failed stage.
+        stage: String,
+        /// Run every action again, not only the failed ones.
+        #[arg(long)]
+        all_actions: bool,
+        /// Start it and return.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Serves CodePipeline's API (JSON 1.1, SigV4-authenticated) over HTTP while running executions, for the
+    /// aws CLI and the SDKs (`--endpoint-url`). Stops on SIGINT or SIGTERM.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7088")]
+        bind: std::net::SocketAddr,
+        /// The keys file: `ACCESS_KEY_ID SECRET` lines (default `<state-dir>/keys`, created on first start).
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// Allow listening on an address other than loopback.
+        #[arg(long)]
+        allow_remote: bool,
+        /// The URL people reach this server at, for approval links (default `http://<bound address>`).
+        #[arg(long, value_name = "URL", env = "SLUICE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Disables or enables the transition into a stage.
+    Transition {
+        /// disable or enable.
+        #[arg(value_enum)]
+        switch: Switch,
+        /// The pipeline.
+        pipeline: String,
+        /// The stage.
+        stage: String,
+        /// Why (shown while disabled).
+        #[arg(long, default_value = "Disabled from the sluice command")]
+        reason: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Decision {
+    /// The pipeline.
+    pub(crate) pipeline: String,
+    /// The stage.
+    pub(crate) stage: String,
+    /// The approval action.
+    pub(crate) action: String,
+    /// A note for the record.
+    #[arg(long)]
+    pub(crate) summary: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Switch {
+    Disable,
+    Enable,
+}
+
+/// `sluice agent`'s options.
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// The custom action type's provider.
+    #[arg(long)]
+    pub(crate) provider: String,
+    /// Its category.
+    #[arg(long, default_value = "Build")]
+    pub(crate) category: String,
+    /// Its version.
+    #[arg(long, default_value = "1")]
+    pub(crate) version: String,
+    /// Take only jobs whose queryable configuration property has this value.
+    #[arg(long = "query", value_name = "KEY=VALUE")]
+    pub(crate) query: Vec<String>,
+    /// Stop after this many jobs.
+    #[arg(long)]
+    pub(crate) max_jobs: Option<usize>,
+    /// Stop after this many seconds without a job.
+    #[arg(long)]
+    pub(crate) idle_exit: Option<u64>,
+    /// Seconds between polls when there is no job.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) poll_interval: f64,
+    /// Where job workspaces and logs go (default: a folder under the system's temporary folder).
+    #[arg(long)]
+    pub(crate) work_dir: Option<PathBuf>,
+}

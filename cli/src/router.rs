@@ -1,0 +1,93 @@
+//! The one router of `sluice serve`: each path to its transport-neutral handler (approval pages, webhooks,
+//! the CodePipeline API, job workers' artifacts, health).
+
+use crate::http::*;
+use crate::service::Service;
+use crate::{approvals, webhooks};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
+use sluice_web::codepipeline;
+
+impl Service {
+    pub(crate) async fn respond(&self, req: Request<Incoming>) -> Reply {
+        let mut resp = self.route(req).await;
+        let too_large = resp.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        let headers = resp.headers_mut();
+        if too_large {
+            headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            headers.insert("x-amzn-requestid", v);
+        }
+        resp
+    }
+
+    pub(crate) async fn route(&self, req: Request<Incoming>) -> Reply {
+        let path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        if let Some(token) = path.strip_prefix(approvals::PATH_PREFIX) {
+            let token = token.to_owned();
+            return approvals::page(self, req, &token).await;
+        }
+        if let Some(pipeline) = path.strip_prefix(webhooks::PATH_PREFIX) {
+            let pipeline = pipeline.to_owned();
+            return webhooks::handle(self, req, &pipeline).await;
+        }
+        match (&method, path.as_str()) {
+            (&Method::GET, "/health") => reply(StatusCode::OK, "text/plain; charset=utf-8", "ok"),
+            (&Method::POST, "/") => {
+                let (status, body) = self.api(req).await;
+                reply(status, AMZ_JSON, body)
+            }
+            (&Method::GET | &Method::PUT, p)
+                if p.starts_with("/artifacts/") || p.starts_with("/artifacts-info/") =>
+            {
+                let (status, body) = self.artifacts(req).await;
+                let kind = if status == StatusCode::OK
+                    && method == Method::GET
+                    && p.starts_with("/artifacts/")
+                {
+                    "application/zip"
+                } else {
+                    AMZ_JSON
+                };
+                reply(status, kind, body)
+            }
+            _ => {
+                let (status, body) = error(
+                    StatusCode::NOT_FOUND,
+                    "UnknownOperationException",
+                    &format!("no route for {method} {path}"),
+                );
+                reply(status, AMZ_JSON, body)
+            }
+        }
+    }
+
+    pub(crate) async fn api(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
+        let (parts, body) = match read_request(req, MAX_BODY).await {
+            Ok(read) => read,
+            Err(e) => return error(e.status(), "ValidationException", &e.to_string()),
+        };
+        let caller = match self.authenticate(&parts, &body) {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
+        let Some(target) = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "X-Amz-Target header is required",
+            );
+        };
+        let resp = codepipeline::handle_as(&self.runtime, target, &body, &caller).await;
+        let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = serde_json::to_vec(&resp.body).unwrap_or_else(|_| b"{}".to_vec());
+        (status, Bytes::from(bytes))
+    }
+}

@@ -1,0 +1,215 @@
+//! Running pipelines on this machine: `sluice run`, `resume` and the background `drive`, following an
+//! execution to its end while the engine drives it.
+
+use crate::args::*;
+use crate::definitions::*;
+use crate::progress::Approvals;
+use crate::usage::*;
+use serde_json::json;
+use sluice_definition::Pipeline;
+use sluice_host::Host;
+use sluice_runtime::records::ExecutionStatus;
+use sluice_runtime::StartRequest;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Every action's provider must run locally; say which do not before anything runs.
+pub(crate) fn local_support(path: &Path, pipeline: &Pipeline) -> Vec<String> {
+    pipeline
+        .actions()
+        .filter(|(_, _, _, a)| {
+            !(a.action_type_id.category == "Approval" && a.action_type_id.provider == "Manual")
+        })
+        .filter_map(|(si, ai, _, a)| {
+            sluice_agent::supports(&a.action_type_id).err().map(|why| {
+                format!(
+                    "{}: stages[{si}].actions[{ai}].actionTypeId: {why}",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn run(
+    host: &Host,
+    state_dir: &Path,
+    file: &Path,
+    vars: &[String],
+    no_wait: bool,
+    approvals: Approvals,
+    output: Output,
+) -> CmdResult {
+    let doc = match load(file)? {
+        Ok(doc) => doc,
+        Err(err) => {
+            for line in problem_lines(file, &err) {
+                eprintln!("{line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let unsupported = local_support(file, &doc.pipeline);
+    if !unsupported.is_empty() {
+        for line in unsupported {
+            eprintln!("{line}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut variables = BTreeMap::new();
+    for v in vars {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--var takes NAME=VALUE, not {v:?}")))?;
+        variables.insert(k.to_owned(), val.to_owned());
+    }
+    let base_dir = file
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+    let record = host.runtime.put_pipeline(doc.pipeline, base_dir).await?;
+    let name = record.definition.name.clone();
+    let execution = host
+        .runtime
+        .start_execution(
+            &name,
+            StartRequest {
+                variables,
+                ..Default::default()
+            },
+        )
+        .await?;
+    if no_wait {
+        spawn_driver(state_dir)?;
+        if output == Output::Json {
+            print_json(&json!({"pipelineExecutionId": execution.execution_id}));
+        } else {
+            println!("{}", execution.execution_id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if output == Output::Text {
+        println!(
+            "pipeline {name} version {} execution {}",
+            record.definition.version.unwrap_or(1),
+            execution.execution_id
+        );
+    }
+    follow_to_end(
+        host,
+        &record.definition,
+        &execution.execution_id,
+        approvals,
+        output,
+    )
+    .await
+}
+
+/// Drives the engine while following one execution; Ctrl-C leaves it recorded and resumable.
+pub(crate) async fn follow_to_end(
+    host: &Host,
+    pipeline: &Pipeline,
+    execution_id: &str,
+    approvals: Approvals,
+    output: Output,
+) -> CmdResult {
+    let (stop, engine) = host.drive().await?;
+    let result = tokio::select! {
+        r = crate::progress::follow(host, pipeline, execution_id, approvals) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    stop.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(5), engine).await;
+    let Some(result) = result else {
+        eprintln!("interrupted: execution {execution_id} is recorded and will continue with `sluice resume`");
+        return Ok(ExitCode::from(130));
+    };
+    let record = result?;
+    if output == Output::Json {
+        print_json(&json!(record));
+    } else {
+        let mut line = format!("execution {} {:?}", record.execution_id, record.status);
+        if let Some(s) = &record.status_summary {
+            line.push_str(&format!(": {s}"));
+        }
+        println!("{line}");
+    }
+    Ok(if record.status == ExecutionStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub(crate) fn default_approvals() -> Approvals {
+    if std::io::stdin().is_terminal() {
+        Approvals::Ask
+    } else {
+        Approvals::Show
+    }
+}
+
+/// Starts `sluice drive` detached, so executions go on after this command returns.
+pub(crate) fn spawn_driver(state_dir: &Path) -> Result<(), UsageError> {
+    let exe = std::env::current_exe()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join("driver.log"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--state-dir")
+        .arg(state_dir)
+        .arg("drive")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn()?;
+    Ok(())
+}
+
+/// Runs open executions until none is left.
+pub(crate) async fn drive(host: &Host) -> CmdResult {
+    let (stop, engine) = host.drive().await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if host.runtime.open_executions().await?.is_empty() {
+            break;
+        }
+    }
+    stop.notify_one();
+    let _ = engine.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn resume(host: &Host, approvals: Approvals, output: Output) -> CmdResult {
+    let open = host.runtime.open_executions().await?;
+    if open.is_empty() {
+        println!("nothing to resume");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut code = ExitCode::SUCCESS;
+    for id in open {
+        let rec = host.runtime.execution(&id).await?;
+        let pipeline = host
+            .runtime
+            .pipeline(&rec.pipeline, Some(rec.version))
+            .await?
+            .definition;
+        if output == Output::Text {
+            println!("resuming {} execution {id}", rec.pipeline);
+        }
+        let c = follow_to_end(host, &pipeline, &id, approvals, output).await?;
+        if c != ExitCode::SUCCESS {
+            code = c;
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,148 @@
+//! What each provider needs: configuration keys, artifact counts, the Commands action's fields.
+
+use super::*;
+use crate::model::Action;
+use crate::problem::JsonPath;
+use crate::providers::{self, Owner, ProviderSpec};
+use std::collections::HashMap;
+
+impl<'a> Validator<'a> {
+    /// Checks the provider and its configuration; returns the built-in spec when there is one.
+    pub(crate) fn provider_rules(
+        &mut self,
+        at: &JsonPath,
+        action: &Action,
+    ) -> Option<&'static ProviderSpec> {
+        let id = &action.action_type_id;
+        let owner: Owner = id.owner.parse().ok()?;
+        if owner == Owner::Custom {
+            return None;
+        }
+        let type_path = at.field("actionTypeId");
+        let Some(spec) = providers::find(id) else {
+            let same_name = providers::named(&id.owner, &id.provider);
+            if same_name.is_empty() {
+                let hint = did_you_mean(
+                    &id.provider,
+                    providers::BUILT_IN
+                        .iter()
+                        .filter(|p| p.owner == owner)
+                        .map(|p| p.provider),
+                );
+                self.problems.push(
+                    type_path.field("provider"),
+                    format!("unknown {} provider {:?}{hint}", id.owner, id.provider),
+                );
+            } else if same_name.iter().any(|p| p.category.as_str() == id.category) {
+                let mut versions: Vec<&str> = same_name.iter().map(|p| p.version).collect();
+                versions.sort_unstable();
+                versions.dedup();
+                self.problems.push(
+                    type_path.field("version"),
+                    format!(
+                        "{} has no version {:?} (known: {})",
+                        id.provider,
+                        id.version,
+                        versions.join(", ")
+                    ),
+                );
+            } else {
+                let mut categories: Vec<&str> =
+                    same_name.iter().map(|p| p.category.as_str()).collect();
+                categories.dedup();
+                self.problems.push(
+                    type_path.field("category"),
+                    format!(
+                        "{} is not a {} provider (it is used as {})",
+                        id.provider,
+                        id.category,
+                        categories.join(", ")
+                    ),
+                );
+            }
+            return None;
+        };
+        let config = action.configuration.as_ref();
+        for key in spec.required {
+            if !config.is_some_and(|c| c.contains_key(*key)) {
+                self.problems.push(
+                    at.field("configuration").field(key),
+                    format!("required by the {} provider but missing", spec.provider),
+                );
+            }
+        }
+        for key in config.into_iter().flat_map(|c| c.keys()) {
+            if !spec.knows(key) {
+                let known = spec.required.iter().chain(spec.optional).copied();
+                let hint = did_you_mean(key, known.clone());
+                let message = if hint.is_empty() {
+                    let list: Vec<&str> = known.collect();
+                    format!(
+                        "unknown configuration key for the {} provider (known: {})",
+                        spec.provider,
+                        if list.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            list.join(", ")
+                        }
+                    )
+                } else {
+                    format!(
+                        "unknown configuration key for the {} provider{hint}",
+                        spec.provider
+                    )
+                };
+                self.problems
+                    .push(at.field("configuration").field(key), message);
+            }
+        }
+        Some(spec)
+    }
+
+    /// commands, files, outputVariables and environmentVariables belong to the Commands action.
+    pub(crate) fn commands_fields(&mut self, at: &JsonPath, action: &Action, is_commands: bool) {
+        if is_commands {
+            if action.commands.is_none() {
+                self.problems.push(
+                    at.field("commands"),
+                    "the Commands action needs a list of commands",
+                );
+            }
+            let mut seen = HashMap::new();
+            for (i, env) in action.environment_variables.iter().flatten().enumerate() {
+                if let Some(first) = seen.insert(env.name.as_str(), i) {
+                    self.problems.push(
+                        at.field("environmentVariables").index(i).field("name"),
+                        format!(
+                            "environment variable {:?} is already set by environmentVariables[{first}]",
+                            env.name
+                        ),
+                    );
+                }
+            }
+            return;
+        }
+        let only = |field: &str| format!("{field} is only used by the Commands action");
+        if action.commands.is_some() {
+            self.problems.push(at.field("commands"), only("commands"));
+        }
+        if action.output_variables.is_some() {
+            self.problems
+                .push(at.field("outputVariables"), only("outputVariables"));
+        }
+        if action.environment_variables.is_some() {
+            self.problems.push(
+                at.field("environmentVariables"),
+                only("environmentVariables"),
+            );
+        }
+        for (oi, out) in action.output_artifacts.iter().flatten().enumerate() {
+            if out.files.is_some() {
+                self.problems.push(
+                    at.field("outputArtifacts").index(oi).field("files"),
+                    only("files"),
+                );
+            }
+        }
+    }
+}
