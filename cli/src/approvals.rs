@@ -142,9 +142,11 @@ async fn announce_new(
                     },
                 );
                 append_line(out, &message.to_string())?;
-                println!(
+                outln!(
                     "sluice: approval waiting for {}.{}.{}: {url}",
-                    approval.pipeline, approval.stage, approval.action
+                    approval.pipeline,
+                    approval.stage,
+                    approval.action
                 );
             }
         }

@@ -142,8 +142,12 @@ impl Remote {
                 ini_value(&aws_file("AWS_CONFIG_FILE", "config")?, &section, "region")
             })
             .unwrap_or_else(|| "us-east-1".into());
+        // The crypto provider is chosen here, not left to whichever rustls features a build happened to unify
+        // (a workspace-wide build enables two, and then rustls cannot choose).
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
+            .with_provider_and_native_roots(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
             .context("cannot load the system's TLS root certificates")?
             .https_or_http()
             .enable_http1()

@@ -84,15 +84,18 @@ pub async fn list(client: &Client, output: Output) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     }
     if pipelines.is_empty() {
-        println!("no pipelines");
+        outln!("no pipelines");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<28} {:>7}  {:<5} {:<11} UPDATED",
-        "PIPELINE", "VERSION", "TYPE", "MODE"
+        "PIPELINE",
+        "VERSION",
+        "TYPE",
+        "MODE"
     );
     for p in pipelines {
-        println!(
+        outln!(
             "{:<28} {:>7}  {:<5} {:<11} {}",
             s(&p["name"]),
             p["version"].to_string(),
@@ -146,7 +149,7 @@ pub async fn put(
     if output == Output::Json {
         print_json(&resp);
     } else {
-        println!(
+        outln!(
             "{} pipeline {} version {}",
             if create { "created" } else { "updated" },
             s(&resp["pipeline"]["name"]),
@@ -164,7 +167,7 @@ pub async fn delete(client: &Client, name: &str, output: Output) -> CmdResult {
     if output == Output::Json {
         print_json(&json!({}));
     } else {
-        println!("deleted pipeline {name}");
+        outln!("deleted pipeline {name}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -213,7 +216,7 @@ pub async fn wait(client: &Client, pipeline: &str, execution: &str, output: Outp
                 if let Some(summary) = e["statusSummary"].as_str() {
                     line.push_str(&format!(": {summary}"));
                 }
-                println!("{line}");
+                outln!("{line}");
             }
             return Ok(if status == "Succeeded" {
                 ExitCode::SUCCESS
@@ -246,14 +249,16 @@ pub async fn status(client: &Client, pipeline: Option<&str>, output: Output) -> 
                 .map(|(p, e)| json!({"pipeline": p, "latestExecution": e}))
                 .collect::<Vec<_>>()));
         } else if rows.is_empty() {
-            println!("no pipelines yet: sluice run FILE (or sluice create FILE)");
+            outln!("no pipelines yet: sluice run FILE (or sluice create FILE)");
         } else {
-            println!(
+            outln!(
                 "{:<28} {:>7}  {:<12} EXECUTION",
-                "PIPELINE", "VERSION", "STATUS"
+                "PIPELINE",
+                "VERSION",
+                "STATUS"
             );
             for (p, e) in rows {
-                println!(
+                outln!(
                     "{:<28} {:>7}  {:<12} {}",
                     s(&p["name"]),
                     p["version"].to_string(),
@@ -281,11 +286,11 @@ pub async fn status(client: &Client, pipeline: Option<&str>, output: Output) -> 
         print_json(&state);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("pipeline {name} version {}", state["pipelineVersion"]);
+    outln!("pipeline {name} version {}", state["pipelineVersion"]);
     if latest.is_null() {
-        println!("no executions yet");
+        outln!("no executions yet");
     } else {
-        println!(
+        outln!(
             "latest execution {} {}",
             s(&latest["pipelineExecutionId"]),
             s(&latest["status"])
@@ -294,13 +299,13 @@ pub async fn status(client: &Client, pipeline: Option<&str>, output: Output) -> 
     for stage in state["stageStates"].as_array().into_iter().flatten() {
         let inbound = &stage["inboundTransitionState"];
         if inbound["enabled"] == json!(false) {
-            println!(
+            outln!(
                 "  -- transition disabled: {}",
                 s(&inbound["disabledReason"])
             );
         }
         let stage_name = s(&stage["stageName"]);
-        println!(
+        outln!(
             "  {:<24} {}",
             stage_name,
             dash(&stage["latestExecution"]["status"])
@@ -315,9 +320,9 @@ pub async fn status(client: &Client, pipeline: Option<&str>, output: Output) -> 
             if let Some(m) = e["errorDetails"]["message"].as_str() {
                 line.push_str(&format!("  | {m}"));
             }
-            println!("{line}");
+            outln!("{line}");
             if e["status"] == "InProgress" && e["token"].is_string() {
-                println!(
+                outln!(
                     "      waiting for approval: sluice approve {name} {stage_name} {}",
                     s(&action["actionName"])
                 );
@@ -352,14 +357,17 @@ pub async fn history(client: &Client, pipeline: &str, limit: usize, output: Outp
         print_json(&json!(full));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<38} {:<12} {:>7} {:>9}  SUMMARY",
-        "EXECUTION", "STATUS", "VERSION", "DURATION"
+        "EXECUTION",
+        "STATUS",
+        "VERSION",
+        "DURATION"
     );
     for (e, full) in executions.iter().zip(&full) {
         let seconds =
             e["lastUpdateTime"].as_f64().unwrap_or(0.0) - e["startTime"].as_f64().unwrap_or(0.0);
-        println!(
+        outln!(
             "{:<38} {:<12} {:>7} {:>8.1}s  {}",
             s(&e["pipelineExecutionId"]),
             s(&e["status"]),
@@ -422,7 +430,7 @@ pub async fn decide(
     if output == Output::Json {
         print_json(&resp);
     } else {
-        println!(
+        outln!(
             "{} {stage}.{action} of execution {execution}",
             if approve { "approved" } else { "rejected" }
         );
@@ -449,7 +457,7 @@ pub async fn stop(
     if output == Output::Json {
         print_json(&resp);
     } else {
-        println!(
+        outln!(
             "execution {execution} is stopping{}",
             if abandon {
                 " (running actions abandoned)"
@@ -499,7 +507,7 @@ pub async fn transition(
     if output == Output::Json {
         print_json(&json!({"pipelineName": pipeline, "stageName": stage, "enabled": enable}));
     } else {
-        println!(
+        outln!(
             "transition into {pipeline}.{stage} {}",
             if enable { "enabled" } else { "disabled" }
         );

@@ -40,7 +40,7 @@ pub(crate) fn validate(files: &[PathBuf], output: Output) -> CmdResult {
                 let p = &doc.pipeline;
                 let actions: usize = p.stages.iter().map(|s| s.actions.len()).sum();
                 if output == Output::Text {
-                    println!(
+                    outln!(
                         "{}: ok: pipeline {} ({:?}, {}), {} stages, {} actions",
                         path.display(),
                         p.name,
@@ -56,7 +56,7 @@ pub(crate) fn validate(files: &[PathBuf], output: Output) -> CmdResult {
                 failed = true;
                 if output == Output::Text {
                     for line in problem_lines(path, &err) {
-                        println!("{line}");
+                        outln!("{line}");
                     }
                 }
                 let problems: Vec<_> = match &err {
@@ -105,7 +105,7 @@ pub(crate) fn asl(path: &Path, substitutions: &[String]) -> CmdResult {
     let machine = compile::substitute(&machine, &values).map_err(|e| UsageError(e.to_string()))?;
     let text = serde_json::to_string_pretty(&machine)
         .map_err(|e| UsageError(format!("cannot print the state machine: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

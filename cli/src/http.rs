@@ -80,6 +80,23 @@ pub(crate) async fn read_request(
     Ok((parts, read_body(body, max).await?))
 }
 
+/// Reads the body of a request whose head was already taken apart (and checked): at most `max` bytes.
+pub(crate) async fn read_bounded(
+    parts: &Parts,
+    body: Incoming,
+    max: usize,
+) -> Result<Bytes, BodyError> {
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_CAP.max(max) as u64) {
+        return Err(BodyError::TooLarge(max));
+    }
+    read_body(body, max).await
+}
+
 /// Reads a body of at most `max` bytes. An oversized one is read on (discarded) for a moment, up to
 /// `DRAIN_CAP`, so the client is done sending and reads the 413 rather than a reset connection.
 pub(crate) async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {

@@ -14,7 +14,7 @@ pub(crate) async fn show(host: &Host, execution: &str, output: Output) -> CmdRes
         print_json(&json!({"execution": record, "stages": stages, "actions": actions}));
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "execution {} of {} version {}: {:?}{}",
         record.execution_id,
         record.pipeline,
@@ -27,13 +27,13 @@ pub(crate) async fn show(host: &Host, execution: &str, output: Output) -> CmdRes
             .unwrap_or_default()
     );
     for r in &record.source_revisions {
-        println!("  source {}: {}", r.action_name, r.revision.revision_id);
+        outln!("  source {}: {}", r.action_name, r.revision.revision_id);
     }
     for v in &record.variables {
-        println!("  variable {} = {}", v.name, v.resolved_value);
+        outln!("  variable {} = {}", v.name, v.resolved_value);
     }
     for s in &stages {
-        println!("  stage {} attempt {}: {:?}", s.stage, s.attempt, s.status);
+        outln!("  stage {} attempt {}: {:?}", s.stage, s.attempt, s.status);
         for a in actions
             .iter()
             .filter(|a| a.stage == s.stage && a.attempt == s.attempt)
@@ -50,15 +50,18 @@ pub(crate) async fn show(host: &Host, execution: &str, output: Output) -> CmdRes
             if let Some(e) = &a.error {
                 line.push_str(&format!(": {e}"));
             }
-            println!("{line}");
+            outln!("{line}");
             for o in &a.output_artifacts {
-                println!(
+                outln!(
                     "      artifact {} s3://{}/{} ({} bytes)",
-                    o.name, o.object.bucket, o.object.key, o.object.size
+                    o.name,
+                    o.object.bucket,
+                    o.object.key,
+                    o.object.size
                 );
             }
             for (k, v) in &a.output_variables {
-                println!("      variable {k} = {v}");
+                outln!("      variable {k} = {v}");
             }
         }
     }
@@ -90,10 +93,10 @@ pub(crate) async fn logs(host: &Host, execution: &str, action: Option<&str>) -> 
     };
     for a in wanted {
         let path = host.log_path(execution, &a.stage, &a.action, a.attempt);
-        println!("==> {}.{} (attempt {}) <==", a.stage, a.action, a.attempt);
+        outln!("==> {}.{} (attempt {}) <==", a.stage, a.action, a.attempt);
         match std::fs::read_to_string(&path) {
-            Ok(text) => print!("{text}"),
-            Err(_) => println!("(no log)"),
+            Ok(text) => out!("{text}"),
+            Err(_) => outln!("(no log)"),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -107,7 +110,7 @@ pub(crate) fn events(host: &Host, execution: Option<&str>) -> CmdResult {
                 continue;
             }
         }
-        println!("{e}");
+        outln!("{e}");
     }
     Ok(ExitCode::SUCCESS)
 }

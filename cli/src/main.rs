@@ -1,6 +1,24 @@
 //! The `sluice` command: validate and compile definitions, run pipelines on the embedded default, and act on
 //! executions (approve, stop, retry, transitions).
 
+/// `println!` that ends the process quietly when stdout is a closed pipe (`sluice events | head`), instead of
+/// panicking.
+macro_rules! outln {
+    () => {
+        $crate::usage::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::usage::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::usage::write_out(format_args!($($arg)*))
+    };
+}
+
 mod agent;
 mod approvals;
 mod args;
@@ -138,7 +156,7 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
             if output == Output::Json {
                 print_json(&json!({"pipelineExecutionId": id}));
             } else {
-                println!("{id}");
+                outln!("{id}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -187,7 +205,7 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
             match &host {
                 Some(_) if no_wait => {
                     spawn_driver(&cli.state_dir)?;
-                    println!("{id}");
+                    outln!("{id}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(host) => {
@@ -200,7 +218,7 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
                     follow_to_end(host, &definition, &id, default_approvals(), output).await
                 }
                 None if no_wait => {
-                    println!("{id}");
+                    outln!("{id}");
                     Ok(ExitCode::SUCCESS)
                 }
                 None => control::wait(&client, &pipeline, &id, output).await,

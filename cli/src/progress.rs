@@ -66,7 +66,7 @@ pub async fn follow(
             drawn_lines = lines.len();
         } else if !tty {
             for line in changes(&view, &mut printed) {
-                println!("{line}");
+                outln!("{line}");
             }
         }
 
@@ -140,7 +140,7 @@ pub async fn follow(
                 drawn_lines = 0;
             } else {
                 for l in &lines {
-                    println!("{l}");
+                    outln!("{l}");
                 }
             }
         }
@@ -151,7 +151,7 @@ pub async fn follow(
                 .iter()
                 .any(|a| a.status == ActionStatus::InProgress && is_manual(a))
         {
-            println!("(answered elsewhere)");
+            outln!("(answered elsewhere)");
             prompting = None;
             drawn_lines = 0;
         }
@@ -167,13 +167,13 @@ pub async fn follow(
                 .decide_approval(&approval.token, approve, None, &who)
                 .await
             {
-                Ok(_) => println!(
+                Ok(_) => outln!(
                     "{} {}.{}",
                     if approve { "approved" } else { "rejected" },
                     approval.stage,
                     approval.action
                 ),
-                Err(e) => println!("could not decide: {e}"),
+                Err(e) => outln!("could not decide: {e}"),
             }
         }
 

@@ -12,7 +12,11 @@ use sluice_web::codepipeline;
 impl Service {
     pub(crate) async fn respond(&self, req: Request<Incoming>) -> Reply {
         let mut resp = self.route(req).await;
-        let too_large = resp.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        // Refused before their body was read (too large, or not authentic): the connection is not reused.
+        let too_large = matches!(
+            resp.status(),
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::FORBIDDEN
+        );
         let headers = resp.headers_mut();
         if too_large {
             headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
@@ -66,7 +70,12 @@ impl Service {
     }
 
     pub(crate) async fn api(&self, req: Request<Incoming>) -> (StatusCode, Bytes) {
-        let (parts, body) = match read_request(req, MAX_BODY).await {
+        let (parts, body) = req.into_parts();
+        // Nothing is buffered for a request that cannot be authentic.
+        if let Err(refused) = self.precheck(&parts) {
+            return refused;
+        }
+        let body = match read_bounded(&parts, body, MAX_BODY).await {
             Ok(read) => read,
             Err(e) => return error(e.status(), "ValidationException", &e.to_string()),
         };

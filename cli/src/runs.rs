@@ -87,12 +87,12 @@ pub(crate) async fn run(
         if output == Output::Json {
             print_json(&json!({"pipelineExecutionId": execution.execution_id}));
         } else {
-            println!("{}", execution.execution_id);
+            outln!("{}", execution.execution_id);
         }
         return Ok(ExitCode::SUCCESS);
     }
     if output == Output::Text {
-        println!(
+        outln!(
             "pipeline {name} version {} execution {}",
             record.definition.version.unwrap_or(1),
             execution.execution_id
@@ -135,7 +135,7 @@ pub(crate) async fn follow_to_end(
         if let Some(s) = &record.status_summary {
             line.push_str(&format!(": {s}"));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(if record.status == ExecutionStatus::Succeeded {
         ExitCode::SUCCESS
@@ -192,7 +192,8 @@ pub(crate) async fn drive(host: &Host) -> CmdResult {
 pub(crate) async fn resume(host: &Host, approvals: Approvals, output: Output) -> CmdResult {
     let open = host.runtime.open_executions().await?;
     if open.is_empty() {
-        println!("nothing to resume");
+        host.sweep().await?;
+        outln!("nothing to resume");
         return Ok(ExitCode::SUCCESS);
     }
     let mut code = ExitCode::SUCCESS;
@@ -204,7 +205,7 @@ pub(crate) async fn resume(host: &Host, approvals: Approvals, output: Output) ->
             .await?
             .definition;
         if output == Output::Text {
-            println!("resuming {} execution {id}", rec.pipeline);
+            outln!("resuming {} execution {id}", rec.pipeline);
         }
         let c = follow_to_end(host, &pipeline, &id, approvals, output).await?;
         if c != ExitCode::SUCCESS {

@@ -64,23 +64,23 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         None => format!("http://{addr}"),
     };
     let (stop, engine) = host.drive().await?;
-    println!("sluice: serving the CodePipeline API on http://{addr}");
-    println!(
+    outln!("sluice: serving the CodePipeline API on http://{addr}");
+    outln!(
         "sluice: {} access key(s) from {}",
         keys.len(),
         keys_path.display()
     );
-    println!(
+    outln!(
         "sluice: configure the aws CLI with `aws configure` (the key pair from that file), then \
          `aws codepipeline list-pipelines --endpoint-url http://{addr} --region us-east-1`"
     );
-    println!(
+    outln!(
         "sluice: GitHub webhooks at {base_url}/webhooks/PIPELINE (content type application/json), \
          secret in {}",
         webhook_path.display()
     );
     let notifications = host.state_dir.join("notifications.jsonl");
-    println!(
+    outln!(
         "sluice: approval links are printed here and appended to {}",
         notifications.display()
     );
@@ -95,6 +95,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         keys,
         approval_key,
         webhook_secret,
+        uploads: fresh_uploads(&host.state_dir)?,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -134,7 +135,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
             }
         }
     }
-    println!("sluice: stopping");
+    outln!("sluice: stopping");
     announcer.abort();
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())
@@ -177,7 +178,7 @@ pub(crate) fn load_or_create_keys(path: &Path, create: bool) -> Result<Keys> {
         );
         write_private(path, &format!("{id} {}\n", &secret[..40]))
             .with_context(|| format!("cannot create the keys file {}", path.display()))?;
-        println!("sluice: created an access key pair in {}", path.display());
+        outln!("sluice: created an access key pair in {}", path.display());
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the keys file {}", path.display()))?;
@@ -196,7 +197,7 @@ pub(crate) fn load_or_create_secret(path: &Path, what: &str) -> Result<Vec<u8>> 
         getrandom::getrandom(&mut bytes)
             .map_err(|e| anyhow::anyhow!("cannot draw random bytes for the {what}: {e}"))?;
         match write_private(path, &format!("{}\n", hex::encode(bytes))) {
-            Ok(()) => println!("sluice: created the {what} {}", path.display()),
+            Ok(()) => outln!("sluice: created the {what} {}", path.display()),
             // Another process created it first: read theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
@@ -227,4 +228,14 @@ pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The folder artifact uploads stream to, emptied: what is there was left by a server that was killed mid-upload.
+fn fresh_uploads(state_dir: &Path) -> Result<PathBuf> {
+    let dir = state_dir.join("uploads");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot empty {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }

@@ -8,6 +8,7 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 use sluice_runtime::Runtime;
 use sluice_web::sigv4::{self, Keys, SignedRequest};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What every connection shares.
@@ -19,32 +20,72 @@ pub(crate) struct Service {
     pub(crate) approval_key: Vec<u8>,
     /// The secret webhook deliveries are signed with.
     pub(crate) webhook_secret: Vec<u8>,
+    /// Where artifact uploads stream to before they are stored (emptied when the server starts).
+    pub(crate) uploads: PathBuf,
 }
 
 impl Service {
+    /// The checks that need no body: well-formed, known key, fresh, every meaningful header signed. Run before
+    /// a body is read, so unsigned requests cost nothing.
+    pub(crate) fn precheck(&self, parts: &Parts) -> Result<(), (StatusCode, Bytes)> {
+        let headers = header_pairs(parts);
+        sigv4::precheck(&signed(parts, &headers, b""), &self.keys, now_s())
+            .map_err(|e| auth_error(&e))
+    }
+
     /// Checks a request's SigV4 signature; answers the access key id that signed it, or the refusal.
     pub(crate) fn authenticate(
         &self,
         parts: &Parts,
         body: &[u8],
     ) -> Result<String, (StatusCode, Bytes)> {
-        let headers: Vec<(String, String)> = parts
+        let headers = header_pairs(parts);
+        sigv4::verify(&signed(parts, &headers, body), &self.keys, now_s())
+            .map_err(|e| auth_error(&e))
+    }
+
+    /// Checks a request's signature before its body is read, against the body hash it declares in its signed
+    /// `x-amz-content-sha256` header; answers the key id and that hash, which the body must then match.
+    pub(crate) fn authenticate_declared(
+        &self,
+        parts: &Parts,
+    ) -> Result<(String, String), (StatusCode, Bytes)> {
+        let headers = header_pairs(parts);
+        let caller = sigv4::verify_declared(&signed(parts, &headers, b""), &self.keys, now_s())
+            .map_err(|e| auth_error(&e))?;
+        let declared = parts
             .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let signed = SignedRequest {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &headers,
-            body,
-        };
-        sigv4::verify(&signed, &self.keys, now_s()).map_err(|e| auth_error(&e))
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        Ok((caller, declared))
+    }
+}
+
+fn header_pairs(parts: &Parts) -> Vec<(String, String)> {
+    parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn signed<'a>(
+    parts: &'a Parts,
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+) -> SignedRequest<'a> {
+    SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers,
+        body,
     }
 }

@@ -2,7 +2,10 @@
 //! reason people understand; printing JSON.
 
 use sluice_runtime::RuntimeError;
+use std::io::Read;
 use std::path::Path;
+
+use sluice_definition::yaml::YamlLimits;
 use std::process::ExitCode;
 
 /// A failure of the command itself (not of a definition or a pipeline): one line, exit code 2.
@@ -34,9 +37,42 @@ impl From<sluice_host::HostError> for UsageError {
 
 pub(crate) type CmdResult = Result<ExitCode, UsageError>;
 
+/// Reads a definition or template file: at most [`YamlLimits::default`]'s size (checked before reading), UTF-8
+/// (a UTF-8 byte order mark is skipped; UTF-16 is named as such).
 pub(crate) fn read(path: &Path) -> Result<String, UsageError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("cannot read {}: {}", path.display(), io_reason(&e))))
+    let cannot = |e: std::io::Error| {
+        UsageError(format!("cannot read {}: {}", path.display(), io_reason(&e)))
+    };
+    let max = YamlLimits::default().max_bytes;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    if size > max as u64 {
+        return Err(UsageError(format!(
+            "cannot read {}: it is {size} bytes, over the limit of {max} bytes for a definition",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(UsageError(format!(
+            "cannot read {}: it is UTF-16 text (it starts with a UTF-16 byte order mark); save it as UTF-8",
+            path.display()
+        )));
+    }
+    let bytes = bytes
+        .strip_prefix(&[0xEF, 0xBB, 0xBF])
+        .map(<[u8]>::to_vec)
+        .unwrap_or(bytes);
+    String::from_utf8(bytes).map_err(|e| {
+        UsageError(format!(
+            "cannot read {}: not UTF-8 text (byte {} is not valid UTF-8)",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 pub(crate) fn io_reason(e: &std::io::Error) -> String {
@@ -49,8 +85,21 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 }
 
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+}
+
+/// Writes to stdout. A closed pipe (the reader went away: `sluice events | head`) ends the process with
+/// success, as it would have with SIGPIPE; any other failure to write ends it with code 2.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("sluice: cannot write the output: {e}");
+        std::process::exit(2);
+    }
 }

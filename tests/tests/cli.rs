@@ -174,3 +174,115 @@ fn asl_of_an_invalid_definition_prints_its_problems_and_no_machine() {
         )
     );
 }
+
+/// Runs sluice with its stdout a pipe whose reader is already gone (`sluice ... | head` once head is done).
+fn into_closed_pipe(args: &[&str], state: &std::path::Path) -> Run {
+    let mut child = sluice()
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sluice runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("sluice ends");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let hello = workspace().join("examples/hello/pipeline.yaml");
+    let ran = sluice()
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["run", s(&hello)])
+        .output()
+        .expect("sluice runs");
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let release = workspace().join("examples/release/pipeline.yaml");
+    for args in [
+        vec!["validate", s(&hello), s(&release)],
+        vec!["events"],
+        vec!["history", "hello"],
+    ] {
+        let r = into_closed_pipe(&args, state.path());
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn yaml_bombs_are_refused_by_name_at_once() {
+    // One 1 MiB string aliased 1,500 times (1.5 GB once expanded).
+    let big = format!(
+        "name: p\nanchor: &s \"{}\"\nstages: [{}]\n",
+        "x".repeat(1 << 20),
+        vec!["*s"; 1500].join(",")
+    );
+    let r = run(&["validate", s(&temp_file("aliases.yaml", &big))]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("refused as an alias bomb"),
+        "{}",
+        r.stdout
+    );
+    // 60,000 levels of nesting.
+    let deep = format!("name: {}1{}\n", "[".repeat(60_000), "]".repeat(60_000));
+    let r = run(&["validate", s(&temp_file("deep.yaml", &deep))]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("nesting deeper than the limit of 64 levels"),
+        "{}",
+        r.stdout
+    );
+    // Nine levels of nine aliases each.
+    let mut laughs = String::from("a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n");
+    let mut prev = 'a';
+    for name in 'b'..='i' {
+        laughs.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+        prev = name;
+    }
+    let r = run(&["validate", s(&temp_file("laughs.yaml", &laughs))]);
+    assert!(r.stdout.contains("laughs.yaml:5:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("refused as an alias bomb"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn files_too_big_or_not_utf8_are_named_as_such() {
+    let big = temp_file("big.json", &" ".repeat(5 << 20));
+    let r = run(&["validate", s(&big)]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("over the limit of 4194304 bytes"),
+        "{}",
+        r.stderr
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let utf16 = dir.path().join("utf16.json");
+    let mut bytes = vec![0xFF, 0xFE];
+    for c in "{\"name\": \"p\"}".encode_utf16() {
+        bytes.extend_from_slice(&c.to_le_bytes());
+    }
+    std::fs::write(&utf16, bytes).expect("write");
+    let r = run(&["validate", s(&utf16)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("UTF-16"), "{}", r.stderr);
+}

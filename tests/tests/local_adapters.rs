@@ -88,7 +88,14 @@ async fn a_key_and_a_longer_key_through_it_cannot_both_be_stored() {
         .put_file("artifacts", "a", &source)
         .await
         .expect_err("a is a folder");
-    assert!(matches!(err, ObjectError::Other(_)), "{err:?}");
+    let root = dir.path().display().to_string();
+    let said = err.to_string();
+    assert!(matches!(err, ObjectError::Conflict(_)), "{err:?}");
+    assert!(
+        said.contains("s3://artifacts/a: longer keys under `a/`"),
+        "{said}"
+    );
+    assert!(!said.contains(&root), "no machine path: {said}");
     store
         .put_file("artifacts", "c", &source)
         .await
@@ -97,7 +104,13 @@ async fn a_key_and_a_longer_key_through_it_cannot_both_be_stored() {
         .put_file("artifacts", "c/d", &source)
         .await
         .expect_err("c is a file");
-    assert!(matches!(err, ObjectError::Other(_)), "{err:?}");
+    let said = err.to_string();
+    assert!(matches!(err, ObjectError::Conflict(_)), "{err:?}");
+    assert!(
+        said.contains("s3://artifacts/c/d: `c` is already an object"),
+        "{said}"
+    );
+    assert!(!said.contains(&root), "no machine path: {said}");
     let missing = store.head("artifacts", "c/d").await;
     assert!(
         matches!(missing, Err(ObjectError::NotFound { .. })),

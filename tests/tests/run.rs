@@ -521,3 +521,50 @@ stages:
     let status = sb.json(&["status", "slow"]);
     assert_eq!(status["latestExecution"]["status"], "Succeeded");
 }
+
+/// A buildspec from a source repository that would expand to over a gigabyte of commands (one string aliased
+/// 1,500 times) fails its action at once, naming the limit; no session script is written, the failed job's
+/// folder is kept and marked, and the server-side state stays small.
+#[test]
+fn a_buildspec_alias_bomb_fails_its_action_at_once() {
+    let sb = Sandbox::new();
+    let bomb = format!(
+        "version: 0.2\nx: &s \"echo {}\"\nphases:\n  build:\n    commands: [{}]\n",
+        "x".repeat(900 * 1024),
+        vec!["*s"; 1500].join(",")
+    );
+    sb.write("src/buildspec.yml", &bomb);
+    let file = sb.write(
+        "bomb.yaml",
+        "name: bomb\nstages:\n- name: Source\n  actions:\n  - name: Checkout\n    actionTypeId: {category: Source, owner: ThirdParty, provider: LocalSource, version: '1'}\n    configuration: {Path: src}\n    outputArtifacts: [{name: Src}]\n- name: Build\n  actions:\n  - name: Make\n    actionTypeId: {category: Build, owner: AWS, provider: CodeBuild, version: '1'}\n    configuration: {ProjectName: bomb}\n    inputArtifacts: [{name: Src}]\n",
+    );
+    let out = sb.run(&["run", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("refused as an alias bomb"), "{stdout}");
+    let mut scripts = Vec::new();
+    let mut markers = 0;
+    for entry in walk(&sb.state().join("work")) {
+        if entry.ends_with("session.sh") {
+            scripts.push(entry.clone());
+        }
+        if entry.ends_with("FAILED") {
+            markers += 1;
+        }
+    }
+    assert!(scripts.is_empty(), "no session script: {scripts:?}");
+    assert_eq!(markers, 1, "the failed job's folder is kept and marked");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sluice_tests::served::{amz_date, now_s, sign, Server, KEY_ID, SECRET, TARGET};
+use sluice_web::sigv4::{self, Credentials, Outgoing};
 
 // ---------------------------------------------------------------------------------------------- the tests
 
@@ -188,6 +189,161 @@ fn requests_without_a_valid_signature_are_refused() {
 
     // Still fine for a good one.
     assert_eq!(server.call("ListPipelines", &body).status, 200);
+}
+
+/// The product's signer, for requests the JSON-call signer here does not make (artifacts, chosen header lists).
+fn product_signed(
+    server: &Server,
+    method: &str,
+    path: &str,
+    mut headers: Vec<(String, String)>,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    headers.push(("host".into(), server.host()));
+    sigv4::sign(
+        &Outgoing { method, path, body },
+        &mut headers,
+        &Credentials {
+            access_key_id: KEY_ID.into(),
+            secret_access_key: SECRET.into(),
+            session_token: None,
+        },
+        "us-east-1",
+        sigv4::SERVICE,
+        now_s(),
+    );
+    headers
+}
+
+/// A request signed for GetPipeline whose signature leaves X-Amz-Target out cannot be replayed as
+/// DeletePipeline: every x-amz-* header and the content type must be signed.
+#[test]
+fn a_signature_must_cover_the_operation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::write(src.join("greeting.txt"), "hi").expect("greeting");
+    server.ok("CreatePipeline", json!({"pipeline": hello(&src)}));
+    let body = br#"{"name":"hello"}"#;
+    // Signed over host and x-amz-date only; the target and content type ride along unsigned.
+    let mut headers = product_signed(&server, "POST", "/", vec![], body);
+    headers.retain(|(n, _)| n != "host");
+    headers.push(("x-amz-target".into(), format!("{TARGET}DeletePipeline")));
+    headers.push(("content-type".into(), "application/x-amz-json-1.1".into()));
+    let replayed = server.send("POST", "/", &headers, body).expect("request");
+    assert_eq!(replayed.error(403), "IncompleteSignatureException");
+    assert!(replayed.body.contains("x-amz-target"), "{}", replayed.body);
+    assert_eq!(
+        server.ok("GetPipeline", json!({"name": "hello"}))["pipeline"]["name"],
+        "hello"
+    );
+}
+
+/// Headers announcing a big body, and no body: an unsigned request is answered at once, without the server
+/// waiting for (or buffering) a byte of it.
+#[test]
+fn unsigned_requests_are_refused_before_their_body_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    for (method, path) in [
+        ("PUT", "/artifacts/sluice-artifacts/big.zip"),
+        ("POST", "/"),
+    ] {
+        let mut stream = TcpStream::connect(server.host()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nx-amz-target: {TARGET}ListPipelines\r\ncontent-length: 209715200\r\n\r\n",
+            server.host()
+        );
+        stream.write_all(head.as_bytes()).expect("head");
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The answer comes although the body never does (a server that waited for it would time out here).
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    raw.extend_from_slice(&buf[..n]);
+                    if raw.windows(4).any(|w| w == b"\r\n\r\n") && raw.ends_with(b"}") {
+                        break;
+                    }
+                }
+                Err(e) => panic!("{method} {path}: no answer without the body: {e}"),
+            }
+        }
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 403"), "{method} {path}: {text}");
+        assert!(
+            text.contains("MissingAuthenticationTokenException"),
+            "{text}"
+        );
+    }
+}
+
+/// An upload is checked against the hash its signature declares as it streams to disk: another body of the
+/// same length is refused and nothing is stored; the signed one is stored.
+#[test]
+fn an_upload_must_be_the_body_that_was_signed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let path = "/artifacts/sluice-artifacts/up/one.zip";
+    let headers = product_signed(&server, "PUT", path, vec![], b"the signed bytes");
+    let swapped = server
+        .send("PUT", path, &headers, b"other bytes here")
+        .expect("request");
+    assert_eq!(swapped.error(400), "BadDigest");
+    let info = product_signed(
+        &server,
+        "GET",
+        &path.replace("/artifacts/", "/artifacts-info/"),
+        vec![],
+        b"",
+    );
+    let missing = server
+        .send(
+            "GET",
+            &path.replace("/artifacts/", "/artifacts-info/"),
+            &info,
+            b"",
+        )
+        .expect("request");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+
+    let stored = server
+        .send("PUT", path, &headers, b"the signed bytes")
+        .expect("request");
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["size"], 16);
+    let unsigned_hash: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(n, _)| n != "x-amz-content-sha256")
+        .cloned()
+        .collect();
+    let refused = server
+        .send("PUT", path, &unsigned_hash, b"the signed bytes")
+        .expect("request");
+    assert_eq!(refused.error(403), "IncompleteSignatureException");
+
+    // A key through an object's key: a clear 409 in the bucket's terms, no machine path.
+    let through = "/artifacts/sluice-artifacts/up/one.zip/inner";
+    let headers = product_signed(&server, "PUT", through, vec![], b"x");
+    let conflict = server
+        .send("PUT", through, &headers, b"x")
+        .expect("request");
+    assert_eq!(conflict.error(409), "ConflictException");
+    assert!(
+        conflict.body.contains("`up/one.zip` is already an object"),
+        "{}",
+        conflict.body
+    );
+    assert!(
+        !conflict.body.contains(&dir.path().display().to_string()),
+        "{}",
+        conflict.body
+    );
 }
 
 #[test]

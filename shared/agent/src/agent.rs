@@ -2,8 +2,10 @@
 //! with its output appended to its log file; the outcome goes to the [`JobListener`].
 //!
 //! A job's folder is removed when the job succeeds. When it fails (or times out, or is cancelled) it is kept
-//! for inspection, and the log says where, unless [`AgentConfig::keep_failed_workspaces`] is off; a rerun of
-//! the same attempt starts from an empty folder either way.
+//! for inspection, marked `FAILED`, and the log says where, unless [`AgentConfig::keep_failed_workspaces`] is
+//! off; [`LocalAgent::sweep`] removes kept folders after [`AgentConfig::failed_retention`] (7 days). A run
+//! interrupted by a crash leaves its folder: the restarted run of the same attempt stops what the earlier run
+//! left running and removes its folder, and the sweep removes those of executions that ended.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,7 +34,12 @@ pub struct AgentConfig {
     pub limits: Limits,
     /// Keep a failed job's folder for inspection (on by default).
     pub keep_failed_workspaces: bool,
+    /// How long a failed job's folder is kept.
+    pub failed_retention: Duration,
 }
+
+/// The marker a kept failed job's folder carries; its time is when the job failed.
+const FAILED_MARKER: &str = "FAILED";
 
 impl AgentConfig {
     /// Default limits; failed jobs' folders kept.
@@ -42,6 +49,7 @@ impl AgentConfig {
             logs_dir: logs_dir.into(),
             limits: Limits::default(),
             keep_failed_workspaces: true,
+            failed_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -89,6 +97,46 @@ impl LocalAgent {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *slot = Some(listener);
+    }
+
+    /// Removes job folders nobody needs any more: failed jobs' folders older than
+    /// [`AgentConfig::failed_retention`], and the folders of interrupted runs whose execution is no longer open
+    /// (`open` lists the executions that are). Returns the folders removed.
+    pub fn sweep(&self, open: &[String]) -> Vec<PathBuf> {
+        let open: std::collections::HashSet<String> =
+            open.iter().map(|id| safe_component(id)).collect();
+        let retention = self.inner.config.failed_retention;
+        let mut removed = Vec::new();
+        let Ok(executions) = std::fs::read_dir(&self.inner.config.work_dir) else {
+            return removed;
+        };
+        for execution in executions.flatten() {
+            let execution_open = execution
+                .file_name()
+                .to_str()
+                .is_some_and(|name| open.contains(name));
+            let Ok(runs) = std::fs::read_dir(execution.path()) else {
+                continue;
+            };
+            for run in runs.flatten() {
+                let path = run.path();
+                let expired = match std::fs::metadata(path.join(FAILED_MARKER)) {
+                    Ok(m) => m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > retention),
+                    // No marker: a running job, or one interrupted by a crash.
+                    Err(_) => !execution_open,
+                };
+                if expired && std::fs::remove_dir_all(&path).is_ok() {
+                    removed.push(path);
+                }
+            }
+            // Gone when empty.
+            let _ = std::fs::remove_dir(execution.path());
+        }
+        removed
     }
 
     /// The agent's configuration.
@@ -209,7 +257,7 @@ async fn execute(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<bool>) -> 
             job_file_stem(&job),
             safe_component(run)
         ));
-    stop_orphans(&dir, &log);
+    retire_earlier_runs(&dir, &log);
     let ctx = JobContext {
         objects: inner.objects.clone(),
         log: log.clone(),
@@ -247,7 +295,12 @@ async fn execute(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<bool>) -> 
             let message = e.to_string();
             log.line(&format!("Job failed: {message}"));
             if inner.config.keep_failed_workspaces {
-                log.line(&format!("The job's folder is kept at {}", dir.display()));
+                let _ = std::fs::write(dir.join(FAILED_MARKER), &message);
+                log.line(&format!(
+                    "The job's folder is kept at {} for {} days",
+                    dir.display(),
+                    inner.config.failed_retention.as_secs() / 86_400
+                ));
             } else {
                 let _ = std::fs::remove_dir_all(&dir);
             }
@@ -284,10 +337,10 @@ async fn run_within(ctx: &JobContext) -> Result<Success, JobError> {
 }
 
 /// Stops the processes of earlier runs of the same attempt that outlived the sluice which started them (a
-/// crash, `kill -9`): a restarted run must not race the run it replaces. A run's folder records its process
-/// group (`scratch/pgid`); the group is killed only when its leader still runs inside that folder, so a
-/// recycled process id is never hit.
-fn stop_orphans(dir: &std::path::Path, log: &JobLog) {
+/// crash, `kill -9`), and removes their folders: a restarted run must not race the run it replaces. A run's
+/// folder records its process group (`scratch/pgid`, written before any command runs); the group is killed
+/// only when its leader still runs inside that folder, so a recycled process id is never hit.
+fn retire_earlier_runs(dir: &std::path::Path, log: &JobLog) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str()))
     else {
         return;
@@ -308,15 +361,14 @@ fn stop_orphans(dir: &std::path::Path, log: &JobLog) {
         if !matches || earlier == dir {
             continue;
         }
-        let Some(pid) = std::fs::read_to_string(earlier.join("scratch/pgid"))
+        let pid = std::fs::read_to_string(earlier.join("scratch/pgid"))
             .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let inside = std::fs::read_link(format!("/proc/{pid}/cwd"))
-            .is_ok_and(|cwd| cwd.starts_with(&earlier));
-        if inside {
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        let inside = pid.is_some_and(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|cwd| cwd.starts_with(&earlier))
+        });
+        if let (true, Some(pid)) = (inside, pid) {
             log.line(&format!(
                 "Stopping process group {pid} left by an earlier run in {}",
                 earlier.display()
@@ -325,6 +377,12 @@ fn stop_orphans(dir: &std::path::Path, log: &JobLog) {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        if std::fs::remove_dir_all(&earlier).is_ok() {
+            log.line(&format!(
+                "Removed the folder of an interrupted earlier run at {}",
+                earlier.display()
+            ));
         }
     }
 }

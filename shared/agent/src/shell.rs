@@ -170,6 +170,25 @@ fn script(session: &Session<'_>) -> Script {
     Script { text: s, steps }
 }
 
+/// What the gated shell runs: one line from stdin must say `go`, then the script (`$0`) runs with stdin from
+/// /dev/null. EOF (the sluice that started it died before opening the gate) exits 125 at once.
+const GATE: &str = "IFS= read -r __sl_gate || exit 125; [ \"$__sl_gate\" = go ] || exit 125; exec /bin/sh \"$0\" </dev/null";
+
+/// Writes `text` to `path` so that it survives a crash: a temporary file, synced, renamed into place, and
+/// the folder synced.
+fn record_durably(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Kills a process group when dropped, unless it was already killed.
 struct GroupGuard(Option<Pid>);
 
@@ -214,12 +233,18 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
         script_path.display()
     )))?;
 
-    let mut command = tokio::process::Command::new("sh");
+    // The shell starts gated: it waits for one line on its stdin before it runs the script. Its process group
+    // is recorded durably first, and only then is the gate opened; a sluice killed in between closes the pipe,
+    // and the gated shell exits without running anything. So no command ever runs whose group a restarted run
+    // could not find (see `agent::retire_earlier_runs`).
+    let mut command = tokio::process::Command::new("/bin/sh");
     command
+        .arg("-c")
+        .arg(GATE)
         .arg(&script_path)
         .current_dir(session.workdir)
         .envs(&session.env)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(
             log.stdio()
                 .map_err(JobError::io("cannot open the job log"))?,
@@ -235,9 +260,19 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| JobError::failed("the shell exited before it could be watched"))?;
     let mut group = GroupGuard(Some(Pid::from_raw(pid)));
-    // Recorded so that a later run of the same attempt can stop this one's processes if the sluice that
-    // started them died (see `agent::stop_orphans`).
-    let _ = fs::write(scratch.join("pgid"), pid.to_string());
+    record_durably(&scratch.join("pgid"), &pid.to_string())
+        .map_err(JobError::io("cannot record the shell's process group"))?;
+    let mut gate = child
+        .stdin
+        .take()
+        .ok_or_else(|| JobError::failed("the shell has no stdin to open its gate"))?;
+    {
+        use tokio::io::AsyncWriteExt;
+        gate.write_all(b"go\n")
+            .await
+            .map_err(JobError::io("cannot open the shell's gate"))?;
+    }
+    drop(gate);
     let status = child
         .wait()
         .await
@@ -308,6 +343,48 @@ mod tests {
         ] {
             assert_eq!(is_variable_name(name), ok, "{name}");
         }
+    }
+
+    /// A gated shell whose gate is never opened (its sluice died before recording the group) runs nothing.
+    #[tokio::test]
+    async fn a_shell_runs_nothing_until_its_gate_opens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let marker = dir.path().join("ran");
+        let script = dir.path().join("s.sh");
+        fs::write(
+            &script,
+            format!("touch {}\n", quote(&marker.display().to_string())),
+        )
+        .expect("script");
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(GATE)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdin.take());
+        let status = child.wait().await.expect("wait");
+        assert_eq!(status.code(), Some(125));
+        assert!(!marker.exists(), "the script ran without its gate");
+
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(GATE)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut gate = child.stdin.take().expect("stdin");
+        tokio::io::AsyncWriteExt::write_all(&mut gate, b"go\n")
+            .await
+            .expect("go");
+        drop(gate);
+        assert!(child.wait().await.expect("wait").success());
+        assert!(
+            marker.exists(),
+            "the script did not run once its gate opened"
+        );
     }
 
     #[test]

@@ -15,13 +15,14 @@ use serde_json::{Map, Value};
 use crate::model::*;
 use crate::problem::{JsonPath, Problems};
 use crate::schema;
+use crate::yaml::{self, Step, Tags, YamlErrorKind, YamlLimits};
 
 /// The syntax a definition is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {
     /// JSON.
     Json,
-    /// YAML (1.2, as serde_yaml reads it).
+    /// YAML (1.2, core schema; see [`crate::yaml`]).
     Yaml,
 }
 
@@ -206,108 +207,71 @@ fn strip_nulls(value: Value) -> Value {
     }
 }
 
-/// Parses JSON or YAML text into a JSON value, with the position of a syntax error.
+/// Parses JSON or YAML text into a JSON value, with the position of a syntax error. Both are read as untrusted
+/// text under [`YamlLimits::default`]: at most 4 MiB, 64 levels of nesting for YAML (JSON: serde_json's 128), and
+/// YAML aliases adding at most four times the text.
 pub fn parse_value(text: &str, syntax: Syntax) -> Result<Value, DefinitionError> {
+    let limits = YamlLimits::default();
     match syntax {
-        Syntax::Json => serde_json::from_str(text).map_err(|e| DefinitionError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+        Syntax::Json => {
+            if text.len() > limits.max_bytes {
+                return Err(DefinitionError::Syntax {
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "the text is {} bytes, over the limit of {} bytes",
+                        text.len(),
+                        limits.max_bytes
+                    ),
+                });
+            }
+            serde_json::from_str(text).map_err(|e| DefinitionError::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message: e
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+        }
+        Syntax::Yaml => yaml::read(text, &limits, &NoIntrinsics).map_err(|e| match e.kind {
+            YamlErrorKind::Value => single(
+                yaml_path(&e.path),
+                format!("{} (line {}, column {})", e.message, e.line, e.column),
+            ),
+            YamlErrorKind::Syntax | YamlErrorKind::Limit => DefinitionError::Syntax {
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            },
         }),
-        Syntax::Yaml => {
-            let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-                DefinitionError::Syntax {
-                    line,
-                    column,
-                    message: e
-                        .to_string()
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                }
-            })?;
-            yaml_to_json(yaml, &YamlPath::Root)
-        }
     }
 }
 
-/// Where a YAML value is, for errors found while converting it (its path as in the document).
-enum YamlPath<'a> {
-    Root,
-    Field(&'a YamlPath<'a>, &'a str),
-    Index(&'a YamlPath<'a>, usize),
-}
+/// Tags are refused in definitions: CloudFormation's short forms belong in templates.
+struct NoIntrinsics;
 
-impl YamlPath<'_> {
-    /// The path relative to the pipeline object (a wrapper's `pipeline.` is dropped, as everywhere else).
-    fn to_json_path(&self) -> JsonPath {
-        match self {
-            Self::Root => JsonPath::root(),
-            Self::Field(Self::Root, "pipeline") => JsonPath::root(),
-            Self::Field(parent, name) => parent.to_json_path().field(name),
-            Self::Index(parent, i) => parent.to_json_path().index(*i),
-        }
+impl Tags for NoIntrinsics {
+    fn tagged(&self, tag: &str, _value: Value) -> Result<Value, String> {
+        Err(format!(
+            "YAML tag {tag} is not supported (CloudFormation intrinsics belong in a template, not a pipeline definition)"
+        ))
     }
 }
 
-fn yaml_to_json(yaml: serde_yaml::Value, at: &YamlPath<'_>) -> Result<Value, DefinitionError> {
-    use serde_yaml::Value as Y;
-    Ok(match yaml {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| yaml_to_json(v, &YamlPath::Index(at, i)))
-                .collect::<Result<_, _>>()?,
-        ),
-        Y::Mapping(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Bool(b) => b.to_string(),
-                    Y::Number(n) => n.to_string(),
-                    other => {
-                        return Err(single(
-                            at.to_json_path(),
-                            format!("mapping keys must be strings, found {other:?}"),
-                        ))
-                    }
-                };
-                let value = yaml_to_json(v, &YamlPath::Field(at, &key))?;
-                out.insert(key, value);
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => {
-            return Err(single(
-                at.to_json_path(),
-                format!(
-                    "YAML tag {} is not supported (CloudFormation intrinsics belong in a template, not a pipeline definition)",
-                    t.tag
-                ),
-            ))
-        }
-    })
+/// A YAML path relative to the pipeline object (a wrapper's `pipeline.` is dropped, as everywhere else).
+fn yaml_path(steps: &[Step]) -> JsonPath {
+    let mut path = JsonPath::root();
+    for (i, step) in steps.iter().enumerate() {
+        path = match step {
+            Step::Key(k) if i == 0 && k == "pipeline" => path,
+            Step::Key(k) => path.field(k),
+            Step::Index(n) => path.index(*n),
+        };
+    }
+    path
 }
 
 #[cfg(test)]

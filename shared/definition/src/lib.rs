@@ -14,6 +14,7 @@ pub mod problem;
 pub mod providers;
 pub mod schema;
 pub mod validate;
+pub mod yaml;
 
 pub use document::{parse_value, DefinitionError, Document, Form, Syntax, Tag};
 pub use model::*;

@@ -46,6 +46,8 @@ pub struct Host {
     pub runtime: Arc<Runtime>,
     /// The engine that runs state machines.
     pub engine: Arc<Engine>,
+    /// The job agent.
+    pub agent: LocalAgent,
 }
 
 impl Host {
@@ -107,18 +109,35 @@ impl Host {
             state_dir,
             runtime,
             engine,
+            agent,
         })
     }
 
-    /// Starts driving open executions in the background; notify the returned handle to stop.
+    /// Starts driving open executions in the background; notify the returned handle to stop. First makes sure
+    /// every open execution's run exists, and sweeps job folders nobody needs (see [`LocalAgent::sweep`]).
     pub async fn drive(&self) -> Result<(Arc<Notify>, tokio::task::JoinHandle<()>), HostError> {
         self.runtime
             .recover()
             .await
             .map_err(|e| HostError(format!("cannot recover open executions: {e}")))?;
+        self.sweep().await?;
         let stop = Arc::new(Notify::new());
         let handle = tokio::spawn(Arc::clone(&self.engine).run(Arc::clone(&stop)));
         Ok((stop, handle))
+    }
+
+    /// Removes job folders nobody needs any more (see [`LocalAgent::sweep`]): failed jobs' past their
+    /// retention, interrupted runs' of executions that ended.
+    pub async fn sweep(&self) -> Result<Vec<PathBuf>, HostError> {
+        let open = self
+            .runtime
+            .open_executions()
+            .await
+            .map_err(|e| HostError(format!("cannot list open executions: {e}")))?;
+        let agent = self.agent.clone();
+        tokio::task::spawn_blocking(move || agent.sweep(&open))
+            .await
+            .map_err(|e| HostError(format!("the sweep failed: {e}")))
     }
 
     /// Where an action attempt's log is.

@@ -96,6 +96,8 @@ impl FolderObjectStore {
         Paths {
             object,
             meta: PathBuf::from(meta),
+            bucket_dir: self.root.join("buckets").join(bucket),
+            meta_bucket_dir: self.root.join("meta").join(bucket),
         }
     }
 }
@@ -103,6 +105,9 @@ impl FolderObjectStore {
 struct Paths {
     object: PathBuf,
     meta: PathBuf,
+    /// The bucket's folders, which object and sidecar folders are below.
+    bucket_dir: PathBuf,
+    meta_bucket_dir: PathBuf,
 }
 
 fn validate(bucket: &str, key: &str) -> Result<(), ObjectError> {
@@ -168,15 +173,29 @@ fn copy_hashed(
     Ok((size, hasher.finalize().to_vec()))
 }
 
-/// Creates `dir` and its parents, explaining the one conflict a folder has and S3 has not.
-fn create_parent(dir: &Path) -> Result<(), ObjectError> {
+/// Creates `dir` and its parents (below `base`, the bucket's folder), telling the one conflict a folder has
+/// and S3 has not: a shorter key of the bucket is already an object where a folder must go.
+fn create_parent(base: &Path, dir: &Path, bucket: &str, key: &str) -> Result<(), ObjectError> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        ObjectError::Other(format!(
-            "cannot create folder {} ({e}): is a shorter key already an object here? \
-             a folder store cannot hold both `a` and `a/b`",
-            dir.display()
-        ))
+        let shorter = dir
+            .ancestors()
+            .take_while(|a| a.starts_with(base) && *a != base)
+            .find(|a| a.is_file())
+            .and_then(|a| a.strip_prefix(base).ok())
+            .map(|rel| rel.to_string_lossy().into_owned());
+        match shorter {
+            Some(shorter) => conflict(bucket, key, &format!("`{shorter}` is already an object")),
+            None => ObjectError::Other(format!("cannot store s3://{bucket}/{key}: {}", e.kind())),
+        }
     })
+}
+
+/// The conflict of a key with another key of the bucket, in the bucket's terms (no machine paths).
+fn conflict(bucket: &str, key: &str, why: &str) -> ObjectError {
+    ObjectError::Conflict(format!(
+        "cannot store s3://{bucket}/{key}: {why}, and the local object store keeps keys as files and folders, \
+         so it cannot hold both `a` and `a/b` (S3 can)"
+    ))
 }
 
 fn parent_of(path: &Path) -> Result<&Path, ObjectError> {
@@ -210,8 +229,8 @@ fn put_blocking(
 ) -> Result<ObjectInfo, ObjectError> {
     let object_dir = parent_of(&paths.object)?;
     let meta_dir = parent_of(&paths.meta)?;
-    create_parent(object_dir)?;
-    create_parent(meta_dir)?;
+    create_parent(&paths.bucket_dir, object_dir, bucket, key)?;
+    create_parent(&paths.meta_bucket_dir, meta_dir, bucket, key)?;
 
     let mut input = File::open(source)
         .map_err(|e| ObjectError::Other(format!("cannot read {}: {e}", source.display())))?;
@@ -245,12 +264,18 @@ fn put_blocking(
             .write()
             .map_err(|_| ObjectError::Other("object lock poisoned".into()))?;
         object_tmp.persist(&paths.object).map_err(|e| {
-            ObjectError::Other(format!(
-                "cannot store {} ({}): is a longer key already a folder here? \
-                 a folder store cannot hold both `a` and `a/b`",
-                paths.object.display(),
-                e.error
-            ))
+            if paths.object.is_dir() {
+                conflict(
+                    bucket,
+                    key,
+                    &format!("longer keys under `{key}/` are already objects"),
+                )
+            } else {
+                ObjectError::Other(format!(
+                    "cannot store s3://{bucket}/{key}: {}",
+                    e.error.kind()
+                ))
+            }
         })?;
         meta_tmp
             .persist(&paths.meta)

@@ -46,6 +46,9 @@ pub enum ObjectError {
     /// A bucket or key that cannot be stored (path escapes, empty parts).
     #[error("invalid object name: {0}")]
     InvalidName(String),
+    /// A key the store cannot hold beside another one (a folder store cannot hold both `a` and `a/b`).
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else.
     #[error("object store failure: {0}")]
     Other(String),

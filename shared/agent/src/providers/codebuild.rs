@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
+use sluice_definition::yaml::{self, NoTags, YamlLimits};
 
 use crate::error::JobError;
-use crate::job::{JobContext, Success};
+use crate::job::{blocking, JobContext, Success};
 use crate::shell::{self, Phase, Session};
 use crate::zip_files::build::Selection;
 
@@ -104,9 +105,27 @@ fn yes(value: &Option<Value>) -> bool {
     }
 }
 
+/// How much a buildspec may cost to read: 1 MiB, and the YAML limits of definitions otherwise.
+fn buildspec_limits() -> YamlLimits {
+    YamlLimits {
+        max_bytes: 1024 * 1024,
+        ..YamlLimits::default()
+    }
+}
+
 fn parse(text: &str) -> Result<Buildspec, JobError> {
-    let spec: Buildspec = serde_yaml::from_str(text)
-        .map_err(|e| JobError::failed(format!("{BUILDSPEC} is not a valid buildspec: {e}")))?;
+    let invalid =
+        |e: String| JobError::failed(format!("{BUILDSPEC} is not a valid buildspec: {e}"));
+    let (value, lines) = yaml::read_with_lines(text, &buildspec_limits(), &NoTags)
+        .map_err(|e| invalid(e.to_string()))?;
+    let spec: Buildspec = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = lines
+            .nearest(&path)
+            .map(|(line, column)| format!(" at line {line} column {column}"))
+            .unwrap_or_default();
+        invalid(format!("{path}: {}{at}", e.inner()))
+    })?;
     let version = scalar(&spec.version).unwrap_or_default();
     if version != "0.2" {
         return Err(JobError::failed(format!(
@@ -208,17 +227,29 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
         )));
     }
     let spec_path = ctx.workspace.join(BUILDSPEC);
-    let text = match std::fs::read_to_string(&spec_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let input = inputs[0].name.clone();
+    // Read and parsed off the async threads, bounded in size before it is read.
+    let spec = blocking(move || {
+        let size = match std::fs::metadata(&spec_path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JobError::failed(format!(
+                    "{BUILDSPEC} not found at the root of the input artifact {input}"
+                )))
+            }
+            Err(e) => return Err(JobError::failed(format!("cannot read {BUILDSPEC}: {e}"))),
+        };
+        let max = buildspec_limits().max_bytes;
+        if size > max as u64 {
             return Err(JobError::failed(format!(
-                "{BUILDSPEC} not found at the root of the input artifact {}",
-                inputs[0].name
-            )))
+                "{BUILDSPEC} is {size} bytes, over the limit of {max} bytes"
+            )));
         }
-        Err(e) => return Err(JobError::failed(format!("cannot read {BUILDSPEC}: {e}"))),
-    };
-    let spec = parse(&text)?;
+        let text = std::fs::read_to_string(&spec_path)
+            .map_err(|e| JobError::failed(format!("cannot read {BUILDSPEC}: {e}")))?;
+        parse(&text)
+    })
+    .await?;
 
     let mut env = BTreeMap::new();
     for (name, value) in &spec.env.variables {

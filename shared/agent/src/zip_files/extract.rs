@@ -58,6 +58,13 @@ pub(crate) fn extract_into(
             limits.max_entries
         )));
     }
+    // The zip reader keeps one entry per name (the last), so a name the central directory lists twice would
+    // pass silently: count them from the directory itself.
+    if let Some(name) = duplicate_name(zip, archive.central_directory_start(), limits.max_entries)
+        .map_err(io_err("cannot read", zip))?
+    {
+        return Err(refused(&name, "the archive has it twice"));
+    }
     let mut summary = ExtractSummary::default();
     let mut links: Vec<(String, Vec<String>, String)> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -196,4 +203,32 @@ pub(crate) fn extract_into(
             .map_err(|why| refused(name, format!("symlink to {target}: {why}")))?;
     }
     Ok(summary)
+}
+
+/// The central directory's file header signature.
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+
+/// The first name the central directory at `start` lists twice, reading at most `max` headers past the
+/// limit (an archive with more is refused for its count anyway).
+fn duplicate_name(zip: &Path, start: u64, max: usize) -> io::Result<Option<String>> {
+    use std::io::{Seek, SeekFrom};
+    let mut r = BufReader::new(File::open(zip)?);
+    r.seek(SeekFrom::Start(start))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut fixed = [0u8; 46];
+    for _ in 0..=max {
+        if r.read_exact(&mut fixed).is_err()
+            || u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) != CENTRAL_HEADER
+        {
+            break;
+        }
+        let field = |at: usize| u64::from(u16::from_le_bytes([fixed[at], fixed[at + 1]]));
+        let mut name = vec![0u8; field(28) as usize];
+        r.read_exact(&mut name)?;
+        r.seek(SeekFrom::Current((field(30) + field(32)) as i64))?;
+        if !seen.insert(name.clone()) {
+            return Ok(Some(String::from_utf8_lossy(&name).into_owned()));
+        }
+    }
+    Ok(None)
 }

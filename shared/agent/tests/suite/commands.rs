@@ -252,4 +252,43 @@ async fn a_restarted_run_stops_what_an_earlier_run_left_running() {
     assert!(h
         .log(&job)
         .contains(&format!("Stopping process group {pgid}")));
+    assert!(!earlier.exists(), "the interrupted run's folder is removed");
+}
+
+/// The sweep removes interrupted runs' folders of executions that ended and failed jobs' folders past their
+/// retention; it keeps what an open execution may still use and failed folders within their retention.
+#[tokio::test]
+async fn the_sweep_removes_what_nobody_needs() {
+    let h = Harness::new();
+    let work = h.path().join("work");
+    let folder = |exec: &str, run: &str, failed_days_ago: Option<u64>| {
+        let dir = work.join(exec).join(run);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        if let Some(days) = failed_days_ago {
+            let marker = dir.join("FAILED");
+            std::fs::write(&marker, "it failed").unwrap();
+            let when = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
+            std::fs::File::options()
+                .write(true)
+                .open(&marker)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        dir
+    };
+    let open_interrupted = folder("exec-open", "Build.Make.1.run1", None);
+    let ended_interrupted = folder("exec-ended", "Build.Make.1.run1", None);
+    let recent_failure = folder("exec-ended", "Test.Unit.1.run1", Some(1));
+    let old_failure = folder("exec-old", "Test.Unit.1.run1", Some(8));
+    let removed = h.agent.sweep(&["exec-open".to_string()]);
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(open_interrupted.exists());
+    assert!(!ended_interrupted.exists());
+    assert!(recent_failure.exists());
+    assert!(!old_failure.exists());
+    assert!(
+        !work.join("exec-old").exists(),
+        "an emptied execution folder goes too"
+    );
 }

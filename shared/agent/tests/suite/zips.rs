@@ -169,6 +169,39 @@ fn refused_file(zip: &Path, root: &Path, limits: Limits, expected: &str) {
     assert_eq!(parent.len(), 2, "nothing written outside: {parent:?}");
 }
 
+/// Two entries under one name (written as `a.txt` and `b.txt`, then renamed in place): the zip reader would keep
+/// only the last.
+#[test]
+fn refuses_an_entry_listed_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let zip = tmp.path().join("twice.zip");
+    archive(
+        &zip,
+        &[
+            Item::File("a.txt", b"first".to_vec()),
+            Item::File("b.txt", b"second".to_vec()),
+        ],
+    );
+    let mut bytes = fs::read(&zip).unwrap();
+    let mut renamed = 0;
+    for i in 0..bytes.len() - 5 {
+        if &bytes[i..i + 5] == b"b.txt" {
+            bytes[i] = b'a';
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2, "local header and central directory");
+    fs::write(&zip, bytes).unwrap();
+    refused_file(
+        &zip,
+        &root,
+        Limits::default(),
+        "`a.txt` refused: the archive has it twice",
+    );
+}
+
 fn small() -> Vec<u8> {
     b"data".to_vec()
 }

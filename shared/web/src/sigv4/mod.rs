@@ -5,16 +5,19 @@
 //! (`sluice --endpoint`).
 //!
 //! Pure functions over a request's parts; the server supplies the clock and the key table.
+//!
+//! Verifying is here; [`canonical`] builds what is signed, [`sign`] signs.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+pub mod canonical;
+pub mod sign;
 
-use hmac::{Hmac, Mac};
+use canonical::{canonical_request, signature, ALGORITHM};
+pub use canonical::{format_amz_date, parse_amz_date, SignedRequest};
+pub use sign::{sign, Credentials, Outgoing};
+
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use subtle::ConstantTimeEq;
-
-/// The only algorithm SigV4 defines for headers.
-const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// The service name requests must be signed for.
 pub const SERVICE: &str = "codepipeline";
@@ -90,34 +93,6 @@ impl Keys {
     }
 }
 
-/// What arrived, as the verifier needs it.
-pub struct SignedRequest<'a> {
-    /// The HTTP method.
-    pub method: &'a str,
-    /// The path, as sent (already URI-encoded by the client).
-    pub path: &'a str,
-    /// The raw query string, without `?`.
-    pub query: &'a str,
-    /// Every header: lowercase name, raw value (a name may repeat).
-    pub headers: &'a [(String, String)],
-    /// The body.
-    pub body: &'a [u8],
-}
-
-impl SignedRequest<'_> {
-    fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.header_values(name).into_iter().next()
-    }
-}
-
 /// Why a request is not authenticated, named as AWS services name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
@@ -157,7 +132,7 @@ impl AuthError {
 
 /// The parts of an `Authorization` header.
 #[derive(Debug, PartialEq, Eq)]
-struct Authorization<'a> {
+pub(crate) struct Authorization<'a> {
     access_key_id: &'a str,
     date: &'a str,
     region: &'a str,
@@ -166,7 +141,7 @@ struct Authorization<'a> {
     signature: &'a str,
 }
 
-fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
+pub(crate) fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     let incomplete = |m: &str| AuthError::Incomplete(m.to_owned());
     let rest = value
         .strip_prefix(ALGORITHM)
@@ -210,11 +185,60 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     })
 }
 
-/// Verifies a request's signature; `now_s` is the server's clock in epoch seconds. Answers the access key id
-/// that signed it.
+/// Verifies a request's signature; answers the access key id that signed it.
+///
+/// The body's SHA-256 is what was signed (and, when `x-amz-content-sha256` declares one, it must be the body's).
 pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<String, AuthError> {
+    let body_hash = hex::encode(Sha256::digest(req.body));
+    if let Some(declared) = req.header("x-amz-content-sha256") {
+        // A declared hash is what was signed; it must also be the body's, or the body was swapped.
+        if declared.trim() != body_hash {
+            return Err(AuthError::BadSignature(
+                "x-amz-content-sha256 does not match the request body".into(),
+            ));
+        }
+    }
+    verify_head(req, keys, now_s, &body_hash)
+}
+
+/// Verifies a request's signature before its body is read, against the payload hash its signed
+/// `x-amz-content-sha256` header declares (required here); the caller checks the body against that hash as it
+/// reads it. `req.body` is not looked at.
+pub fn verify_declared(
+    req: &SignedRequest<'_>,
+    keys: &Keys,
+    now_s: i64,
+) -> Result<String, AuthError> {
+    req.header("authorization").ok_or(AuthError::Missing)?;
+    let declared = req
+        .header("x-amz-content-sha256")
+        .map(str::trim)
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            AuthError::Incomplete(
+                "an x-amz-content-sha256 header with the body's SHA-256 (hex) is required here"
+                    .into(),
+            )
+        })?
+        .to_ascii_lowercase();
+    verify_head(req, keys, now_s, &declared)
+}
+
+/// The checks that need no body and no signature computation: the `Authorization` header is well formed, its
+/// key is known, the date is within [`MAX_SKEW_SECONDS`], and every header that changes the request's meaning
+/// is signed. A server runs them before it reads a body, so an unsigned request costs it nothing.
+pub fn precheck(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<(), AuthError> {
     let header = req.header("authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(header)?;
+    let (amz_date, signed_at) = amz_date(req)?;
+    covered(req, &auth)?;
+    keys.secret(auth.access_key_id)
+        .ok_or(AuthError::UnknownKey)?;
+    fresh(amz_date, signed_at, now_s)
+}
+
+/// `X-Amz-Date` and the time it says.
+pub(crate) fn amz_date<'r>(req: &'r SignedRequest<'_>) -> Result<(&'r str, i64), AuthError> {
     let amz_date = req
         .header("x-amz-date")
         .ok_or_else(|| AuthError::Incomplete("X-Amz-Date header is required".into()))?
@@ -224,11 +248,54 @@ pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<String
             "X-Amz-Date {amz_date:?} is not of the form YYYYMMDDTHHMMSSZ"
         ))
     })?;
-    if !auth.signed_headers.contains(&"host") || !auth.signed_headers.contains(&"x-amz-date") {
-        return Err(AuthError::Incomplete(
-            "SignedHeaders must include host and x-amz-date".into(),
-        ));
+    Ok((amz_date, signed_at))
+}
+
+pub(crate) fn fresh(amz_date: &str, signed_at: i64, now_s: i64) -> Result<(), AuthError> {
+    if (now_s - signed_at).abs() > MAX_SKEW_SECONDS {
+        return Err(AuthError::Expired(format!(
+            "{amz_date} is more than 15 minutes from the server time {}",
+            format_amz_date(now_s)
+        )));
     }
+    Ok(())
+}
+
+/// Every header that changes what a request means must be signed, as AWS requires: `host`, `x-amz-date`,
+/// `content-type` and every `x-amz-*` header the request carries (`X-Amz-Target` names the operation: a
+/// signature that does not cover it could be replayed as another operation).
+pub(crate) fn covered(req: &SignedRequest<'_>, auth: &Authorization<'_>) -> Result<(), AuthError> {
+    let mut unsigned: Vec<&str> = ["host", "x-amz-date"]
+        .into_iter()
+        .filter(|h| !auth.signed_headers.contains(h))
+        .collect();
+    for (name, _) in req.headers {
+        let name = name.as_str();
+        let meaningful = name == "content-type" || name.starts_with("x-amz-");
+        if meaningful && !auth.signed_headers.contains(&name) && !unsigned.contains(&name) {
+            unsigned.push(name);
+        }
+    }
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    Err(AuthError::Incomplete(format!(
+        "SignedHeaders must include {}: host, x-amz-date, content-type and every x-amz-* header the request carries are signed",
+        unsigned.join(", ")
+    )))
+}
+
+/// The signature check itself, with the payload hash that was signed.
+pub(crate) fn verify_head(
+    req: &SignedRequest<'_>,
+    keys: &Keys,
+    now_s: i64,
+    payload_hash: &str,
+) -> Result<String, AuthError> {
+    let header = req.header("authorization").ok_or(AuthError::Missing)?;
+    let auth = parse_authorization(header)?;
+    let (amz_date, signed_at) = amz_date(req)?;
+    covered(req, &auth)?;
     let secret = keys
         .secret(auth.access_key_id)
         .ok_or(AuthError::UnknownKey)?;
@@ -242,17 +309,7 @@ pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<String
             "Credential should be scoped to correct service: '{SERVICE}'."
         )));
     }
-    let body_hash = hex::encode(Sha256::digest(req.body));
-    let payload_hash = match req.header("x-amz-content-sha256") {
-        // A declared hash is what was signed; it must also be the body's, or the body was swapped.
-        Some(declared) if declared.trim() != body_hash => {
-            return Err(AuthError::BadSignature(
-                "x-amz-content-sha256 does not match the request body".into(),
-            ))
-        }
-        _ => body_hash,
-    };
-    let canonical = canonical_request(req, &auth.signed_headers, &payload_hash);
+    let canonical = canonical_request(req, &auth.signed_headers, payload_hash);
     let scope = format!(
         "{}/{}/{}/aws4_request",
         auth.date, auth.region, auth.service
@@ -273,213 +330,8 @@ pub fn verify(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<String
                 .into(),
         ));
     }
-    if (now_s - signed_at).abs() > MAX_SKEW_SECONDS {
-        return Err(AuthError::Expired(format!(
-            "{amz_date} is more than 15 minutes from the server time {}",
-            format_amz_date(now_s)
-        )));
-    }
+    fresh(amz_date, signed_at, now_s)?;
     Ok(auth.access_key_id.to_owned())
-}
-
-/// What a client signs with.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// The access key id.
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: String,
-    /// A session token, for temporary credentials.
-    pub session_token: Option<String>,
-}
-
-/// A request to sign.
-pub struct Outgoing<'a> {
-    /// The HTTP method.
-    pub method: &'a str,
-    /// The path, URI-encoded.
-    pub path: &'a str,
-    /// The body.
-    pub body: &'a [u8],
-}
-
-/// Signs a request for `service` in `region`: adds `x-amz-date`, `x-amz-content-sha256`, the session token
-/// when there is one, and `authorization` to `headers` (which must already hold `host`).
-pub fn sign(
-    request: &Outgoing<'_>,
-    headers: &mut Vec<(String, String)>,
-    credentials: &Credentials,
-    region: &str,
-    service: &str,
-    now_s: i64,
-) {
-    let Outgoing { method, path, body } = *request;
-    let amz_date = format_amz_date(now_s);
-    let date = &amz_date[..8];
-    let payload_hash = hex::encode(Sha256::digest(body));
-    headers.push(("x-amz-date".into(), amz_date.clone()));
-    headers.push(("x-amz-content-sha256".into(), payload_hash.clone()));
-    if let Some(t) = &credentials.session_token {
-        headers.push(("x-amz-security-token".into(), t.clone()));
-    }
-    let mut names: Vec<String> = headers
-        .iter()
-        .map(|(n, _)| n.to_ascii_lowercase())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let signed: Vec<&str> = names.iter().map(String::as_str).collect();
-    let req = SignedRequest {
-        method,
-        path,
-        query: "",
-        headers,
-        body,
-    };
-    let canonical = canonical_request(&req, &signed, &payload_hash);
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let sig = signature(
-        &credentials.secret_access_key,
-        date,
-        region,
-        service,
-        &amz_date,
-        &scope,
-        &canonical,
-    );
-    headers.push((
-        "authorization".into(),
-        format!(
-            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={sig}",
-            credentials.access_key_id,
-            signed.join(";")
-        ),
-    ));
-}
-
-/// The canonical request: method, URI, query, signed headers, their list, the payload hash.
-fn canonical_request(req: &SignedRequest<'_>, signed: &[&str], payload_hash: &str) -> String {
-    let mut out = format!(
-        "{}\n{}\n{}\n",
-        req.method,
-        if req.path.is_empty() { "/" } else { req.path },
-        canonical_query(req.query)
-    );
-    for name in signed {
-        let values: Vec<String> = req
-            .header_values(name)
-            .into_iter()
-            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        let _ = writeln!(out, "{name}:{}", values.join(","));
-    }
-    let _ = write!(out, "\n{}\n{payload_hash}", signed.join(";"));
-    out
-}
-
-/// The query's parameters sorted by name, then value (clients send them URI-encoded already).
-fn canonical_query(query: &str) -> String {
-    let mut pairs: Vec<(&str, &str)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
-    pairs.sort_unstable();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length, so this never fails.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The hex signature of a canonical request.
-fn signature(
-    secret: &str,
-    date: &str,
-    region: &str,
-    service: &str,
-    amz_date: &str,
-    scope: &str,
-    canonical: &str,
-) -> String {
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
-}
-
-/// `YYYYMMDDTHHMMSSZ` -> epoch seconds.
-pub fn parse_amz_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Epoch seconds -> `YYYYMMDDTHHMMSSZ`.
-pub fn format_amz_date(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
 }
 
 #[cfg(test)]
@@ -655,5 +507,119 @@ mod tests {
             ..req
         };
         assert!(verify(&tampered, &keys, now).is_err());
+    }
+
+    /// Signed for ListPipelines: the same signature sent with another X-Amz-Target is refused, whether the
+    /// target was signed (the signature no longer matches) or left out of SignedHeaders (refused as unsigned).
+    #[test]
+    fn a_signature_covers_the_operation() {
+        let keys =
+            Keys::parse("AKIDEXAMPLE wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n").expect("keys");
+        let creds = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let now = parse_amz_date("20261126T080000Z").expect("date");
+        let body = br#"{"name":"p"}"#;
+        let out = Outgoing {
+            method: "POST",
+            path: "/",
+            body,
+        };
+        // Signed with only host in the list (as a careless client would): the target rides along unsigned.
+        let mut headers = vec![("host".to_owned(), "127.0.0.1:7088".to_owned())];
+        sign(&out, &mut headers, &creds, "us-east-1", SERVICE, now);
+        headers.push((
+            "x-amz-target".to_owned(),
+            "CodePipeline_20150709.DeletePipeline".to_owned(),
+        ));
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        let err = verify(&req, &keys, now).expect_err("the target is not signed");
+        assert_eq!(err.kind(), "IncompleteSignatureException");
+        assert!(err.message().contains("x-amz-target"), "{}", err.message());
+        assert!(precheck(&req, &keys, now).is_err());
+
+        // Signed with the target: changing it breaks the signature.
+        let mut headers = vec![
+            ("host".to_owned(), "127.0.0.1:7088".to_owned()),
+            (
+                "x-amz-target".to_owned(),
+                "CodePipeline_20150709.GetPipeline".to_owned(),
+            ),
+            (
+                "content-type".to_owned(),
+                "application/x-amz-json-1.1".to_owned(),
+            ),
+        ];
+        sign(&out, &mut headers, &creds, "us-east-1", SERVICE, now);
+        for (n, v) in &mut headers {
+            if n == "x-amz-target" {
+                *v = "CodePipeline_20150709.DeletePipeline".into();
+            }
+        }
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        assert!(precheck(&req, &keys, now).is_ok());
+        assert_eq!(
+            verify(&req, &keys, now).expect_err("replayed").kind(),
+            "InvalidSignatureException"
+        );
+    }
+
+    #[test]
+    fn a_declared_payload_hash_is_checked_before_the_body() {
+        let keys =
+            Keys::parse("AKIDEXAMPLE wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n").expect("keys");
+        let creds = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let now = parse_amz_date("20261126T080000Z").expect("date");
+        let mut headers = vec![("host".to_owned(), "127.0.0.1:7088".to_owned())];
+        let out = Outgoing {
+            method: "PUT",
+            path: "/artifacts/b/k",
+            body: b"zip bytes",
+        };
+        sign(&out, &mut headers, &creds, "us-east-1", SERVICE, now);
+        let head = SignedRequest {
+            method: "PUT",
+            path: "/artifacts/b/k",
+            query: "",
+            headers: &headers,
+            body: b"",
+        };
+        assert_eq!(
+            verify_declared(&head, &keys, now).as_deref(),
+            Ok("AKIDEXAMPLE")
+        );
+        let no_hash: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(n, _)| n != "x-amz-content-sha256")
+            .cloned()
+            .collect();
+        let err = verify_declared(
+            &SignedRequest {
+                headers: &no_hash,
+                ..head
+            },
+            &keys,
+            now,
+        )
+        .expect_err("a hash is required");
+        assert_eq!(err.kind(), "IncompleteSignatureException");
     }
 }
