@@ -133,6 +133,14 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Kills the server at once (SIGKILL, its jobs' process groups left running) and starts it again over the
+    /// same state folder, port and keys, as a supervisor would after a crash.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.dir, self.port, self.keys_file);
+        self.wait_ready();
+    }
+
     /// Stops the server and starts it again over the same state folder, port and keys.
     pub fn restart(&mut self) {
         self.stop();

@@ -198,6 +198,15 @@ fn killing_sluice_at_random_points_loses_nothing_and_repeats_nothing_finished() 
             }
         }
     }
+    // Every execution ended, so the final resume's sweep left no job folder behind, interrupted ones included.
+    let left: Vec<PathBuf> = std::fs::read_dir(state.join("work"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "job folders left: {left:?}");
     // A kill interrupts at most the two actions that run at once (UnitTests and Lint).
     assert!(
         interrupted_runs <= 2 * kills,

@@ -568,3 +568,40 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// sluice dies right after starting an action's shell, before it recorded the shell's process group (a fault
+/// point of the agent). The shell must run nothing: the run that `resume` starts is the only one whose commands
+/// ever run, so nothing overlaps an orphan nobody could find.
+#[test]
+fn a_shell_whose_group_was_never_recorded_runs_nothing() {
+    let sb = Sandbox::new();
+    sb.write("src/readme.txt", "hi");
+    let ledger = sb.path("ledger");
+    let file = sb.write(
+        "orphan.yaml",
+        &format!(
+            "name: orphan\npipelineType: V2\nstages:\n- name: Source\n  actions:\n  - name: Checkout\n    actionTypeId: {{category: Source, owner: ThirdParty, provider: LocalSource, version: '1'}}\n    configuration: {{Path: src}}\n    outputArtifacts: [{{name: Src}}]\n- name: Build\n  actions:\n  - name: Slow\n    actionTypeId: {{category: Compute, owner: AWS, provider: Commands, version: '1'}}\n    commands: ['sleep 0.5; echo ran >> {}']\n    inputArtifacts: [{{name: Src}}]\n",
+            ledger.display()
+        ),
+    );
+    let crashed = sb
+        .cmd(&["run", file.to_str().expect("utf-8")])
+        .env("SLUICE_FAULT_ABORT_AFTER_SPAWN", "1")
+        .output()
+        .expect("sluice runs");
+    assert!(
+        !crashed.status.success(),
+        "the fault point ends the process"
+    );
+    let out = sb.run(&["resume"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // Time for a shell the crashed sluice left to have run its commands, had it been able to.
+    std::thread::sleep(Duration::from_millis(1500));
+    let ran = std::fs::read_to_string(&ledger).unwrap_or_default();
+    assert_eq!(ran.matches("ran").count(), 1, "{ran}");
+}

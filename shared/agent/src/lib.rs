@@ -23,5 +23,6 @@ pub mod zip_files;
 pub use agent::{AgentConfig, LocalAgent};
 pub use error::JobError;
 pub use log::log_path;
+pub use providers::codebuild::check_buildspec;
 pub use providers::supports;
 pub use zip_files::Limits;

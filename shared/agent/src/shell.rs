@@ -174,6 +174,9 @@ fn script(session: &Session<'_>) -> Script {
 /// /dev/null. EOF (the sluice that started it died before opening the gate) exits 125 at once.
 const GATE: &str = "IFS= read -r __sl_gate || exit 125; [ \"$__sl_gate\" = go ] || exit 125; exec /bin/sh \"$0\" </dev/null";
 
+/// When set, the process aborts right after spawning a shell, before recording its group (crash tests).
+pub const FAULT_AFTER_SPAWN: &str = "SLUICE_FAULT_ABORT_AFTER_SPAWN";
+
 /// Writes `text` to `path` so that it survives a crash: a temporary file, synced, renamed into place, and
 /// the folder synced.
 fn record_durably(path: &Path, text: &str) -> std::io::Result<()> {
@@ -260,6 +263,10 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| JobError::failed("the shell exited before it could be watched"))?;
     let mut group = GroupGuard(Some(Pid::from_raw(pid)));
+    // A fault point for the crash tests: the process dies here, its shell spawned and not yet recorded.
+    if std::env::var_os(FAULT_AFTER_SPAWN).is_some() {
+        std::process::abort();
+    }
     record_durably(&scratch.join("pgid"), &pid.to_string())
         .map_err(JobError::io("cannot record the shell's process group"))?;
     let mut gate = child

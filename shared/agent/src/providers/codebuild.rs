@@ -113,6 +113,12 @@ fn buildspec_limits() -> YamlLimits {
     }
 }
 
+/// Reads a buildspec's text as a CodeBuild action does (version 0.2, within [`buildspec_limits`]): what its
+/// reading refuses and why. For the fuzzing harness; jobs read buildspecs through their action.
+pub fn check_buildspec(text: &str) -> Result<(), String> {
+    parse(text).map(|_| ()).map_err(|e| e.to_string())
+}
+
 fn parse(text: &str) -> Result<Buildspec, JobError> {
     let invalid =
         |e: String| JobError::failed(format!("{BUILDSPEC} is not a valid buildspec: {e}"));
