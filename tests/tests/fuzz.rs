@@ -141,7 +141,7 @@ fn fuzz(target: &str, tokens: &[&[u8]], check: impl Fn(&[u8]) -> Result<(), Stri
             );
         }
         // Keep some mutants as bases, so mutations compound.
-        if runs % 16 == 0 && input.len() < 64 * 1024 {
+        if runs.is_multiple_of(16) && input.len() < 64 * 1024 {
             if pool.len() > 256 {
                 let i = rng.below(pool.len());
                 pool.swap_remove(i);
