@@ -44,7 +44,9 @@ start() {
         python3 -m venv "$VENV"
         "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.*'
     fi
-    serve moto .moto.pid 5000 "$VENV/bin/moto_server" -H "$HOST" -p 5000 &&
+    # ECS services count this many tasks running as soon as they are created or updated, so a deployment of up to
+    # that many tasks completes (moto never moves a deployment on by itself).
+    MOTO_ECS_SERVICE_RUNNING=2 serve moto .moto.pid 5000 "$VENV/bin/moto_server" -H "$HOST" -p 5000 &&
         serve moto-serial .moto-serial.pid 5001 "$VENV/bin/python" infra/moto_serial.py "$HOST" 5001 ||
         { stop; return 1; }
 }

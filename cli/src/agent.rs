@@ -265,6 +265,8 @@ fn to_job(id: &str, data: &Value) -> Result<Job, String> {
         base_dir: None,
         revision_override: None,
         role_arn: None,
+        artifact_store: None,
+        invocation: None,
     })
 }
 

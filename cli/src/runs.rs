@@ -16,18 +16,25 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Every action's provider must run locally; say which do not before anything runs.
+/// Every action's provider must run locally; say which do not before anything runs. A Lambda action's function
+/// reports through the API, which only `sluice serve` answers.
 pub(crate) fn local_support(path: &Path, pipeline: &Pipeline) -> Vec<String> {
     pipeline
         .actions()
         .filter(|(_, _, _, a)| {
             !(a.action_type_id.category == "Approval" && a.action_type_id.provider == "Manual")
         })
-        .filter_map(|(si, ai, _, a)| {
-            sluice_agent::supports(&a.action_type_id).err().map(|why| {
+        .filter_map(|(si, ai, stage, a)| {
+            let at = format!("{}: stages[{si}].actions[{ai}]", path.display());
+            if let Err(why) = sluice_host::supports(&a.action_type_id) {
+                return Some(format!("{at}.actionTypeId: {why}"));
+            }
+            (a.action_type_id.provider == "Lambda").then(|| {
                 format!(
-                    "{}: stages[{si}].actions[{ai}].actionTypeId: {why}",
-                    path.display()
+                    "{at} ({}.{}): a Lambda action's function reports its result through Sluice's API \
+                     (PutJobSuccessResult), which sluice run does not serve: run this pipeline under sluice serve \
+                     and set the function's AWS_ENDPOINT_URL_CODEPIPELINE to the server's URL",
+                    stage.name, a.name
                 )
             })
         })

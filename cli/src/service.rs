@@ -28,9 +28,13 @@ impl Service {
     /// The checks that need no body: well-formed, known key, fresh, every meaningful header signed. Run before
     /// a body is read, so unsigned requests cost nothing.
     pub(crate) fn precheck(&self, parts: &Parts) -> Result<(), (StatusCode, Bytes)> {
+        self.precheck_auth(parts).map_err(|e| auth_error(&e))
+    }
+
+    /// [`Self::precheck`], telling why.
+    pub(crate) fn precheck_auth(&self, parts: &Parts) -> Result<(), sigv4::AuthError> {
         let headers = header_pairs(parts);
         sigv4::precheck(&signed(parts, &headers, b""), &self.keys, now_s())
-            .map_err(|e| auth_error(&e))
     }
 
     /// Checks a request's SigV4 signature; answers the access key id that signed it, or the refusal.

@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod lambda;
 pub mod moto;
 pub mod served;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,4 +117,36 @@ pub fn gate_pipeline(src: &Path, custom_data: &str) -> serde_json::Value {
             }]}
         ]
     })
+}
+
+/// A zip of `files` (path, content).
+pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp");
+    for (path, content) in files {
+        let at = dir.path().join("in").join(path);
+        std::fs::create_dir_all(at.parent().expect("parent")).expect("dirs");
+        std::fs::write(at, content).expect("file");
+    }
+    let dest = dir.path().join("out.zip");
+    sluice_agent::zip_files::build::zip_folder(
+        &dir.path().join("in"),
+        &sluice_agent::zip_files::build::Selection::all(),
+        &dest,
+    )
+    .expect("zip");
+    std::fs::read(&dest).expect("zip")
+}
+
+/// The text of `file` in a zip.
+pub fn unzipped(zip: &[u8], file: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp");
+    let at = dir.path().join("in.zip");
+    std::fs::write(&at, zip).expect("zip");
+    sluice_agent::zip_files::extract::extract_zip(
+        &at,
+        &dir.path().join("out"),
+        &Default::default(),
+    )
+    .expect("extract");
+    std::fs::read_to_string(dir.path().join("out").join(file)).expect(file)
 }

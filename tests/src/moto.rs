@@ -352,3 +352,124 @@ pub fn describe(request: &TaskRequest) -> String {
         TaskRequest::RollbackStage { stage, .. } => format!("rollback {stage}"),
     }
 }
+
+/// An ECS cluster and a service of one task (EC2 launch type, so moto needs no network) running family
+/// `<family>` with one container named `web`.
+pub async fn ecs_service(ecs: &aws_sdk_ecs::Client, family: &str) -> (String, String) {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let cluster = unique("cluster");
+    let service = unique("service");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("cluster");
+    let family = unique(family);
+    let td = ecs
+        .register_task_definition()
+        .family(&family)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image("registry.example/web:1")
+                .memory(128)
+                .essential(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("task definition");
+    let arn = td
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(arn)
+        .desired_count(1)
+        .send()
+        .await
+        .expect("service");
+    (cluster, service)
+}
+
+/// A CodeDeploy application and deployment group (the ECS compute platform with `ecs`): their names.
+pub async fn codedeploy_group(cd: &aws_sdk_codedeploy::Client, ecs: bool) -> (String, String) {
+    let app = unique("app");
+    let group = unique("group");
+    let mut create = cd.create_application().application_name(&app);
+    if ecs {
+        create = create.compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Ecs);
+    }
+    create.send().await.expect("application");
+    cd.create_deployment_group()
+        .application_name(&app)
+        .deployment_group_name(&group)
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .send()
+        .await
+        .expect("group");
+    (app, group)
+}
+
+/// The image of the first container of the task definition an ECS service runs.
+pub async fn service_image(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Option<String> {
+    let described = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .expect("describe");
+    let td = described.services()[0]
+        .task_definition()
+        .expect("task definition")
+        .to_owned();
+    ecs.describe_task_definition()
+        .task_definition(&td)
+        .send()
+        .await
+        .expect("task definition")
+        .task_definition()
+        .and_then(|t| {
+            t.container_definitions()
+                .first()
+                .and_then(|c| c.image().map(str::to_owned))
+        })
+}
+
+/// What CodeDeploy recorded of a deployment's revision.
+pub async fn deployment_revision(
+    cd: &aws_sdk_codedeploy::Client,
+    id: &str,
+) -> aws_sdk_codedeploy::types::RevisionLocation {
+    cd.get_deployment()
+        .deployment_id(id)
+        .send()
+        .await
+        .expect("deployment")
+        .deployment_info()
+        .and_then(|i| i.revision())
+        .cloned()
+        .expect("a revision")
+}
+
+/// A state machine of `definition` (ASL), created on moto; its ARN.
+pub async fn state_machine(sdk: &aws_config::SdkConfig, name: &str, definition: &str) -> String {
+    aws_sdk_sfn::Client::new(sdk)
+        .create_state_machine()
+        .name(name)
+        .role_arn(STATES_ROLE)
+        .definition(definition)
+        .send()
+        .await
+        .expect("state machine")
+        .state_machine_arn()
+        .to_owned()
+}

@@ -297,6 +297,7 @@ async fn the_api_function_checks_signatures_and_dispatch_names_its_errors() {
         p.runtime.store.clone(),
         jobs.path(),
         None,
+        None,
     );
     let failure =
         sluice_functions::dispatch::handle(&p.runtime, &executor, json!({"op": "Nonsense"}))

@@ -6,20 +6,20 @@
 //! - recorder: the execution's status-change event closes its record; the sweep answers its measures;
 //! - trigger: a GitHub push with a valid signature is read and judged, a forged one refused;
 //! - approval: a POST with a validly signed link reaches the store, a forged link is refused;
-//! - api: ListPipelines signed with the key in the api's secret, and a forged signature refused.
+//! - api: ListPipelines signed with the key in the api's secret, and a forged signature refused;
+//! - a Lambda invoke action: dispatch invokes the job function `tests/job-function` (through the watch, as
+//!   `AWS_ENDPOINT_URL_LAMBDA`), which reads its input with the event's artifact credentials, writes its output
+//!   and reports PutJobSuccessResult to the api function (the watch's function URL route, as the function's
+//!   `AWS_ENDPOINT_URL_CODEPIPELINE`); the execution succeeds with the function's output and variables.
 //!
 //! Needs `AWS_ENDPOINT_URL` (moto) and `.venv-lambda` (infra/cargo-lambda.sh); scripts/test.sh sees to both.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget};
+use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsOrchestrator};
 use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
 use sluice_functions::wiring::SystemEnv;
@@ -29,123 +29,11 @@ use sluice_runtime::records::{ActionStatus, ExecutionStatus};
 use sluice_runtime::triggers::github_signature;
 use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
-use sluice_tests::{fixture, lambda, workspace};
+use sluice_tests::watch::{free_port, Watch};
+use sluice_tests::{fixture, lambda, unzipped, workspace, zip_of};
 
 /// The api's secret access key in this suite (the template generates one per stack).
 const API_SECRET: &str = "api-secret-for-the-functions-test";
-
-/// `cargo lambda watch` in its own process group, killed (the whole group) when dropped.
-struct Watch {
-    child: Child,
-    port: u16,
-}
-
-impl Watch {
-    fn start(env_file: &std::path::Path) -> Self {
-        let bin = workspace().join(".venv-lambda/bin");
-        assert!(
-            bin.join("cargo-lambda").exists(),
-            "cargo-lambda is not installed: run infra/cargo-lambda.sh (scripts/test.sh does)"
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let child = Command::new(bin.join("cargo-lambda"))
-            .args([
-                "lambda",
-                "watch",
-                "--ignore-changes",
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(port.to_string())
-            .arg("--env-file")
-            .arg(env_file)
-            .current_dir(workspace())
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("cargo lambda watch starts");
-        let watch = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "cargo lambda watch did not listen in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        watch
-    }
-
-    /// Invokes a function through the Lambda Invoke API: the HTTP status and the JSON answer. The first call of
-    /// each function builds it.
-    fn invoke(&self, function: &str, event: &Value) -> (u16, Value) {
-        let body = event.to_string();
-        let request = format!(
-            "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.port,
-            body.len()
-        );
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(900)))
-            .expect("timeout");
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("answer");
-        let text = String::from_utf8_lossy(&raw);
-        let (head, rest) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status");
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        let body = if chunked {
-            dechunk(rest)
-        } else {
-            rest.to_owned()
-        };
-        let value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("{function} answered {status} with non-JSON ({e}): {body}"));
-        (status, value)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn dechunk(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
-}
 
 /// A function URL request (payload format 2.0) from the fixture.
 fn url_request(
@@ -181,6 +69,40 @@ async fn topic(sdk: &aws_config::SdkConfig, name: &str) -> String {
         .topic_arn()
         .expect("an ARN")
         .to_owned()
+}
+
+/// Plays Step Functions' side: relays each scheduled task's payload, token included, to the dispatch function
+/// until the execution ends; its status and the tasks relayed.
+async fn relay(
+    watch: &Watch,
+    sfn: &StepFunctionsOrchestrator,
+    arn: &str,
+    deadline: Instant,
+) -> (String, Vec<String>) {
+    let mut seen = HashSet::new();
+    let mut relayed = Vec::new();
+    loop {
+        for task in moto::new_tasks(sfn.client(), arn, &mut seen).await {
+            let payload = serde_json::to_value(&task.request).expect("payload");
+            let (code, answer) = watch.invoke("sluice-dispatch", &payload);
+            assert_eq!(
+                (code, &answer),
+                (200, &json!({})),
+                "{}",
+                moto::describe(&task.request)
+            );
+            relayed.push(moto::describe(&task.request));
+        }
+        let status = moto::status(sfn.client(), arn).await;
+        if status != "RUNNING" {
+            return (status, relayed);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{arn} still RUNNING; relayed {relayed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +148,13 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
         objects: Arc::new(S3ObjectStore::new(s3)),
         orchestrator: sfn.clone(),
         events: Arc::new(AwsNotifier::from_sdk(&sdk, "default", None)),
-        executor: Arc::new(AwsExecutor::new(sdk.clone(), store, jobs.path(), None)),
+        executor: Arc::new(AwsExecutor::new(
+            sdk.clone(),
+            store,
+            jobs.path(),
+            None,
+            None,
+        )),
         env: Arc::new(SystemEnv),
         config: RuntimeConfig {
             artifact_bucket: bucket.clone(),
@@ -254,7 +182,22 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
 
     // Every function's settings, as template.yaml sets them, plus the standard AWS settings.
     let env_file = tempfile::NamedTempFile::new().expect("env file");
+    // Lambda invoke actions: the dispatch function invokes through the watch, and the job function reports to
+    // the api function behind the watch's function URL route.
+    let port = free_port();
     let mut vars = vec![
+        (
+            "AWS_ENDPOINT_URL_LAMBDA",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        (
+            "AWS_ENDPOINT_URL_CODEPIPELINE",
+            format!("http://127.0.0.1:{port}/lambda-url/sluice-api"),
+        ),
+        (
+            "SLUICE_ARTIFACT_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/sluice-artifacts".to_owned(),
+        ),
         ("SLUICE_TABLE", table.clone()),
         ("SLUICE_EVENT_BUS", "default".to_owned()),
         ("SLUICE_STATE_MACHINE_PREFIX", prefix.clone()),
@@ -296,35 +239,12 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
     }
     let lines: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     std::fs::write(env_file.path(), lines).expect("env written");
-    let watch = Watch::start(env_file.path());
+    let watch = Watch::start_at(env_file.path(), port);
 
     // dispatch: relay each scheduled task's payload, token included, until the execution ends.
     let arn = sfn.execution_arn("hello", &id);
-    let mut seen = HashSet::new();
-    let mut relayed = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(1200);
-    let status = loop {
-        for task in moto::new_tasks(sfn.client(), &arn, &mut seen).await {
-            let payload = serde_json::to_value(&task.request).expect("payload");
-            let (code, answer) = watch.invoke("sluice-dispatch", &payload);
-            assert_eq!(
-                (code, &answer),
-                (200, &json!({})),
-                "{}",
-                moto::describe(&task.request)
-            );
-            relayed.push(moto::describe(&task.request));
-        }
-        let status = moto::status(sfn.client(), &arn).await;
-        if status != "RUNNING" {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{arn} still RUNNING; relayed {relayed:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (status, relayed) = relay(&watch, &sfn, &arn, deadline).await;
     assert_eq!(status, "FAILED", "relayed {relayed:?}");
     assert_eq!(
         relayed[..2],
@@ -504,5 +424,82 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
         .filter_map(|p| p["name"].as_str())
         .collect();
     assert_eq!(names, ["hello"], "{listed}");
+
+    // A Lambda invoke action: the dispatch function invokes the job function (tests/job-function) with
+    // CodePipeline's job event; the function reads its input with the event's artifact credentials, writes its
+    // output and reports PutJobSuccessResult to the api function, which completes the action's task.
+    let (code, _) = watch.invoke("sluice-test-job", &json!({"warm": "up"}));
+    assert_ne!(
+        code, 200,
+        "a non-job event is an error (and the function is built now)"
+    );
+    let sources = unique("sluice-fn-src");
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket()
+        .bucket(&sources)
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket(&sources)
+        .key("app.zip")
+        .body(zip_of(&[("hello.txt", "hello"), ("notes/b.txt", "from the source")]).into())
+        .send()
+        .await
+        .expect("source");
+    let invoke = load(
+        &json!({"pipeline": {
+            "name": "invoke",
+            "roleArn": "arn:aws:iam::123456789012:role/sluice-pipeline-invoke",
+            "pipelineType": "V2",
+            "stages": [
+                {"name": "Source", "actions": [{
+                    "name": "Fetch",
+                    "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                    "configuration": {"S3Bucket": sources, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+                    "outputArtifacts": [{"name": "Src"}]
+                }]},
+                {"name": "Invoke", "actions": [{
+                    "name": "Copy",
+                    "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+                    "configuration": {"FunctionName": "sluice-test-job", "UserParameters": "copy"},
+                    "inputArtifacts": [{"name": "Src"}],
+                    "outputArtifacts": [{"name": "Copied"}]
+                }]}
+            ]
+        }})
+        .to_string(),
+        Syntax::Json,
+        &Limits::default(),
+    )
+    .expect("valid")
+    .pipeline;
+    runtime.put_pipeline(invoke, None).await.expect("stored");
+    let id = runtime
+        .start_execution("invoke", StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    let arn = sfn.execution_arn("invoke", &id);
+    let (status, relayed) = relay(&watch, &sfn, &arn, deadline).await;
+    let actions = runtime.actions(&id).await.expect("actions");
+    assert_eq!(status, "SUCCEEDED", "relayed {relayed:?}: {actions:?}");
+    let copy = actions.iter().find(|a| a.action == "Copy").expect("Copy");
+    assert_eq!(copy.status, ActionStatus::Succeeded, "{copy:?}");
+    assert_eq!(copy.output_variables["Files"], "2", "{copy:?}");
+    let out = &copy.output_artifacts[0].object;
+    let zipped = s3
+        .get_object()
+        .bucket(&out.bucket)
+        .key(&out.key)
+        .send()
+        .await
+        .expect("output artifact")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .to_vec();
+    assert!(unzipped(&zipped, "listing.txt").contains("notes/b.txt"));
     drop(watch);
 }

@@ -394,8 +394,8 @@ stages:
   - name: Deploy
     actions:
       - name: D
-        actionTypeId: {category: Deploy, owner: AWS, provider: CodeDeploy, version: "1"}
-        configuration: {ApplicationName: a, DeploymentGroupName: g}
+        actionTypeId: {category: Deploy, owner: AWS, provider: OpsWorks, version: "1"}
+        configuration: {Stack: s, App: a}
         inputArtifacts: [{name: Src}]
 "#,
     );
@@ -404,7 +404,7 @@ stages:
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(
-            "stages[1].actions[0].actionTypeId: CodeDeploy (Deploy/AWS/CodeDeploy/1) needs AWS"
+            "stages[1].actions[0].actionTypeId: OpsWorks (Deploy/AWS/OpsWorks/1) is not run by Sluice yet"
         ),
         "{stderr}"
     );

@@ -574,6 +574,8 @@ mod tests {
             base_dir: None,
             revision_override: None,
             role_arn: None,
+            artifact_store: None,
+            invocation: None,
         }
     }
 

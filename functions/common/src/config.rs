@@ -117,6 +117,9 @@ pub struct DispatchConfig {
     pub pipeline_role_prefix: String,
     /// `SLUICE_COMMANDS_PROJECT` (optional): the CodeBuild project Commands actions run in.
     pub commands_project: Option<String>,
+    /// `SLUICE_ARTIFACT_ROLE_ARN` (optional): the role Lambda actions' artifact credentials are minted from
+    /// (scoped down to each job's objects).
+    pub artifact_role_arn: Option<String>,
     /// The account, from the approval topic's ARN.
     pub account: String,
 }
@@ -142,6 +145,7 @@ impl DispatchConfig {
             approval_key_secret_arn: var(vars, "SLUICE_APPROVAL_KEY_SECRET_ARN")?,
             pipeline_role_prefix: var(vars, "SLUICE_PIPELINE_ROLE_PREFIX")?,
             commands_project: var(vars, "SLUICE_COMMANDS_PROJECT").ok(),
+            artifact_role_arn: var(vars, "SLUICE_ARTIFACT_ROLE_ARN").ok(),
         })
     }
 }

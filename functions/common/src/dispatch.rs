@@ -4,7 +4,10 @@
 //! as `errorType`, which is the error name Step Functions' `Retry`/`Catch` match.
 //!
 //! CodeBuild build state-change events reach this function too (template rule): a finished build of a Sluice job
-//! completes its action ([`crate::builds`]); other builds' events are acknowledged and ignored.
+//! completes its action ([`crate::builds`]); other builds' events are acknowledged and ignored. So do the state
+//! changes of CloudFormation stacks, ECS deployments, CodeDeploy deployments and Step Functions executions, and
+//! the one-minute `{"sluice": "check-waiting"}`: each looks at the AWS actions waiting on that work
+//! ([`crate::waits`]).
 
 use std::sync::Arc;
 
@@ -64,6 +67,7 @@ impl Dispatch {
                 link_key,
             }),
             commands_project: config.commands_project.clone(),
+            artifact_role: config.artifact_role_arn.clone(),
             ..Default::default()
         };
         let wired = wiring::runtime(&sdk, &config.common, settings)?;
@@ -79,7 +83,24 @@ impl Dispatch {
     }
 }
 
-/// Answers one invocation: a task request, or a CodeBuild build's state change.
+/// The sources of the state-change events that move waiting AWS actions on (template rule).
+pub const PROVIDER_EVENT_SOURCES: [&str; 4] = [
+    "aws.cloudformation",
+    "aws.ecs",
+    "aws.codedeploy",
+    "aws.states",
+];
+
+fn retryable(message: String) -> TaskFailure {
+    warn!(error = %message, "could not look at waiting jobs");
+    TaskFailure {
+        name: sluice_definition::contract::error::RETRYABLE.into(),
+        message,
+    }
+}
+
+/// Answers one invocation: a task request, a CodeBuild build's state change, an AWS service's state change
+/// about a waiting action, or the check-waiting schedule.
 pub async fn handle(
     runtime: &Runtime,
     executor: &AwsExecutor,
@@ -87,6 +108,19 @@ pub async fn handle(
 ) -> Result<Value, TaskFailure> {
     if event.get("source").and_then(Value::as_str) == Some("aws.codebuild") {
         return build_changed(runtime, executor, &event).await;
+    }
+    if PROVIDER_EVENT_SOURCES.contains(
+        &event
+            .get("source")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    ) {
+        let looked = executor.provider_event(&event).await.map_err(retryable)?;
+        return Ok(json!({"lookedAt": looked}));
+    }
+    if event.get("sluice").and_then(Value::as_str) == Some("check-waiting") {
+        let looked = executor.check_due().await.map_err(retryable)?;
+        return Ok(json!({"lookedAt": looked}));
     }
     let request: TaskRequest = serde_json::from_value(event).map_err(|e| {
         warn!(error = %e, "not a task request");

@@ -22,10 +22,14 @@ use tokio::sync::{oneshot, Mutex};
 use tracing::{info, warn};
 
 use crate::builds::{commands_buildspec, BuildPlan, Builds};
+use crate::waits::Waits;
+use sluice_providers::{Context, Provider, Step};
+use sluice_runtime::jobs::ExternalExecution;
 
 /// What runs a job in AWS.
-#[derive(Debug, Clone, PartialEq, Eq)]
 enum Runner {
+    /// An AWS provider: started here, looked at again on its service's events and the check-waiting schedule.
+    Provider(&'static dyn Provider),
     /// In the invocation, by the job agent over S3.
     Inline,
     /// In the invocation: DescribeImages, and the image's `imageDetail.json` as the artifact.
@@ -37,6 +41,9 @@ enum Runner {
 }
 
 fn runner(job: &Job) -> Result<Runner, String> {
+    if let Some(p) = sluice_providers::provider_for(&job.action_type) {
+        return Ok(Runner::Provider(p));
+    }
     let t = &job.action_type;
     match (t.category.as_str(), t.owner.as_str(), t.provider.as_str()) {
         ("Source" | "Deploy", "AWS", "S3") => Ok(Runner::Inline),
@@ -57,8 +64,9 @@ pub fn refusal(job: &Job) -> String {
     };
     format!(
         "provider {}/{}/{} is not run in AWS by this version of Sluice{hint}: in AWS, S3 sources and \
-         deploys, ECR sources, CodeBuild builds and tests, Commands, Manual approvals and custom actions (for \
-         job workers) run; run other pipelines with `sluice run` or `sluice serve`",
+         deploys, ECR sources, CodeBuild builds and tests, Commands, CloudFormation, ECS, CodeDeploy, \
+         CodeDeployToECS, ElasticBeanstalk, Lambda and StepFunctions actions, Manual approvals and custom actions \
+         (for job workers) run; run other pipelines with `sluice run` or `sluice serve`",
         t.category, t.owner, t.provider
     )
 }
@@ -79,8 +87,10 @@ impl JobListener for Once {
 pub struct AwsExecutor {
     sdk: SdkConfig,
     builds: Builds,
+    waits: Waits,
     work_dir: PathBuf,
     commands_project: Option<String>,
+    artifact_role: Option<String>,
     listener: RwLock<Option<Weak<dyn JobListener>>>,
 }
 
@@ -101,12 +111,15 @@ impl AwsExecutor {
         store: Arc<dyn ItemStore>,
         work_dir: impl Into<PathBuf>,
         commands_project: Option<String>,
+        artifact_role: Option<String>,
     ) -> Self {
         Self {
             sdk,
-            builds: Builds::new(store),
+            builds: Builds::new(store.clone()),
+            waits: Waits::new(store),
             work_dir: work_dir.into(),
             commands_project,
+            artifact_role,
             listener: RwLock::new(None),
         }
     }
@@ -155,17 +168,137 @@ impl AwsExecutor {
             .build())
     }
 
-    async fn report(&self, job: &Job, outcome: JobOutcome) {
-        let listener = self
-            .listener
+    fn listener(&self) -> Option<std::sync::Arc<dyn JobListener>> {
+        self.listener
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .as_ref()
-            .and_then(Weak::upgrade);
-        match listener {
+            .and_then(Weak::upgrade)
+    }
+
+    async fn report(&self, job: &Job, outcome: JobOutcome) {
+        match self.listener() {
             Some(listener) => listener.job_finished(job, outcome).await,
             None => warn!(job = %job.id, "job finished with no listener to hear it"),
         }
+    }
+
+    async fn progress(&self, job: &Job, external: ExternalExecution) {
+        if let Some(listener) = self.listener() {
+            listener.job_progress(job, external).await;
+        }
+    }
+
+    /// What an AWS provider's context for `job` is made of: its role's SDK settings, the artifact bucket over
+    /// them, and a scratch folder (remove it when done).
+    async fn context_parts(
+        &self,
+        job: &Job,
+    ) -> Result<(SdkConfig, S3ObjectStore, PathBuf), String> {
+        let sdk = self.sdk_for(job).await?;
+        let objects = S3ObjectStore::new(aws_sdk_s3::Client::new(&sdk));
+        let scratch = self
+            .work_dir
+            .join("providers")
+            .join(crate::builds::safe_name(&job.id));
+        Ok((sdk, objects, scratch))
+    }
+
+    /// Takes a provider's step: an outcome is reported, a wait recorded (due later), a detached job shown.
+    async fn settle(
+        &self,
+        job: &Job,
+        provider: &'static dyn Provider,
+        step: Step,
+    ) -> Result<(), String> {
+        match step {
+            Step::Done(outcome) => {
+                self.waits.forget(&job.id).await?;
+                self.report(job, outcome).await;
+            }
+            Step::Detached { external } => {
+                self.waits.forget(&job.id).await?;
+                self.progress(job, external).await;
+            }
+            Step::Wait {
+                state,
+                external,
+                after,
+            } => {
+                let ids = provider.event_ids(&state);
+                let shown = self.waits.get(&job.id).await?.map(|r| r.external);
+                self.waits
+                    .put(job, state, external.clone(), ids, after)
+                    .await?;
+                if shown.as_ref() != Some(&external) {
+                    self.progress(job, external).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks again at a waiting job (an event said it moved, or it is due). False when it no longer waits.
+    pub async fn check_waiting(&self, job_id: &str) -> Result<bool, String> {
+        let Some(record) = self.waits.get(job_id).await? else {
+            return Ok(false);
+        };
+        let Some(provider) = sluice_providers::provider_for(&record.job.action_type) else {
+            self.waits.forget(job_id).await?;
+            return Ok(false);
+        };
+        let (sdk, objects, scratch) = self.context_parts(&record.job).await?;
+        let ctx = Context {
+            job: &record.job,
+            sdk: &sdk,
+            objects: &objects,
+            scratch: &scratch,
+            objects_in_s3: true,
+            artifact_role: self.artifact_role.clone(),
+        };
+        let step = provider.check(&ctx, &record.state).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        let step = match step {
+            Ok(step) => step,
+            Err(e) => {
+                warn!(job = job_id, error = %e, "cannot look at the work now; looking again later");
+                Step::Wait {
+                    state: record.state,
+                    external: record.external,
+                    after: std::time::Duration::ZERO,
+                }
+            }
+        };
+        self.settle(&record.job, provider, step).await?;
+        Ok(true)
+    }
+
+    /// An AWS service's state-change event: the job waiting on the work it names is looked at now. Answers the
+    /// jobs looked at (none for foreign events).
+    pub async fn provider_event(&self, event: &serde_json::Value) -> Result<Vec<String>, String> {
+        let mut looked = Vec::new();
+        for id in crate::waits::event_ids(event) {
+            if let Some(job_id) = self.waits.job_of(&id).await? {
+                if !looked.contains(&job_id) && self.check_waiting(&job_id).await? {
+                    looked.push(job_id);
+                }
+            }
+        }
+        Ok(looked)
+    }
+
+    /// Looks at every waiting job that is due (the check-waiting schedule); answers how many.
+    pub async fn check_due(&self) -> Result<usize, String> {
+        let due = self.waits.due(crate::waits::now_ms(), 100).await?;
+        let mut looked = 0;
+        for job_id in due {
+            match self.check_waiting(&job_id).await {
+                Ok(true) => looked += 1,
+                Ok(false) => {}
+                Err(e) => warn!(job = %job_id, error = %e, "could not look at a waiting job"),
+            }
+        }
+        Ok(looked)
     }
 
     /// Runs an S3 job to its end in this invocation, logging the job's log.
@@ -195,8 +328,23 @@ impl AwsExecutor {
 impl Executor for AwsExecutor {
     async fn start(&self, job: Job) -> Result<(), String> {
         let runner = runner(&job)?;
+        if let Runner::Provider(provider) = runner {
+            let (sdk, objects, scratch) = self.context_parts(&job).await?;
+            let ctx = Context {
+                job: &job,
+                sdk: &sdk,
+                objects: &objects,
+                scratch: &scratch,
+                objects_in_s3: true,
+                artifact_role: self.artifact_role.clone(),
+            };
+            let step = provider.start(&ctx).await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            return self.settle(&job, provider, step?).await;
+        }
         let sdk = self.sdk_for(&job).await?;
         match runner {
+            Runner::Provider(_) => Ok(()),
             Runner::Inline => {
                 let outcome = self.run_inline(&job, &sdk).await;
                 self.report(&job, outcome).await;
@@ -243,7 +391,15 @@ impl Executor for AwsExecutor {
     }
 
     async fn is_running(&self, job_id: &str) -> bool {
-        // Inline jobs end with their invocation; only builds outlive it.
+        match self.waits.get(job_id).await {
+            Ok(Some(_)) => return true,
+            Ok(None) => {}
+            Err(e) => {
+                warn!(job = job_id, error = %e, "cannot read a wait record; taking the job as running");
+                return true;
+            }
+        }
+        // Inline jobs end with their invocation; only builds and waiting providers outlive it.
         let record = match self.builds.record(job_id).await {
             Ok(Some(record)) => record,
             Ok(None) => return false,
@@ -262,6 +418,24 @@ impl Executor for AwsExecutor {
     }
 
     async fn cancel(&self, job_id: &str) {
+        if let Ok(Some(record)) = self.waits.get(job_id).await {
+            if let Some(provider) = sluice_providers::provider_for(&record.job.action_type) {
+                if let Ok((sdk, objects, scratch)) = self.context_parts(&record.job).await {
+                    let ctx = Context {
+                        job: &record.job,
+                        sdk: &sdk,
+                        objects: &objects,
+                        scratch: &scratch,
+                        objects_in_s3: true,
+                        artifact_role: self.artifact_role.clone(),
+                    };
+                    provider.stop(&ctx, &record.state).await;
+                    let _ = std::fs::remove_dir_all(&scratch);
+                }
+            }
+            let _ = self.waits.forget(job_id).await;
+            return;
+        }
         let Ok(Some(record)) = self.builds.record(job_id).await else {
             return;
         };

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod recorder;
 pub mod trigger;
 pub mod url;
+pub mod waits;
 pub mod wiring;
 
 pub use config::ConfigError;

@@ -67,6 +67,8 @@ pub struct RuntimeSettings {
     pub dispatch_function_arn: String,
     /// The CodeBuild project Commands actions run in (dispatch only).
     pub commands_project: Option<String>,
+    /// The role Lambda actions' artifact credentials are minted from (the dispatch function's).
+    pub artifact_role: Option<String>,
 }
 
 /// A function's runtime, and its executor (the dispatch function finishes builds through it).
@@ -107,6 +109,7 @@ pub fn runtime(
         store.clone(),
         std::env::temp_dir().join("sluice"),
         settings.commands_project,
+        settings.artifact_role,
     ));
     let runtime = Arc::new(Runtime {
         store,

@@ -1,5 +1,7 @@
-//! The embedded default, assembled in one place: the local adapters of the ports, the job agent, the engine
-//! and the runtime, wired over a state folder (`.sluice/` under the working directory unless the CLI's
+//! The embedded default, assembled in one place: the local adapters of the ports, the job agent and the AWS
+//! providers (with the user's standard AWS settings: `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, ...;
+//! `SLUICE_POLL_MAX_SECONDS` bounds the wait between looks at a stack or deployment, `SLUICE_ARTIFACT_ROLE_ARN`
+//! names the role Lambda actions' artifact credentials come from), the engine and the runtime, wired over a state folder (`.sluice/` under the working directory unless the CLI's
 //! `--state-dir` says otherwise). The `sluice` binary and the test harness both open it here.
 //!
 //! ```text
@@ -12,12 +14,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use sluice_agent::{AgentConfig, LocalAgent};
 use sluice_definition::Limits;
 use sluice_engine::{Engine, SystemEnv};
 use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
+use sluice_providers::local::LocalProviders;
 use sluice_runtime::events::Origin;
+use sluice_runtime::jobs::{Executor, Job};
+use sluice_runtime::ports::ObjectInfo;
 use sluice_runtime::ports::{Env, EventSink, ItemStore, ObjectStore};
 use sluice_runtime::{Runtime, RuntimeConfig};
 use tokio::sync::Notify;
@@ -32,6 +39,75 @@ pub fn local_origin() -> Origin {
         region: "local".into(),
     }
 }
+
+/// The most a waiting AWS action (a stack update, a deployment) goes between looks, unless
+/// `SLUICE_POLL_MAX_SECONDS` says otherwise.
+pub const DEFAULT_POLL_MAX: Duration = Duration::from_secs(10);
+
+/// The job runner of the embedded default: the AWS providers (CloudFormation, CodeDeploy, ECS, Elastic
+/// Beanstalk, Lambda, Step Functions) run with the user's AWS settings, every other provider on the local agent.
+pub struct Routed {
+    /// The local agent.
+    pub agent: LocalAgent,
+    /// The AWS providers.
+    pub providers: LocalProviders,
+}
+
+impl Routed {
+    fn aws(job: &Job) -> bool {
+        sluice_providers::provider_for(&job.action_type).is_some()
+    }
+}
+
+#[async_trait]
+impl Executor for Routed {
+    async fn start(&self, job: Job) -> Result<(), String> {
+        if Self::aws(&job) {
+            self.providers.start(job).await
+        } else {
+            self.agent.start(job).await
+        }
+    }
+
+    async fn is_running(&self, job_id: &str) -> bool {
+        self.providers.is_running(job_id).await || self.agent.is_running(job_id).await
+    }
+
+    async fn cancel(&self, job_id: &str) {
+        self.providers.cancel(job_id).await;
+        self.agent.cancel(job_id).await;
+    }
+
+    async fn collect_outputs(
+        &self,
+        job: &Job,
+    ) -> Option<Result<std::collections::BTreeMap<String, ObjectInfo>, String>> {
+        self.providers.collect_outputs(job).await
+    }
+}
+
+/// Whether the embedded default runs an action type (the local agent's providers, the AWS providers, manual
+/// approvals, custom actions through job workers); else why not.
+pub fn supports(id: &sluice_definition::model::ActionTypeId) -> Result<(), String> {
+    if sluice_providers::provider_for(id).is_some() {
+        return Ok(());
+    }
+    sluice_agent::supports(id).map_err(|why| {
+        if why.contains(" needs AWS: ") {
+            format!(
+                "{} ({id}) is not run by Sluice yet: {LOCAL_PROVIDERS}",
+                id.provider
+            )
+        } else {
+            why
+        }
+    })
+}
+
+/// What the embedded default runs, for refusals.
+pub const LOCAL_PROVIDERS: &str = "sluice runs LocalSource, S3 (source and deploy), CodeBuild, Commands and \
+     Manual approval on this machine, custom actions through job workers, and CloudFormation, CodeDeploy, \
+     CodeDeployToECS, ECS, ElasticBeanstalk, Lambda and StepFunctions actions with your AWS settings";
 
 /// Why the embedded default could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -90,12 +166,29 @@ impl Host {
             Arc::clone(&objects),
             AgentConfig::new(state_dir.join("work"), state_dir.join("logs")),
         );
+        let poll_max = std::env::var("SLUICE_POLL_MAX_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .map_or(DEFAULT_POLL_MAX, Duration::from_secs_f64);
+        let providers = LocalProviders::new(
+            Arc::clone(&objects),
+            state_dir.join("providers"),
+            poll_max,
+            std::env::var("SLUICE_ARTIFACT_ROLE_ARN")
+                .ok()
+                .filter(|r| !r.is_empty()),
+        );
+        let routed = Arc::new(Routed {
+            agent: agent.clone(),
+            providers: providers.clone(),
+        });
         let runtime = Arc::new(Runtime {
             store,
             objects,
             orchestrator: engine.clone(),
             events,
-            executor: Arc::new(agent.clone()),
+            executor: routed,
             env,
             config: RuntimeConfig {
                 artifact_bucket: ARTIFACT_BUCKET.into(),
@@ -105,6 +198,7 @@ impl Host {
         });
         engine.set_host(&runtime);
         agent.set_listener(runtime.clone());
+        providers.set_listener(runtime.clone());
         Ok(Self {
             state_dir,
             runtime,

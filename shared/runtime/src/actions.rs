@@ -35,6 +35,11 @@ pub(crate) fn as_the_pipeline_says(job: &mut Job, action: &Action, definition: &
     for output in &mut job.outputs {
         output.encryption_key.clone_from(&key);
     }
+    job.artifact_store = definition
+        .artifact_store
+        .as_ref()
+        .map(|s| s.location.clone())
+        .filter(|l| !l.is_empty());
 }
 
 /// The revision an execution was started with for a source action, if any.
@@ -150,6 +155,7 @@ impl Runtime {
             summary: None,
             error: None,
             revision: None,
+            external: None,
         };
         // Resolve variables and inputs; a problem fails the action (as CodePipeline does), not the task.
         let scope = self.scope(&execution, definition).await?;
@@ -354,6 +360,8 @@ impl Runtime {
             base_dir: base_dir.clone(),
             revision_override: None,
             role_arn: None,
+            artifact_store: None,
+            invocation: None,
         }
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sluice_definition::model::ActionTypeId;
 
 use crate::objects::ObjectInfo;
-pub use crate::records::SourceRevision;
+pub use crate::records::{ExternalExecution, SourceRevision};
 
 /// One action attempt to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,26 @@ pub struct Job {
     /// ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The S3 bucket the pipeline names as its artifact store (`artifactStore.location`): where providers that
+    /// hand artifacts to AWS services stage them when the job's own objects are not in S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_store: Option<String>,
+    /// For a provider that answers through the API (Lambda invoke): the job id it is invoked with and the
+    /// continuation token of the run it continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation>,
+}
+
+/// How an invoked provider (a Lambda function) is told which job it works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invocation {
+    /// The job id the function reports with (PutJobSuccessResult): unguessable, it is the function's
+    /// credential for that call.
+    pub job_id: String,
+    /// The continuation token of the previous invocation's success, if this one continues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
 }
 
 /// An input artifact: a zip object.
@@ -120,6 +140,16 @@ pub trait Executor: Send + Sync {
     /// Cancels a running job (its process group is killed); unknown ids are ignored. The job then finishes
     /// as failed, reported as usual.
     async fn cancel(&self, job_id: &str);
+
+    /// The output artifacts of an invoked job (see [`Job::invocation`]) that reported success through the
+    /// API, moved where the runtime keeps artifacts when they were staged elsewhere. `None`: the runtime finds
+    /// them in its own object store.
+    async fn collect_outputs(
+        &self,
+        _job: &Job,
+    ) -> Option<Result<BTreeMap<String, ObjectInfo>, String>> {
+        None
+    }
 }
 
 /// Hears how jobs ended: the dispatch runtime records the outcome and completes the action's task.
@@ -127,4 +157,7 @@ pub trait Executor: Send + Sync {
 pub trait JobListener: Send + Sync {
     /// A job ended.
     async fn job_finished(&self, job: &Job, outcome: JobOutcome);
+
+    /// A running job's external execution became known (or changed): recorded on its action.
+    async fn job_progress(&self, _job: &Job, _external: ExternalExecution) {}
 }

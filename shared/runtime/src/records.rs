@@ -392,6 +392,9 @@ pub struct ActionRecord {
     pub error: Option<String>,
     /// Its source revision (source actions).
     pub revision: Option<SourceRevision>,
+    /// What it runs as outside Sluice (a stack, a deployment), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalExecution>,
 }
 
 impl ActionRecord {
@@ -487,4 +490,19 @@ pub struct SourceRevision {
     pub revision_summary: Option<String>,
     /// A link to the revision, when there is one.
     pub revision_url: Option<String>,
+}
+
+/// What a job runs as outside Sluice, once known: a stack, a deployment, an execution. Shown in
+/// GetPipelineState and ListActionExecutions while the job runs and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalExecution {
+    /// Its id (a stack id, a deployment id, an execution ARN).
+    pub id: String,
+    /// A link to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// One line for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use tracing::{info, warn};
 
 use crate::error::Result;
-use crate::jobs::{Job, JobListener, JobOutcome};
+use crate::jobs::{ExternalExecution, Invocation, Job, JobListener, JobOutcome};
 use crate::ports::StoreError;
 use crate::records::{keys, ActionRecord, ActionStatus, ArtifactDetail, ArtifactRevision};
 use crate::runtime::{put, Runtime};
@@ -15,6 +15,12 @@ impl JobListener for Runtime {
     async fn job_finished(&self, job: &Job, outcome: JobOutcome) {
         if let Err(e) = self.complete_job(job, outcome).await {
             warn!(job = %job.id, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    async fn job_progress(&self, job: &Job, external: ExternalExecution) {
+        if let Err(e) = self.record_external(job, external).await {
+            warn!(job = %job.id, error = %e, "could not record a job's external execution");
         }
     }
 }
@@ -30,7 +36,71 @@ impl Runtime {
                 .map(|_| ())
                 .map_err(|e| format!("could not queue the job for workers: {e}"));
         }
+        if crate::workers::is_invoked_type(&job.action_type) {
+            return self.invoke(job, None).await;
+        }
         self.executor.start(job).await
+    }
+
+    /// Starts an invoked provider's job (a Lambda function): records the job id it reports with, then has the
+    /// executor invoke it.
+    pub(crate) async fn invoke(
+        &self,
+        mut job: Job,
+        continuation_token: Option<String>,
+    ) -> std::result::Result<(), String> {
+        let id = self
+            .start_invoked_job(job.clone(), continuation_token.clone())
+            .await
+            .map_err(|e| format!("could not record the invoked job: {e}"))?;
+        job.invocation = Some(Invocation {
+            job_id: id,
+            continuation_token,
+        });
+        let started = self.executor.start(job.clone()).await;
+        if started.is_err() {
+            let _ = self.cancel_worker_job(&job.id).await;
+        }
+        started
+    }
+
+    /// Records what a running job runs as outside Sluice on its action (while the action is in progress).
+    pub(crate) async fn record_external(
+        &self,
+        job: &Job,
+        external: ExternalExecution,
+    ) -> Result<()> {
+        let pk = keys::execution(&job.execution_id);
+        let sk = keys::action(&job.stage, &job.action, job.attempt);
+        for _ in 0..8 {
+            let Some(current) = self.read::<ActionRecord>(&pk, &sk).await? else {
+                return Ok(());
+            };
+            if current.value.status != ActionStatus::InProgress
+                || current.value.job_id() != job.id
+                || current.value.external.as_ref() == Some(&external)
+            {
+                return Ok(());
+            }
+            let mut next = current.value.clone();
+            next.external = Some(external.clone());
+            next.updated_ms = self.env.now_ms();
+            match self
+                .store
+                .transact(vec![put(
+                    pk.clone(),
+                    sk.clone(),
+                    Some(current.version),
+                    &next,
+                )?])
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Whether an action attempt's job is still running (or, for custom actions, with a worker or queued).

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::error::RuntimeError;
-use crate::jobs::{Job, JobOutcome};
+use crate::jobs::{ExternalExecution, Job, JobOutcome};
 use crate::ports::{Condition, Order, StoreError, Write};
 use crate::records::keys;
 use crate::records::SourceRevision;
@@ -168,7 +168,7 @@ pub enum WorkerJobStatus {
 }
 
 impl WorkerJobStatus {
-    fn is_final(self) -> bool {
+    pub fn is_final(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
 }
@@ -193,6 +193,9 @@ pub struct WorkerJob {
     pub queued_ms: i64,
     /// Its queue entry's sort key (removed once acknowledged or ended).
     pub queue_sk: String,
+    /// Handed to a provider that calls back (a Lambda function invoked with it), not queued for workers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invoked: bool,
 }
 
 /// A queue entry: which job.
@@ -222,6 +225,8 @@ pub struct JobSuccess {
     pub summary: Option<String>,
     /// Output variables.
     pub output_variables: BTreeMap<String, String>,
+    /// What the worker ran the job as (its `executionDetails.externalExecutionId`), shown on the action.
+    pub external_id: Option<String>,
 }
 
 /// The writes that move a job to `next` (from `version`) and drop its queue entry: it is no longer offered.
@@ -236,7 +241,13 @@ fn leave_queue(id: &str, version: u64, next: &WorkerJob) -> Result<Vec<Write>> {
     ])
 }
 
-/// Whether an action type's jobs go to job workers.
+/// Whether an action type's provider is invoked with a job id and answers through the job-worker API
+/// (`Invoke/AWS/Lambda`).
+pub fn is_invoked_type(id: &ActionTypeId) -> bool {
+    id.category == "Invoke" && id.owner == "AWS" && id.provider == "Lambda"
+}
+
+/// Whether actions of this type are run by job workers (custom action types).
 pub fn is_worker_type(id: &ActionTypeId) -> bool {
     id.owner == "Custom"
 }
@@ -430,6 +441,7 @@ impl Runtime {
             queued_ms: now,
             queue_sk: queue_sk.clone(),
             job,
+            invoked: false,
         };
         use crate::runtime::put;
         self.store
@@ -450,6 +462,45 @@ impl Runtime {
             ])
             .await?;
         info!(job = %id, action = %record.job.action, provider = %record.job.action_type.provider, "job queued for workers");
+        Ok(id)
+    }
+
+    /// Records the job an invoked provider (a Lambda function) is about to be invoked with: in progress at once,
+    /// never queued for workers; its results come through the job-worker API like a worker's. Returns its id.
+    pub(crate) async fn start_invoked_job(
+        &self,
+        job: Job,
+        continuation_token: Option<String>,
+    ) -> Result<String> {
+        let pointer = self
+            .read::<JobPointer>(&pointer_key(&job.id), keys::META)
+            .await?;
+        let now = self.env.now_ms();
+        let id = self.env.new_id();
+        let record = WorkerJob {
+            id: id.clone(),
+            status: WorkerJobStatus::InProgress,
+            nonce: None,
+            dispatched_ms: Some(now),
+            continuation_token,
+            queued_ms: now,
+            queue_sk: String::new(),
+            job,
+            invoked: true,
+        };
+        use crate::runtime::put;
+        self.store
+            .transact(vec![
+                put(job_key(&id), keys::META.into(), None, &record)?,
+                put(
+                    pointer_key(&record.job.id),
+                    keys::META.into(),
+                    pointer.map(|p| p.version),
+                    &JobPointer { job_id: id.clone() },
+                )?,
+            ])
+            .await?;
+        info!(job = %id, action = %record.job.action, provider = %record.job.action_type.provider, "job invoked");
         Ok(id)
     }
 
@@ -640,20 +691,49 @@ impl Runtime {
         let job = self
             .claim_for_result(id, WorkerJobStatus::Succeeded)
             .await?;
+        if let Some(external_id) = result.external_id.clone() {
+            let external = ExternalExecution {
+                id: external_id,
+                url: None,
+                summary: result.summary.clone(),
+            };
+            self.record_external(&job.job, external).await?;
+        }
         if let Some(token) = result.continuation_token {
+            if job.invoked {
+                // The function is invoked again with the token, as CodePipeline does.
+                if let Err(message) = self.invoke(job.job.clone(), Some(token)).await {
+                    self.complete_job(&job.job, JobOutcome::Failed { message })
+                        .await?;
+                }
+                info!(job = %id, "invoked job continued");
+                return Ok(());
+            }
             let next = self.queue_worker_job(job.job, Some(token)).await?;
             info!(job = %id, next = %next, "job continued");
             return Ok(());
         }
-        // Every output artifact must be in place: a success without them is not taken as one.
+        // Every output artifact must be in place: a success without them is not taken as one. An invoked job's
+        // executor knows where they were staged.
         let mut artifacts = BTreeMap::new();
         let mut missing = Vec::new();
-        for o in &job.job.outputs {
-            match self.objects.head(&o.bucket, &o.key).await {
-                Ok(info) => {
-                    artifacts.insert(o.name.clone(), info);
+        let collected = if job.invoked {
+            self.executor.collect_outputs(&job.job).await
+        } else {
+            None
+        };
+        match collected {
+            Some(Ok(found)) => artifacts = found,
+            Some(Err(why)) => missing.push(why),
+            None => {
+                for o in &job.job.outputs {
+                    match self.objects.head(&o.bucket, &o.key).await {
+                        Ok(info) => {
+                            artifacts.insert(o.name.clone(), info);
+                        }
+                        Err(_) => missing.push(format!("{} (s3://{}/{})", o.name, o.bucket, o.key)),
+                    }
                 }
-                Err(_) => missing.push(format!("{} (s3://{}/{})", o.name, o.bucket, o.key)),
             }
         }
         let outcome = if missing.is_empty() {

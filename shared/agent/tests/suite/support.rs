@@ -225,6 +225,8 @@ pub fn job(action_name: &str, action_type: ActionTypeId) -> Job {
         base_dir: None,
         revision_override: None,
         role_arn: None,
+        artifact_store: None,
+        invocation: None,
     }
 }
 

@@ -293,8 +293,15 @@ impl Api<'_> {
                     output: ActionExecutionOutput {
                         output_artifacts: a.output_artifacts.iter().map(artifact_out).collect(),
                         execution_result: ExecutionResult {
-                            external_execution_id: a.job_id(),
-                            external_execution_summary: a.summary.clone(),
+                            external_execution_id: a
+                                .external
+                                .as_ref()
+                                .map_or_else(|| a.job_id(), |e| e.id.clone()),
+                            external_execution_summary: a
+                                .summary
+                                .clone()
+                                .or_else(|| a.external.as_ref().and_then(|e| e.summary.clone())),
+                            external_execution_url: a.external.as_ref().and_then(|e| e.url.clone()),
                             error_details: error_details(&a),
                         },
                         output_variables: a.output_variables,

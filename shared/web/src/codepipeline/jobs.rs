@@ -107,13 +107,7 @@ impl Api<'_> {
     }
 
     pub(crate) async fn put_job_success(&self, input: PutJobSuccessInput) -> ApiResult<Empty> {
-        let details = input.execution_details;
-        let summary = details.as_ref().and_then(|d| {
-            match (d.summary.clone(), d.external_execution_id.clone()) {
-                (Some(s), Some(x)) => Some(format!("{s} ({x})")),
-                (s, x) => s.or(x),
-            }
-        });
+        let details = input.execution_details.unwrap_or_default();
         self.runtime
             .put_job_success(
                 &input.job_id,
@@ -124,8 +118,9 @@ impl Api<'_> {
                         revision_url: None,
                     }),
                     continuation_token: input.continuation_token,
-                    summary,
+                    summary: details.summary,
                     output_variables: input.output_variables.unwrap_or_default(),
+                    external_id: details.external_execution_id,
                 },
             )
             .await?;

@@ -42,6 +42,24 @@ pub const TARGET_PREFIX: &str = "CodePipeline_20150709.";
 /// Who approvals decided through the API are recorded as when the transport names no caller.
 pub const API_CALLER: &str = "codepipeline-api";
 
+/// The operations an invoked provider (a Lambda function) reports a job's result with.
+pub const REPORT_OPERATIONS: [&str; 2] = ["PutJobSuccessResult", "PutJobFailureResult"];
+
+/// Who reports on an invoked job whose signature Sluice cannot check (a Lambda function signs with its own
+/// role's credentials, which Sluice does not hold): a PutJobSuccessResult or PutJobFailureResult for a job that
+/// was handed to an invoked provider and has no result yet is taken on the strength of its job id, which is
+/// unguessable and known only to the function the job was given to. Any other request: None (refused).
+pub async fn invoked_job_caller(runtime: &Runtime, target: &str, body: &[u8]) -> Option<String> {
+    let operation = target.strip_prefix(TARGET_PREFIX)?;
+    if !REPORT_OPERATIONS.contains(&operation) {
+        return None;
+    }
+    let request: Value = serde_json::from_slice(body).ok()?;
+    let id = request["jobId"].as_str()?;
+    let job = runtime.worker_job(id).await.ok()?;
+    (job.invoked && !job.status.is_final()).then(|| format!("invoked-job:{id}"))
+}
+
 /// Answers one CodePipeline API request: `target` is the whole `X-Amz-Target` header, `body` the request body.
 pub async fn handle(runtime: &Runtime, target: &str, body: &[u8]) -> ApiResponse {
     handle_as(runtime, target, body, API_CALLER).await

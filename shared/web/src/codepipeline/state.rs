@@ -81,10 +81,17 @@ impl Api<'_> {
                     latest_execution: latest.map(|a| ActionExecution {
                         action_execution_id: a.job_id(),
                         status: a.status,
-                        summary: a.summary.clone(),
+                        summary: a
+                            .summary
+                            .clone()
+                            .or_else(|| a.external.as_ref().and_then(|e| e.summary.clone())),
                         last_status_change: seconds(a.updated_ms),
                         token,
-                        external_execution_id: a.job_id(),
+                        external_execution_id: a
+                            .external
+                            .as_ref()
+                            .map_or_else(|| a.job_id(), |e| e.id.clone()),
+                        external_execution_url: a.external.as_ref().and_then(|e| e.url.clone()),
                         error_details: error_details(a),
                     }),
                     entity_url,

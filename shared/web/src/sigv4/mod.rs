@@ -228,13 +228,20 @@ pub fn verify_declared(
 /// key is known, the date is within [`MAX_SKEW_SECONDS`], and every header that changes the request's meaning
 /// is signed. A server runs them before it reads a body, so an unsigned request costs it nothing.
 pub fn precheck(req: &SignedRequest<'_>, keys: &Keys, now_s: i64) -> Result<(), AuthError> {
+    let access_key_id = well_formed(req, now_s)?;
+    keys.secret(&access_key_id).ok_or(AuthError::UnknownKey)?;
+    Ok(())
+}
+
+/// A well-formed, fresh SigV4 request with every meaningful header signed, whatever its key; answers the key id.
+/// For callers whose key Sluice cannot know (see [`crate::codepipeline::invoked_job_caller`]).
+pub fn well_formed(req: &SignedRequest<'_>, now_s: i64) -> Result<String, AuthError> {
     let header = req.header("authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(header)?;
     let (amz_date, signed_at) = amz_date(req)?;
     covered(req, &auth)?;
-    keys.secret(auth.access_key_id)
-        .ok_or(AuthError::UnknownKey)?;
-    fresh(amz_date, signed_at, now_s)
+    fresh(amz_date, signed_at, now_s)?;
+    Ok(auth.access_key_id.to_owned())
 }
 
 /// `X-Amz-Date` and the time it says.

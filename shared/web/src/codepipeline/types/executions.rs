@@ -361,11 +361,14 @@ pub struct S3Location {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionResult {
-    /// The job's id.
+    /// What ran it outside Sluice (a stack, a deployment, an execution), else the job's id.
     pub external_execution_id: String,
     /// A summary for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_execution_summary: Option<String>,
+    /// A link to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<ErrorDetails>,

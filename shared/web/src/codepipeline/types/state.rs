@@ -121,8 +121,11 @@ pub struct ActionExecution {
     /// A pending manual approval's token, for PutApprovalResult.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    /// The job's id.
+    /// What ran it outside Sluice (a stack, a deployment, an execution), else the job's id.
     pub external_execution_id: String,
+    /// A link to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_execution_url: Option<String>,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<ErrorDetails>,

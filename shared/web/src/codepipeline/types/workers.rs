@@ -232,7 +232,7 @@ pub struct CurrentRevision {
 }
 
 /// What a worker says about a run.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecutionDetails {
     pub summary: Option<String>,
