@@ -29,18 +29,56 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// How a CloudFormation or SAM template declaring pipelines is read.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub(crate) struct TemplateArgs {
+    /// The AWS::CodePipeline::Pipeline resource to read, when the template has several.
+    #[arg(long, value_name = "LOGICAL_ID")]
+    pub(crate) resource: Option<String>,
+    /// A template parameter (Stage=prod), a pseudo parameter (AWS::Region=eu-west-1, AWS::StackName=web), or what
+    /// only a deployment knows: a resource's Ref (ArtifactBucket=my-bucket), an attribute (PipelineRole.Arn=...),
+    /// an export's name.
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    pub(crate) parameters: Vec<String>,
+    /// Parameters from a file: CloudFormation's [{"ParameterKey": ..., "ParameterValue": ...}] JSON, a template
+    /// configuration's {"Parameters": {...}}, or KEY=VALUE lines (aws cloudformation deploy's overrides).
+    #[arg(long = "parameters-file", value_name = "FILE")]
+    pub(crate) parameters_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Checks pipeline definitions (JSON or YAML) and reports every problem with its path.
     Validate {
-        /// Definition files.
+        /// Definition files, or CloudFormation/SAM templates declaring pipelines.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        template: TemplateArgs,
+    },
+    /// Rewrites a CloudFormation template's AWS::CodePipeline::Pipeline and CustomActionType resources into the
+    /// Sluice stack's custom resources (Custom::SluicePipeline, Custom::SluiceCustomActionType) with a
+    /// ServiceToken, changing nothing else; prints the template.
+    PortTemplate {
+        /// The template (YAML or JSON).
+        file: PathBuf,
+        /// The export holding the Sluice stack's service token (the stack's PipelineServiceToken output).
+        #[arg(
+            long,
+            value_name = "EXPORT",
+            default_value = "sluice-PipelineServiceToken"
+        )]
+        service_token_export: String,
+        /// The cfn-resource function's ARN, written into the template instead of importing the export.
+        #[arg(long, value_name = "ARN", conflicts_with = "service_token_export")]
+        service_token: Option<String>,
     },
     /// Prints the Amazon States Language state machine a definition compiles to.
     Asl {
-        /// The definition file.
+        /// The definition file (or template).
         file: PathBuf,
+        #[command(flatten)]
+        template: TemplateArgs,
         /// Fills a `${KEY}` placeholder, e.g. DispatchFunctionArn=arn:aws:lambda:...
         #[arg(long = "substitute", value_name = "KEY=VALUE")]
         substitutions: Vec<String>,
@@ -48,8 +86,10 @@ pub(crate) enum Command {
     /// Runs a pipeline on this machine: stores the definition (a new version when it changed), starts an
     /// execution and follows it. Exit code 0 when it succeeds.
     Run {
-        /// The definition file.
+        /// The definition file (or template).
         file: PathBuf,
+        #[command(flatten)]
+        template: TemplateArgs,
         /// A pipeline variable's value.
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
@@ -107,16 +147,20 @@ pub(crate) enum Command {
     List,
     /// Creates a pipeline from a definition file (CreatePipeline).
     Create {
-        /// The definition file (JSON or YAML, any of the forms `validate` reads).
+        /// The definition file (JSON or YAML, any of the forms `validate` reads, or a template).
         file: PathBuf,
+        #[command(flatten)]
+        template: TemplateArgs,
         /// A tag.
         #[arg(long = "tag", value_name = "KEY=VALUE")]
         tags: Vec<String>,
     },
     /// Stores a changed definition as the pipeline's next version (UpdatePipeline).
     Update {
-        /// The definition file.
+        /// The definition file (or template).
         file: PathBuf,
+        #[command(flatten)]
+        template: TemplateArgs,
     },
     /// Deletes a pipeline (DeletePipeline).
     Delete {

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::args::Output;
 use crate::client::{CallError, Client};
 use crate::usage::{print_json, CmdResult, UsageError};
+use sluice_definition::template::TemplatePipeline;
 
 impl From<CallError> for UsageError {
     fn from(e: CallError) -> Self {
@@ -125,13 +126,26 @@ fn time_text(epoch_s: f64) -> String {
 pub async fn put(
     client: &Client,
     definition: Value,
+    template: Option<&TemplatePipeline>,
     tags: &[String],
     create: bool,
     output: Output,
 ) -> CmdResult {
     let mut input = json!({ "pipeline": definition });
-    if create && !tags.is_empty() {
-        let mut list = Vec::new();
+    if let Some(t) = template {
+        template_before(client, t).await?;
+    }
+    let template_tags: Vec<Value> = template
+        .map(|t| {
+            t.properties
+                .tags
+                .iter()
+                .map(|tag| json!({"key": tag.key, "value": tag.value}))
+                .collect()
+        })
+        .unwrap_or_default();
+    if create && !(tags.is_empty() && template_tags.is_empty()) {
+        let mut list = template_tags;
         for t in tags {
             let (k, v) = t
                 .split_once('=')
@@ -146,17 +160,101 @@ pub async fn put(
         "UpdatePipeline"
     };
     let resp = client.call(operation, input).await?;
+    let name = s(&resp["pipeline"]["name"]).to_owned();
+    let restarted = match template {
+        Some(t) => template_after(client, t, &name, !create, true).await?,
+        None => None,
+    };
     if output == Output::Json {
         print_json(&resp);
     } else {
         outln!(
             "{} pipeline {} version {}",
             if create { "created" } else { "updated" },
-            s(&resp["pipeline"]["name"]),
+            name,
             resp["pipeline"]["version"]
         );
+        if let Some(id) = restarted {
+            outln!("started execution {id} (RestartExecutionOnUpdate)");
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a template declared beside its pipeline, before the pipeline is stored: its custom action types.
+pub async fn template_before(
+    client: &Client,
+    template: &TemplatePipeline,
+) -> Result<(), UsageError> {
+    for (id, action_type) in &template.custom_action_types {
+        match client
+            .call("CreateCustomActionType", action_type.clone())
+            .await
+        {
+            Ok(_) => {}
+            // Already there from an earlier run or create: the template's resource exists.
+            Err(e) if e.message.contains("already exists") => {}
+            Err(e) => {
+                return Err(UsageError(format!(
+                    "Resources.{id}: CreateCustomActionType: {e}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a template declared beside its pipeline, once the pipeline is stored: disabled transitions, a restart on
+/// update (RestartExecutionOnUpdate), and (`webhooks`: not for a one-shot run) its webhooks, put with PutWebhook.
+pub async fn template_after(
+    client: &Client,
+    template: &TemplatePipeline,
+    name: &str,
+    updated: bool,
+    webhooks: bool,
+) -> Result<Option<String>, UsageError> {
+    for (stage, reason) in &template.properties.disabled_transitions {
+        client
+            .call(
+                "DisableStageTransition",
+                json!({"pipelineName": name, "stageName": stage, "transitionType": "Inbound", "reason": reason}),
+            )
+            .await
+            .map_err(|e| UsageError(format!("DisableInboundStageTransitions {stage}: {e}")))?;
+        eprintln!("sluice: the transition into {stage} is disabled: {reason}");
+    }
+    let this_pipeline = |hook: &Value| hook["targetPipeline"].as_str() == Some(name);
+    for (id, hook) in template
+        .webhooks
+        .iter()
+        .filter(|(_, h)| webhooks && this_pipeline(h))
+    {
+        let mut hook = hook.clone();
+        if let Some(o) = hook.as_object_mut() {
+            // Properties of the resource, not of the webhook.
+            o.remove("registerWithThirdParty");
+            o.remove("targetPipelineVersion");
+            o.entry("filters").or_insert_with(|| json!([]));
+            o.entry("authenticationConfiguration")
+                .or_insert_with(|| json!({}));
+        }
+        let put = client
+            .call("PutWebhook", json!({ "webhook": hook }))
+            .await
+            .map_err(|e| UsageError(format!("Resources.{id}: PutWebhook: {e}")))?;
+        eprintln!(
+            "sluice: webhook {id} takes deliveries at {} (register it with the repository by hand)",
+            s(&put["webhook"]["url"])
+        );
+    }
+    if updated && template.properties.restart_on_update {
+        let started = client
+            .call("StartPipelineExecution", json!({"name": name}))
+            .await
+            .map_err(|e| UsageError(format!("RestartExecutionOnUpdate: {e}")))?;
+        return Ok(started["pipelineExecutionId"].as_str().map(str::to_owned));
+    }
+    Ok(None)
 }
 
 /// `sluice delete`.

@@ -51,15 +51,27 @@ use std::process::ExitCode;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Validate { .. } | Command::Asl { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Validate { .. } | Command::Asl { .. } | Command::PortTemplate { .. }
+    ) {
         init_tracing();
     }
     let result = match cli.command {
-        Command::Validate { ref files } => validate(files, cli.output),
+        Command::Validate {
+            ref files,
+            ref template,
+        } => validate(files, template, cli.output),
         Command::Asl {
             ref file,
+            ref template,
             ref substitutions,
-        } => asl(file, substitutions),
+        } => asl(file, template, substitutions),
+        Command::PortTemplate {
+            ref file,
+            ref service_token_export,
+            ref service_token,
+        } => port_template(file, service_token_export, service_token.as_deref()),
         _ => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -131,12 +143,16 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
             control::history(&client, &pipeline, limit, output).await
         }
         Command::List => control::list(&client, output).await,
-        Command::Create { file, tags } => match definition_json(&file)? {
-            Some(d) => control::put(&client, d, &tags, true, output).await,
+        Command::Create {
+            file,
+            template,
+            tags,
+        } => match definition_json(&file, &template)? {
+            Some((d, t)) => control::put(&client, d, t.as_ref(), &tags, true, output).await,
             None => Ok(ExitCode::FAILURE),
         },
-        Command::Update { file } => match definition_json(&file)? {
-            Some(d) => control::put(&client, d, &[], false, output).await,
+        Command::Update { file, template } => match definition_json(&file, &template)? {
+            Some((d, t)) => control::put(&client, d, t.as_ref(), &[], false, output).await,
             None => Ok(ExitCode::FAILURE),
         },
         Command::Delete { pipeline } => control::delete(&client, &pipeline, output).await,
@@ -252,6 +268,7 @@ pub(crate) async fn local(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Run {
             file,
+            template,
             vars,
             no_wait,
             auto_approve,
@@ -266,10 +283,13 @@ pub(crate) async fn local(cli: Cli) -> CmdResult {
             run(
                 &host,
                 &cli.state_dir,
-                &file,
-                &vars,
-                no_wait,
-                approvals,
+                runs::RunRequest {
+                    file: &file,
+                    template_args: &template,
+                    vars: &vars,
+                    no_wait,
+                    approvals,
+                },
                 output,
             )
             .await

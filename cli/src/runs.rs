@@ -2,6 +2,7 @@
 //! execution to its end while the engine drives it.
 
 use crate::args::*;
+use crate::client::Client;
 use crate::definitions::*;
 use crate::progress::Approvals;
 use crate::usage::*;
@@ -41,17 +42,35 @@ pub(crate) fn local_support(path: &Path, pipeline: &Pipeline) -> Vec<String> {
         .collect()
 }
 
+/// What `sluice run` was asked to run, and how.
+pub(crate) struct RunRequest<'a> {
+    /// The definition or template.
+    pub file: &'a Path,
+    /// Template values and the resource to read.
+    pub template_args: &'a TemplateArgs,
+    /// `--var NAME=VALUE`.
+    pub vars: &'a [String],
+    /// Start and return.
+    pub no_wait: bool,
+    /// How approvals are answered.
+    pub approvals: Approvals,
+}
+
 pub(crate) async fn run(
     host: &Host,
     state_dir: &Path,
-    file: &Path,
-    vars: &[String],
-    no_wait: bool,
-    approvals: Approvals,
+    request: RunRequest<'_>,
     output: Output,
 ) -> CmdResult {
-    let doc = match load(file)? {
-        Ok(doc) => doc,
+    let RunRequest {
+        file,
+        template_args,
+        vars,
+        no_wait,
+        approvals,
+    } = request;
+    let Loaded { doc, template } = match load(file, template_args, false)? {
+        Ok(loaded) => loaded,
         Err(err) => {
             for line in problem_lines(file, &err) {
                 eprintln!("{line}");
@@ -77,8 +96,15 @@ pub(crate) async fn run(
         .canonicalize()
         .ok()
         .and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+    let client = Client::Local(std::sync::Arc::clone(&host.runtime));
+    if let Some(t) = &template {
+        crate::control::template_before(&client, t).await?;
+    }
     let record = host.runtime.put_pipeline(doc.pipeline, base_dir).await?;
     let name = record.definition.name.clone();
+    if let Some(t) = &template {
+        crate::control::template_after(&client, t, &name, false, false).await?;
+    }
     let execution = host
         .runtime
         .start_execution(

@@ -63,6 +63,8 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
     };
+    // PutWebhook's webhook URLs start with it (set once: a second serve in this process keeps the first).
+    let _ = host.runtime.config.webhook_base_url.set(base_url.clone());
     let (stop, engine) = host.drive().await?;
     outln!("sluice: serving the CodePipeline API on http://{addr}");
     outln!(
@@ -103,8 +105,8 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -112,7 +114,9 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
                     }
                 };
                 let service = Arc::clone(&service);
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    // The caller's address, for webhooks that allow an address range.
+                    req.extensions_mut().insert(peer);
                     let service = Arc::clone(&service);
                     async move { Ok::<_, Infallible>(service.respond(req).await) }
                 });

@@ -1,4 +1,5 @@
-//! The GitHub-compatible webhook of `sluice serve`: `POST /webhooks/<pipeline>`.
+//! The GitHub-compatible webhook of `sluice serve`: `POST /webhooks/<pipeline>`, and PutWebhook's named
+//! webhooks at `POST /webhooks/named/<name>` (their own authentication, the caller's address for `IP`).
 //!
 //! A delivery must carry `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the secret in
 //! `<state>/webhook.secret`), `X-GitHub-Event` and `X-GitHub-Delivery`; `sluice_web::webhooks` answers
@@ -18,6 +19,7 @@ pub(crate) use webhooks::PATH_PREFIX;
 /// Answers one webhook delivery for `pipeline`: the logic is `sluice_web::webhooks`'s, shared with
 /// the trigger Lambda function.
 pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: &str) -> Reply {
+    let peer = req.extensions().get::<std::net::SocketAddr>().copied();
     let method = req.method().as_str().to_owned();
     let (parts, body) = if req.method() == Method::POST {
         match http::read_request(req, http::MAX_BODY).await {
@@ -49,5 +51,17 @@ pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: 
         content_type: header(CONTENT_TYPE.as_str()),
         body: &body,
     };
-    http::web(webhooks::deliver(&service.runtime, &service.webhook_secret, delivery).await)
+    match pipeline.strip_prefix(webhooks::NAMED) {
+        Some(name) => {
+            let delivery = Delivery {
+                pipeline: name,
+                ..delivery
+            };
+            let ip = peer.map(|p| p.ip().to_string());
+            http::web(webhooks::deliver_named(&service.runtime, delivery, ip.as_deref()).await)
+        }
+        None => {
+            http::web(webhooks::deliver(&service.runtime, &service.webhook_secret, delivery).await)
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Helpers for Sluice's test suites: where the fixtures are, the built `sluice` binary, and the ports'
 //! conformance suites.
 
+pub mod catcher;
 pub mod conformance;
 pub mod embedded;
 pub mod lambda;
@@ -149,4 +150,29 @@ pub fn unzipped(zip: &[u8], file: &str) -> String {
     )
     .expect("extract");
     std::fs::read_to_string(dir.path().join("out").join(file)).expect(file)
+}
+
+/// A tool of `.venv-sam` (sam, cfn-lint), run offline: no account, no endpoint, no telemetry.
+pub fn sam_tool(name: &str) -> Command {
+    let path = workspace().join(".venv-sam/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `infra/sam-tools.sh` (it installs aws-sam-cli and cfn-lint into .venv-sam; \
+         `make test` runs it first)",
+        path.display()
+    );
+    let mut command = Command::new(path);
+    // Linting is offline and needs no account: a region for the SAM transform, no telemetry, and nothing that
+    // could point the tools at an endpoint or an account.
+    command
+        .current_dir(workspace())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN");
+    command
 }

@@ -620,6 +620,7 @@ async fn cloud_on(
                 region: "us-east-1".into(),
             },
             limits: Limits::default(),
+            webhook_base_url: Default::default(),
         },
     });
     agent.set_listener(runtime.clone());

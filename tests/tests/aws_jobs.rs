@@ -104,6 +104,7 @@ async fn stack(commands_project: Option<&str>) -> Stack {
                 region: "us-east-1".into(),
             },
             limits: Limits::default(),
+            webhook_base_url: Default::default(),
         },
     });
     let listener: std::sync::Weak<dyn JobListener> = Arc::downgrade(&runtime) as _;

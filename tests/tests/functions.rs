@@ -10,7 +10,10 @@
 //! - a Lambda invoke action: dispatch invokes the job function `tests/job-function` (through the watch, as
 //!   `AWS_ENDPOINT_URL_LAMBDA`), which reads its input with the event's artifact credentials, writes its output
 //!   and reports PutJobSuccessResult to the api function (the watch's function URL route, as the function's
-//!   `AWS_ENDPOINT_URL_CODEPIPELINE`); the execution succeeds with the function's output and variables.
+//!   `AWS_ENDPOINT_URL_CODEPIPELINE`); the execution succeeds with the function's output and variables;
+//! - cfn-resource: CloudFormation's Create and Delete requests for a `Custom::SluicePipeline`, each answered by
+//!   a PUT to the request's `ResponseURL` (a loopback server standing in for S3's pre-signed URL); the pipeline
+//!   is stored, then gone.
 //!
 //! Needs `AWS_ENDPOINT_URL` (moto) and `.venv-lambda` (infra/cargo-lambda.sh); scripts/test.sh sees to both.
 
@@ -28,6 +31,7 @@ use sluice_runtime::links;
 use sluice_runtime::records::{ActionStatus, ExecutionStatus};
 use sluice_runtime::triggers::github_signature;
 use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
+use sluice_tests::catcher::Catcher;
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 use sluice_tests::watch::{free_port, Watch};
 use sluice_tests::{fixture, lambda, unzipped, workspace, zip_of};
@@ -163,6 +167,7 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
                 region: "us-east-1".into(),
             },
             limits: Limits::default(),
+            webhook_base_url: Default::default(),
         },
     };
     let dir = workspace().join("examples/hello");
@@ -501,5 +506,75 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
         .expect("body")
         .to_vec();
     assert!(unzipped(&zipped, "listing.txt").contains("notes/b.txt"));
+
+    // cfn-resource: CloudFormation's requests, answered by a PUT to the pre-signed ResponseURL.
+    let catcher = Catcher::start();
+    let token = "arn:aws:lambda:us-east-1:123456789012:function:sluice-cfn-resource";
+    let cfn_request = |kind: &str, physical: Option<&str>| {
+        let mut r = json!({
+            "RequestType": kind,
+            "ServiceToken": token,
+            "ResponseURL": format!("{}/cfn-response/{kind}?X-Amz-Signature=0f1e", catcher.base),
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/site/0c6d4ef0-b2a1-11ef-9c1e-0a1b2c3d4e5f",
+            "RequestId": format!("fn-{kind}"),
+            "ResourceType": "Custom::SluicePipeline",
+            "LogicalResourceId": "Pipeline",
+            "ResourceProperties": {
+                "ServiceToken": token,
+                "Name": "from-cfn",
+                "RoleArn": "arn:aws:iam::123456789012:role/sluice-pipeline-site",
+                "ArtifactStore": {"Type": "S3", "Location": bucket},
+                "Stages": [
+                    {"Name": "Source", "Actions": [{
+                        "Name": "Fetch",
+                        "ActionTypeId": {"Category": "Source", "Owner": "AWS", "Provider": "S3", "Version": "1"},
+                        "Configuration": {"S3Bucket": sources, "S3ObjectKey": "app.zip", "PollForSourceChanges": "false"},
+                        "OutputArtifacts": [{"Name": "Src"}]
+                    }]},
+                    {"Name": "Invoke", "Actions": [{
+                        "Name": "Copy",
+                        "ActionTypeId": {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"},
+                        "Configuration": {"FunctionName": "sluice-test-job"},
+                        "InputArtifacts": [{"Name": "Src"}]
+                    }]}
+                ]
+            }
+        });
+        if let Some(p) = physical {
+            r["PhysicalResourceId"] = json!(p);
+        }
+        r
+    };
+    let (code, answer) = watch.invoke("sluice-cfn-resource", &cfn_request("Create", None));
+    assert_eq!(code, 200, "{answer}");
+    let put = catcher
+        .next(Duration::from_secs(60))
+        .expect("the response was PUT");
+    assert_eq!(
+        (put.method.as_str(), put.target.as_str()),
+        ("PUT", "/cfn-response/Create?X-Amz-Signature=0f1e")
+    );
+    let response: Value = serde_json::from_slice(&put.body).expect("a JSON response");
+    assert_eq!(response["Status"], "SUCCESS", "{response}");
+    assert_eq!(response["PhysicalResourceId"], "from-cfn");
+    assert_eq!(
+        response["Data"],
+        json!({"Name": "from-cfn", "Version": "1"})
+    );
+    assert_eq!(response["RequestId"], "fn-Create");
+    let stored = runtime.pipeline("from-cfn", None).await.expect("stored");
+    assert_eq!(stored.definition.stages.len(), 2);
+
+    let (code, answer) = watch.invoke(
+        "sluice-cfn-resource",
+        &cfn_request("Delete", Some("from-cfn")),
+    );
+    assert_eq!(code, 200, "{answer}");
+    let put = catcher
+        .next(Duration::from_secs(60))
+        .expect("the response was PUT");
+    let response: Value = serde_json::from_slice(&put.body).expect("a JSON response");
+    assert_eq!(response["Status"], "SUCCESS", "{response}");
+    assert!(runtime.pipeline("from-cfn", None).await.is_err());
     drop(watch);
 }

@@ -7,7 +7,14 @@ use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
-const FUNCTIONS: [&str; 5] = ["dispatch", "approval", "recorder", "trigger", "api"];
+const FUNCTIONS: [&str; 6] = [
+    "dispatch",
+    "approval",
+    "recorder",
+    "trigger",
+    "api",
+    "cfn-resource",
+];
 
 /// The only actions allowed on resource `"*"`: they accept no other resource (task tokens are not resources).
 const ACTIONS_WITHOUT_RESOURCES: [&str; 3] = [
@@ -46,30 +53,6 @@ fn template() -> Value {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// A tool from `.venv-sam`, or a failure saying how to install it: this suite never skips.
-fn venv_tool(name: &str) -> Command {
-    let path = sluice_tests::workspace().join(".venv-sam/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `infra/sam-tools.sh` (it installs aws-sam-cli and cfn-lint into .venv-sam; \
-         `make test` runs it first)",
-        path.display()
-    );
-    let mut command = Command::new(path);
-    // Linting is offline and needs no account: a region for the SAM transform, no telemetry, and nothing that
-    // could point the tools at an endpoint or an account.
-    command
-        .current_dir(sluice_tests::workspace())
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_REGION", "us-east-1")
-        .env("SAM_CLI_TELEMETRY", "0")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN");
-    command
-}
-
 fn assert_succeeds(mut command: Command) {
     let shown = format!("{command:?}");
     let output = command
@@ -86,14 +69,14 @@ fn assert_succeeds(mut command: Command) {
 
 #[test]
 fn sam_validate_with_lint_passes() {
-    let mut sam = venv_tool("sam");
+    let mut sam = sluice_tests::sam_tool("sam");
     sam.args(["validate", "--lint", "-t", "template.yaml"]);
     assert_succeeds(sam);
 }
 
 #[test]
 fn cfn_lint_passes() {
-    let mut cfn_lint = venv_tool("cfn-lint");
+    let mut cfn_lint = sluice_tests::sam_tool("cfn-lint");
     cfn_lint.arg("template.yaml");
     assert_succeeds(cfn_lint);
 }

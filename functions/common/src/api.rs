@@ -44,6 +44,7 @@ impl Api {
             dispatch_function_arn: config.dispatch_function_arn.clone(),
             commands_project: None,
             artifact_role: None,
+            webhook_url: config.webhook_url.clone(),
         };
         let secret = wiring::secret(&sdk, &config.api_keys_secret_arn).await?;
         let keys = Keys::parse_secret(&String::from_utf8_lossy(&secret)).map_err(|message| {

@@ -238,6 +238,8 @@ pub struct ApiConfig {
     pub dispatch_function_arn: String,
     /// `SLUICE_API_KEYS_SECRET_ARN`: the secret holding the access keys requests are signed with.
     pub api_keys_secret_arn: String,
+    /// `SLUICE_WEBHOOK_URL` (optional): the trigger function's URL, which PutWebhook's URLs start with.
+    pub webhook_url: Option<String>,
     /// The account, from the role's ARN.
     pub account: String,
 }
@@ -254,10 +256,44 @@ impl ApiConfig {
             state_machine_role_arn: role,
             dispatch_function_arn: var(vars, "SLUICE_DISPATCH_FUNCTION_ARN")?,
             api_keys_secret_arn: var(vars, "SLUICE_API_KEYS_SECRET_ARN")?,
+            webhook_url: var(vars, "SLUICE_WEBHOOK_URL").ok(),
         })
     }
 }
 from_env!(ApiConfig);
+
+/// The cfn-resource function's settings (CloudFormation custom resources declaring pipelines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CfnResourceConfig {
+    /// Every function's settings.
+    pub common: Common,
+    /// `SLUICE_BUCKET`: the artifact bucket.
+    pub bucket: String,
+    /// `SLUICE_STATE_MACHINE_ROLE_ARN`: the role created state machines run as.
+    pub state_machine_role_arn: String,
+    /// `SLUICE_DISPATCH_FUNCTION_ARN`: filled into compiled state machines.
+    pub dispatch_function_arn: String,
+    /// `SLUICE_WEBHOOK_URL` (optional): the trigger function's URL, which webhooks' URLs start with.
+    pub webhook_url: Option<String>,
+    /// The account, from the role's ARN.
+    pub account: String,
+}
+
+impl CfnResourceConfig {
+    /// Reads the settings from `vars`.
+    pub fn read(vars: &dyn Vars) -> Result<Self, ConfigError> {
+        let role = var(vars, "SLUICE_STATE_MACHINE_ROLE_ARN")?;
+        Ok(Self {
+            common: Common::read(vars)?,
+            bucket: var(vars, "SLUICE_BUCKET")?,
+            account: account_of("SLUICE_STATE_MACHINE_ROLE_ARN", &role)?,
+            state_machine_role_arn: role,
+            dispatch_function_arn: var(vars, "SLUICE_DISPATCH_FUNCTION_ARN")?,
+            webhook_url: var(vars, "SLUICE_WEBHOOK_URL").ok(),
+        })
+    }
+}
+from_env!(CfnResourceConfig);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod approval;
 pub mod builds;
+pub mod cfn_resource;
 pub mod config;
 pub mod dispatch;
 pub mod ecr_source;

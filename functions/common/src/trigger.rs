@@ -1,4 +1,5 @@
-//! The trigger function: GitHub webhook deliveries on its function URL (`POST /webhooks/<pipeline>`, answered by
+//! The trigger function: GitHub webhook deliveries on its function URL (`POST /webhooks/<pipeline>`, and
+//! PutWebhook's named webhooks at `POST /webhooks/named/<name>`, answered by
 //! `sluice_web::webhooks` as `sluice serve` answers them: signature checked in constant time with the
 //! secret read from Secrets Manager at cold start, deliveries de-duplicated). S3 `Object Created` and ECR
 //! `Image Action` (PUSH, SUCCESS) EventBridge events start every pipeline whose first stage has an S3 source
@@ -90,7 +91,17 @@ pub async fn answer(runtime: &Runtime, secret: &[u8], event: Value) -> WebReply 
         content_type: url::header(&req, "content-type"),
         body: &body,
     };
-    webhooks::deliver(runtime, secret, delivery).await
+    match pipeline.strip_prefix(webhooks::NAMED) {
+        Some(name) => {
+            let source_ip = req.request_context.http.source_ip.as_deref();
+            let delivery = Delivery {
+                pipeline: name,
+                ..delivery
+            };
+            webhooks::deliver_named(runtime, delivery, source_ip).await
+        }
+        None => webhooks::deliver(runtime, secret, delivery).await,
+    }
 }
 
 /// A new source revision announced by an AWS service.

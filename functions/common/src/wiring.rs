@@ -69,6 +69,8 @@ pub struct RuntimeSettings {
     pub commands_project: Option<String>,
     /// The role Lambda actions' artifact credentials are minted from (the dispatch function's).
     pub artifact_role: Option<String>,
+    /// The trigger function's URL, which PutWebhook's webhook URLs start with (api and cfn-resource).
+    pub webhook_url: Option<String>,
 }
 
 /// A function's runtime, and its executor (the dispatch function finishes builds through it).
@@ -129,8 +131,12 @@ pub fn runtime(
                 region,
             },
             limits: Limits::default(),
+            webhook_base_url: Default::default(),
         },
     });
+    if let Some(url) = settings.webhook_url {
+        let _ = runtime.config.webhook_base_url.set(url);
+    }
     let listener: std::sync::Weak<dyn sluice_runtime::jobs::JobListener> =
         Arc::downgrade(&runtime) as _;
     executor.set_listener(listener);

@@ -10,9 +10,11 @@ pub mod compile;
 pub mod contract;
 pub mod document;
 pub mod model;
+pub mod placeholder;
 pub mod problem;
 pub mod providers;
 pub mod schema;
+pub mod template;
 pub mod validate;
 pub mod yaml;
 

@@ -443,6 +443,10 @@ pub fn check(value: &Value, kind: &Kind, path: &JsonPath, problems: &mut Problem
                     format!("expected a string, found {}", describe(value)),
                 );
             };
+            if text.contains(crate::placeholder::UNRESOLVED) {
+                // A template's value only a deployment knows: not judged.
+                return;
+            }
             let len = text.chars().count();
             if len < *min {
                 let msg = if *min == 1 {
@@ -465,7 +469,7 @@ pub fn check(value: &Value, kind: &Kind, path: &JsonPath, problems: &mut Problem
             }
         }
         Kind::Enum(options) => match value.as_str() {
-            Some(v) if options.contains(&v) => {}
+            Some(v) if options.contains(&v) || v.contains(crate::placeholder::UNRESOLVED) => {}
             Some(v) => problems.push(
                 path.clone(),
                 format!("{v:?} is not one of {}", options.join(", ")),

@@ -194,6 +194,7 @@ impl Host {
                 artifact_bucket: ARTIFACT_BUCKET.into(),
                 origin: local_origin(),
                 limits: Limits::default(),
+                webhook_base_url: Default::default(),
             },
         });
         engine.set_host(&runtime);

@@ -22,6 +22,7 @@
 //! | how runs end: recording the outcome, closing lost runs | [`finishing`] |
 //! | custom action types and the job queue workers poll | [`workers`] |
 //! | webhook deliveries, once per delivery id | [`deliveries`] |
+//! | PutWebhook's webhooks: definitions, authentication, filters | [`webhooks`] |
 //! | approval links: what a link may act on | [`approval_links`] |
 //!
 //! Pure pieces beside it: [`conditions`] (rule evaluation), [`triggers`] and [`globs`] (whether a push starts
@@ -54,6 +55,7 @@ pub mod stage_failures;
 pub mod stage_gates;
 pub mod triggers;
 pub mod variables;
+pub mod webhooks;
 pub mod workers;
 
 pub use error::RuntimeError;

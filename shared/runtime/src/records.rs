@@ -20,6 +20,7 @@
 //! | `APPROVAL#<pipeline>#<stage>#<action>` | `<id>` | [`ApprovalRecord`] | the approvals of an action |
 //! | `APPROVAL_TOKEN#<token>` | `META` | [`ApprovalRecord`] (copy) | an approval by its token |
 //! | `WEBHOOK#<pipeline>` | `DELIVERY#<id>` | [`DeliveryRecord`] (with an expiry) | webhook deliveries seen |
+//! | `WEBHOOKS` | `<name>` | [`WebhookRecord`](crate::webhooks::WebhookRecord) | PutWebhook's webhooks |
 
 use std::collections::BTreeMap;
 
@@ -36,6 +37,8 @@ pub mod keys {
     pub const PIPELINES: &str = "PIPELINES";
     /// The partition listing open executions.
     pub const OPEN: &str = "OPEN";
+    /// The partition of PutWebhook's webhooks.
+    pub const WEBHOOKS: &str = "WEBHOOKS";
     /// The sort key of an execution's own record and an approval token's record.
     pub const META: &str = "META";
     /// The sort key of a stage lock's holder.

@@ -30,6 +30,9 @@ pub struct RuntimeConfig {
     pub origin: Origin,
     /// Validation limits for pipelines created through the runtime.
     pub limits: Limits,
+    /// Where webhook deliveries are POSTed (`<this>/webhooks/...`): `sluice serve`'s public URL, the trigger
+    /// function's URL in AWS. Set once by the transport that knows it; unset, webhook URLs are paths.
+    pub webhook_base_url: std::sync::OnceLock<String>,
 }
 
 /// What a finished state machine run ended with.

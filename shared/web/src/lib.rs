@@ -5,6 +5,7 @@
 //! the Lambda functions adapt function URL events, so both answer the same.
 
 pub mod approval_page;
+pub mod cfn_resource;
 pub mod codepipeline;
 pub mod reply;
 pub mod sigv4;

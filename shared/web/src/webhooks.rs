@@ -1,5 +1,6 @@
 //! GitHub-compatible webhook deliveries, answered the same way by `sluice serve` and the trigger Lambda
-//! function: `POST /webhooks/<pipeline>`.
+//! function: `POST /webhooks/<pipeline>`, and the deliveries of PutWebhook's named webhooks,
+//! `POST /webhooks/named/<name>` ([`deliver_named`]: the webhook's own authentication and filters).
 //!
 //! A delivery must carry `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the webhook secret, checked in
 //! constant time), `X-GitHub-Event` and `X-GitHub-Delivery`. `ping` is answered; a `push` is read and judged
@@ -12,12 +13,21 @@ use tracing::{info, warn};
 
 use sluice_runtime::records::TriggerInfo;
 use sluice_runtime::triggers::{self, Push, SignatureError, Verdict};
+use sluice_runtime::webhooks::Refusal;
 use sluice_runtime::{Runtime, RuntimeError, StartRequest};
 
 use crate::reply::WebReply;
 
 /// The route prefix of the webhook.
 pub const PATH_PREFIX: &str = "/webhooks/";
+
+/// The route prefix of named webhooks, after [`PATH_PREFIX`] (a pipeline name holds no `/`).
+pub const NAMED: &str = "named/";
+
+/// The path a named webhook's deliveries are POSTed to.
+pub fn webhook_path(name: &str) -> String {
+    format!("{PATH_PREFIX}{NAMED}{name}")
+}
 
 /// One delivery, as the transport read it (header values trimmed).
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +46,11 @@ pub struct Delivery<'a> {
     pub content_type: Option<&'a str>,
     /// The raw body, exactly as signed.
     pub body: &'a [u8],
+}
+
+/// Whether a delivery id can key the record of its delivery: 1 to 100 letters, digits or '-'.
+fn usable_delivery_id(d: &str) -> bool {
+    !d.is_empty() && d.len() <= 100 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn answer(status: u16, body: Value) -> WebReply {
@@ -70,13 +85,7 @@ pub async fn deliver(runtime: &Runtime, secret: &[u8], req: Delivery<'_>) -> Web
         return refuse(400, "MissingHeader", "the X-GitHub-Event header is missing");
     };
     let delivery = match req.delivery {
-        Some(d)
-            if !d.is_empty()
-                && d.len() <= 100
-                && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            d.to_owned()
-        }
+        Some(d) if usable_delivery_id(d) => d.to_owned(),
         Some(d) => {
             return refuse(
                 400,
@@ -169,6 +178,114 @@ pub async fn deliver(runtime: &Runtime, secret: &[u8], req: Delivery<'_>) -> Web
                     "triggerType": trigger_type,
                     "matched": matched,
                     "commit": push.commit,
+                }),
+            )
+        }
+        Err(RuntimeError::Invalid(m)) => refuse(400, "CannotStart", &m),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Answers one delivery to the named webhook `req.pipeline` (the path after [`PATH_PREFIX`] and [`NAMED`]),
+/// judged by the webhook's authentication (`source_ip` for `IP`) and filters; a delivery without
+/// `X-GitHub-Delivery` is known by its body's hash, so a resent one starts nothing more.
+pub async fn deliver_named(
+    runtime: &Runtime,
+    req: Delivery<'_>,
+    source_ip: Option<&str>,
+) -> WebReply {
+    if req.method != "POST" {
+        return refuse(405, "MethodNotAllowed", "webhook deliveries are POSTed");
+    }
+    let name = req.pipeline;
+    let hook = match runtime.webhook(name).await {
+        Ok(Some(h)) => h.definition,
+        Ok(None) => {
+            return refuse(
+                404,
+                "WebhookNotFound",
+                &format!("no webhook named {name:?}"),
+            )
+        }
+        Err(e) => return internal(&e),
+    };
+    let record = match runtime.pipeline(&hook.target_pipeline, None).await {
+        Ok(r) => r,
+        Err(RuntimeError::PipelineNotFound(_)) => {
+            return refuse(
+                404,
+                "PipelineNotFound",
+                &format!(
+                    "webhook {name}'s pipeline {:?} no longer exists",
+                    hook.target_pipeline
+                ),
+            )
+        }
+        Err(e) => return internal(&e),
+    };
+    let payload = match hook.judge(&record.definition, req.body, req.signature, source_ip) {
+        Ok(p) => p,
+        Err(Refusal::Unauthenticated(m)) => {
+            warn!(webhook = name, error = %m, "webhook delivery refused");
+            return refuse(403, "Unauthenticated", &m);
+        }
+        Err(Refusal::Skipped(reason)) => {
+            if req.event == Some("ping") {
+                return answer(200, json!({"message": "pong", "webhook": name}));
+            }
+            info!(webhook = name, reason = %reason, "delivery skipped");
+            return answer(200, json!({"started": false, "reason": reason}));
+        }
+    };
+    let delivery = match req.delivery {
+        Some(d) if usable_delivery_id(d) => d.to_owned(),
+        _ => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(req.body);
+            format!("body-{}", hex::encode(&digest[..16]))
+        }
+    };
+    let target = record
+        .definition
+        .actions()
+        .find(|(_, _, _, a)| a.name == hook.target_action)
+        .map(|(_, _, _, a)| a);
+    let pinned: Vec<_> = Push::from_github(&payload)
+        .map(|push| {
+            triggers::pinned_revisions(&record.definition, &push)
+                .into_iter()
+                .filter(|r| target.is_some_and(|a| a.name == r.action_name))
+                .collect()
+        })
+        .unwrap_or_default();
+    let request = StartRequest {
+        trigger: Some(TriggerInfo {
+            trigger_type: triggers::TRIGGER_TYPE_V1.to_owned(),
+            trigger_detail: format!("{name}:{delivery}"),
+        }),
+        source_revisions: pinned,
+        ..Default::default()
+    };
+    let pipeline = hook.target_pipeline.as_str();
+    match runtime
+        .start_for_delivery(pipeline, &format!("{name}:{delivery}"), request)
+        .await
+    {
+        Ok(d) => {
+            if !d.duplicate {
+                if let Err(e) = runtime.webhook_triggered(name).await {
+                    warn!(webhook = name, error = %e, "the webhook's last trigger was not recorded");
+                }
+            }
+            info!(webhook = name, pipeline, delivery = %delivery, execution = %d.execution.execution_id, duplicate = d.duplicate, "webhook delivery");
+            answer(
+                200,
+                json!({
+                    "started": !d.duplicate,
+                    "duplicate": d.duplicate,
+                    "deliveryId": delivery,
+                    "pipelineExecutionId": d.execution.execution_id,
+                    "triggerType": triggers::TRIGGER_TYPE_V1,
                 }),
             )
         }

@@ -25,6 +25,7 @@ mod stage_control;
 mod state;
 mod tags;
 pub mod types;
+mod webhooks;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -124,6 +125,17 @@ pub(crate) async fn answer(
         "TagResource" => reply(api.tag_resource(read(body, &TAG_RESOURCE)?).await),
         "UntagResource" => reply(api.untag_resource(read(body, &UNTAG_RESOURCE)?).await),
         "ListTagsForResource" => reply(api.list_tags(read(body, &LIST_TAGS)?).await),
+        "PutWebhook" => reply(api.put_webhook(read(body, &PUT_WEBHOOK)?).await),
+        "ListWebhooks" => reply(api.list_webhooks(read(body, &LIST_WEBHOOKS)?).await),
+        "DeleteWebhook" => reply(api.delete_webhook(read(body, &DELETE_WEBHOOK)?).await),
+        "RegisterWebhookWithThirdParty" => reply(
+            api.register_webhook(read(body, &THIRD_PARTY_WEBHOOK)?)
+                .await,
+        ),
+        "DeregisterWebhookWithThirdParty" => reply(
+            api.deregister_webhook(read(body, &THIRD_PARTY_WEBHOOK)?)
+                .await,
+        ),
         _ => Err(unknown_operation(target)),
     }
 }

@@ -403,3 +403,43 @@ pub(crate) static LIST_TAGS: Kind = Kind::Obj(&[
     opt("nextToken", &NEXT_TOKEN),
     opt("maxResults", &Kind::Int { min: 1, max: 100 }),
 ]);
+
+pub(crate) static WEBHOOK_DEFINITION: Kind = Kind::Obj(&[
+    req("name", &NAME),
+    req("targetPipeline", &NAME),
+    req("targetAction", &NAME),
+    req(
+        "filters",
+        &Kind::List {
+            item: &Kind::Obj(&[
+                req("jsonPath", &text(1, 150)),
+                opt("matchEquals", &text(1, 150)),
+            ]),
+            min: 0,
+            max: 5,
+        },
+    ),
+    req(
+        "authentication",
+        &Kind::Enum(&["GITHUB_HMAC", "IP", "UNAUTHENTICATED"]),
+    ),
+    req(
+        "authenticationConfiguration",
+        &Kind::Obj(&[
+            opt("AllowedIPRange", &text(1, 100)),
+            opt("SecretToken", &text(1, 100)),
+        ]),
+    ),
+]);
+
+pub(crate) static PUT_WEBHOOK: Kind = Kind::Obj(&[
+    req("webhook", &WEBHOOK_DEFINITION),
+    opt("tags", &schema::TAGS),
+]);
+
+pub(crate) static LIST_WEBHOOKS: Kind =
+    Kind::Obj(&[opt("NextToken", &NEXT_TOKEN), opt("MaxResults", &MAX_100)]);
+
+pub(crate) static DELETE_WEBHOOK: Kind = Kind::Obj(&[req("name", &NAME)]);
+
+pub(crate) static THIRD_PARTY_WEBHOOK: Kind = Kind::Obj(&[opt("webhookName", &NAME)]);

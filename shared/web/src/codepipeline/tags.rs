@@ -1,4 +1,4 @@
-//! TagResource, UntagResource and ListTagsForResource, for pipelines and custom action types.
+//! TagResource, UntagResource and ListTagsForResource, for pipelines, custom action types and webhooks.
 
 use sluice_definition::{ActionTypeId, Tag};
 
@@ -12,6 +12,12 @@ use crate::codepipeline::types::workers::*;
 pub(crate) enum Resource {
     Pipeline(String),
     ActionType(ActionTypeId),
+    Webhook(String),
+}
+
+/// The store partition holding a webhook's tags.
+pub(crate) fn webhook_resource(name: &str) -> String {
+    format!("WEBHOOK_TAGS#{name}")
 }
 
 /// The store partition holding a custom action type's tags.
@@ -30,10 +36,19 @@ impl Api<'_> {
         let invalid = || {
             ApiError::new(
                 "InvalidArnException",
-                format!("{arn:?} is not the ARN of a pipeline or custom action type of account {} in region {} (expected {prefix}NAME or {prefix}actiontype:Custom/CATEGORY/PROVIDER/VERSION)", origin.account, origin.region),
+                format!("{arn:?} is not the ARN of a pipeline, custom action type or webhook of account {} in region {} (expected {prefix}NAME, {prefix}actiontype:Custom/CATEGORY/PROVIDER/VERSION or {prefix}webhook:NAME)", origin.account, origin.region),
             )
         };
         let rest = arn.strip_prefix(&prefix).ok_or_else(invalid)?;
+        if let Some(name) = rest.strip_prefix("webhook:") {
+            if self.runtime.webhook(name).await?.is_none() {
+                return Err(ApiError::new(
+                    "ResourceNotFoundException",
+                    format!("webhook {name} does not exist"),
+                ));
+            }
+            return Ok(Resource::Webhook(name.to_owned()));
+        }
         if let Some(t) = rest.strip_prefix("actiontype:") {
             let parts: Vec<&str> = t.split('/').collect();
             let [owner, category, provider, version] = parts[..] else {
@@ -73,6 +88,7 @@ impl Api<'_> {
                     .resource_tags(&action_type_resource(id))
                     .await?
             }
+            Resource::Webhook(name) => self.runtime.resource_tags(&webhook_resource(name)).await?,
         })
     }
 
@@ -80,6 +96,7 @@ impl Api<'_> {
         let key = match resource {
             Resource::Pipeline(name) => sluice_runtime::records::keys::pipeline(name),
             Resource::ActionType(id) => action_type_resource(id),
+            Resource::Webhook(name) => webhook_resource(name),
         };
         self.runtime.put_resource_tags(&key, tags).await?;
         Ok(())

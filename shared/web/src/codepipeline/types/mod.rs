@@ -4,4 +4,5 @@
 pub mod executions;
 pub mod pipelines;
 pub mod state;
+pub mod webhooks;
 pub mod workers;
