@@ -83,7 +83,7 @@ for _ in $(seq "$runs"); do
 done
 
 # Every run really ran every action.
-last=$("$sluice" --state-dir "$work/state" --output json history bench-100 --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["executionId"])')
+last=$("$sluice" --state-dir "$work/state" --output json history bench-100 --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pipelineExecutionId"])')
 succeeded=$("$sluice" --state-dir "$work/state" --output json show "$last" | python3 -c 'import json,sys; print(sum(a["status"] == "Succeeded" for a in json.load(sys.stdin)["actions"]))')
 [ "$succeeded" = 101 ] || { echo "expected 101 succeeded actions, found $succeeded" >&2; exit 1; }
 

@@ -241,7 +241,8 @@ pub(crate) fn definition_json(
     args: &TemplateArgs,
 ) -> Result<Option<(serde_json::Value, Option<TemplatePipeline>)>, UsageError> {
     match load(path, args, false)? {
-        Ok(Loaded { doc, template }) => {
+        Ok(Loaded { mut doc, template }) => {
+            anchor_local_paths(&mut doc.pipeline, path);
             let json = serde_json::to_value(&doc.pipeline)
                 .map_err(|e| UsageError(format!("cannot write {} as JSON: {e}", path.display())))?;
             Ok(Some((json, template)))
@@ -251,6 +252,35 @@ pub(crate) fn definition_json(
                 eprintln!("{line}");
             }
             Ok(None)
+        }
+    }
+}
+
+/// Makes the relative `Path` of LocalSource actions absolute, from the definition file's folder: a pipeline sent
+/// to a server (or stored for later runs) reads the folder the file names, not one under the server's working
+/// directory.
+fn anchor_local_paths(pipeline: &mut sluice_definition::Pipeline, file: &Path) {
+    let dir = std::path::absolute(file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf));
+    let Some(dir) = dir else { return };
+    for stage in &mut pipeline.stages {
+        for action in &mut stage.actions {
+            if action.action_type_id.provider != "LocalSource" {
+                continue;
+            }
+            let Some(p) = action
+                .configuration
+                .as_mut()
+                .and_then(|c| c.get_mut("Path"))
+            else {
+                continue;
+            };
+            if Path::new(p.as_str()).is_relative() && !p.contains("#{") {
+                let joined = dir.join(p.as_str());
+                let anchored = joined.canonicalize().unwrap_or(joined);
+                *p = anchored.to_string_lossy().into_owned();
+            }
         }
     }
 }

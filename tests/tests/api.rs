@@ -624,6 +624,20 @@ async fn pipelines_are_created_read_updated_listed_and_deleted() {
         "arn:aws:codepipeline:local:000000000000:bravo"
     );
     assert_eq!(got["metadata"]["created"], json!(1_800_000_000.0));
+    // The ARN the aws CLI builds with its own region names the same pipeline; another account's does not.
+    service
+        .ok(
+            "TagResource",
+            json!({"resourceArn": "arn:aws:codepipeline:us-east-1:000000000000:bravo", "tags": [{"key": "team", "value": "b"}]}),
+        )
+        .await;
+    service
+        .fails(
+            "TagResource",
+            json!({"resourceArn": "arn:aws:codepipeline:us-east-1:111122223333:bravo", "tags": [{"key": "team", "value": "b"}]}),
+            "InvalidArnException",
+        )
+        .await;
 
     // get-pipeline's output, edited, is update-pipeline's input.
     service.env.now.fetch_add(60_000, Ordering::SeqCst);
@@ -636,6 +650,22 @@ async fn pipelines_are_created_read_updated_listed_and_deleted() {
     let got = service.ok("GetPipeline", json!({"name": "bravo"})).await;
     assert_eq!(got["pipeline"]["version"], 2);
     assert_eq!(got["metadata"]["updated"], json!(1_800_000_060.0));
+    // Updated again unchanged: still a new version, as in CodePipeline; a stale copy is refused.
+    let same = service
+        .ok("UpdatePipeline", json!({"pipeline": got["pipeline"]}))
+        .await;
+    assert_eq!(same["pipeline"]["version"], 3);
+    let message = service
+        .fails(
+            "UpdatePipeline",
+            json!({"pipeline": got["pipeline"]}),
+            "InvalidStructureException",
+        )
+        .await;
+    assert!(
+        message.contains("pipeline.version: 2 is not the version in force (3)"),
+        "{message}"
+    );
     let v1 = service
         .ok("GetPipeline", json!({"name": "bravo", "version": 1}))
         .await;
@@ -646,7 +676,7 @@ async fn pipelines_are_created_read_updated_listed_and_deleted() {
     service
         .fails(
             "GetPipeline",
-            json!({"name": "bravo", "version": 3}),
+            json!({"name": "bravo", "version": 4}),
             "PipelineVersionNotFoundException",
         )
         .await;
@@ -673,7 +703,7 @@ async fn pipelines_are_created_read_updated_listed_and_deleted() {
         .map(|p| p["name"].as_str().expect("name"))
         .collect();
     assert_eq!(names, ["alpha", "bravo"]);
-    assert_eq!(page["pipelines"][1]["version"], 2);
+    assert_eq!(page["pipelines"][1]["version"], 3);
     assert_eq!(page["pipelines"][1]["pipelineType"], "V2");
     assert_eq!(page["pipelines"][1]["executionMode"], "PARALLEL");
     let rest = service

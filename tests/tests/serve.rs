@@ -435,3 +435,50 @@ fn refuses_a_non_loopback_address_unless_allowed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
 }
+
+/// `sluice --endpoint URL create FILE`: a LocalSource's relative Path is the file's folder's, not the server's
+/// working directory's.
+#[test]
+fn a_created_definition_reads_its_local_source_from_the_files_folder() {
+    let dir = tempfile::tempdir().expect("temp");
+    let server = Server::start(&dir.path().join("server"));
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("src")).expect("src");
+    std::fs::write(project.join("src/greeting.txt"), "hello").expect("file");
+    std::fs::write(
+        project.join("pipeline.yaml"),
+        "pipeline:\n  name: anchored\n  pipelineType: V2\n  stages:\n    - name: Source\n      actions:\n        - name: Checkout\n          actionTypeId: {category: Source, owner: ThirdParty, provider: LocalSource, version: '1'}\n          configuration: {Path: src}\n          outputArtifacts: [{name: Src}]\n    - name: Build\n      actions:\n        - name: Greet\n          actionTypeId: {category: Compute, owner: AWS, provider: Commands, version: '1'}\n          commands: [cat greeting.txt]\n          inputArtifacts: [{name: Src}]\n",
+    )
+    .expect("definition");
+    let out = server
+        .cli()
+        .current_dir(dir.path())
+        .args(["create", "project/pipeline.yaml"])
+        .output()
+        .expect("create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = server.ok("GetPipeline", serde_json::json!({"name": "anchored"}));
+    let path = got["pipeline"]["stages"][0]["actions"][0]["configuration"]["Path"]
+        .as_str()
+        .expect("Path")
+        .to_owned();
+    assert_eq!(
+        std::path::Path::new(&path),
+        project.join("src").canonicalize().expect("canonical")
+    );
+    let out = server
+        .cli()
+        .args(["start", "anchored", "--wait"])
+        .output()
+        .expect("start");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -98,6 +98,14 @@ fn script(session: &Session<'_>) -> Script {
     let mut s = String::new();
     let scratch = quote(&session.scratch.display().to_string());
     s.push_str(&format!("__sl_meta={scratch}\n__sl_stop=''\n"));
+    // The output variables are read back however the shell ends (a command's `exit 0` included).
+    s.push_str("__sl_vars() {\n:\n");
+    for var in session.output_variables {
+        s.push_str(&format!(
+            "if [ \"${{{var}+x}}\" = x ]; then printf '%s' \"${var}\" > \"$__sl_meta/vars/{var}\"; fi\n"
+        ));
+    }
+    s.push_str("}\ntrap __sl_vars EXIT\n");
     if session.errexit {
         s.push_str("set -e\n");
     }
@@ -160,11 +168,6 @@ fn script(session: &Session<'_>) -> Script {
             ));
         }
         s.push_str("fi\n");
-    }
-    for var in session.output_variables {
-        s.push_str(&format!(
-            "if [ \"${{{var}+x}}\" = x ]; then printf '%s' \"${var}\" > \"$__sl_meta/vars/{var}\"; fi\n"
-        ));
     }
     s.push_str(": > \"$__sl_meta/done\"\nexit 0\n");
     Script { text: s, steps }
@@ -311,7 +314,18 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
             }
         }
     }
-    if scratch.join("done").exists() {
+    let done = scratch.join("done").exists();
+    if !done && status.code() == Some(0) && outcome.failures.is_empty() {
+        // A command ended the shell with `exit 0`: the session succeeded; the commands after it did not run.
+        let (_, command) = fs::read_to_string(scratch.join("step"))
+            .ok()
+            .and_then(|n| step_of(&n))
+            .unwrap_or_default();
+        log.line(&format!(
+            "`{command}` ended the shell with exit code 0: the commands after it did not run"
+        ));
+    }
+    if done || (status.code() == Some(0) && outcome.failures.is_empty()) {
         for var in session.output_variables {
             if let Ok(value) = fs::read_to_string(vars_dir.join(var)) {
                 outcome.variables.insert(var.clone(), value);
@@ -392,6 +406,50 @@ mod tests {
             marker.exists(),
             "the script did not run once its gate opened"
         );
+    }
+
+    /// `exit 0` in a command ends the session as a success (the commands after it do not run), with its
+    /// variables read; `exit 3` is a failure of that command.
+    #[tokio::test]
+    async fn exit_ends_the_session_with_its_code() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = JobLog::open(&dir.path().join("log")).expect("log");
+        let vars = vec!["OUT".to_owned()];
+        let scratch = dir.path().join("scratch");
+        let session = |commands: &[&str]| Session {
+            phases: vec![Phase {
+                name: "BUILD".into(),
+                commands: commands.iter().map(|c| (*c).to_owned()).collect(),
+                ..Phase::default()
+            }],
+            env: BTreeMap::new(),
+            workdir: dir.path(),
+            scratch: &scratch,
+            output_variables: &vars,
+            errexit: true,
+            log_phases: false,
+        };
+        let outcome = run(session(&["OUT=early", "exit 0", "touch never"]), &log)
+            .await
+            .expect("runs");
+        assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+        assert_eq!(
+            outcome.variables.get("OUT").map(String::as_str),
+            Some("early")
+        );
+        assert!(!dir.path().join("never").exists());
+        let text = fs::read_to_string(dir.path().join("log")).expect("log text");
+        assert!(
+            text.contains("`exit 0` ended the shell with exit code 0"),
+            "{text}"
+        );
+
+        let outcome = run(session(&["exit 3", "touch never"]), &log)
+            .await
+            .expect("runs");
+        assert_eq!(outcome.failures.len(), 1);
+        assert_eq!(outcome.failures[0].command, "exit 3");
+        assert_eq!(outcome.failures[0].exit_code, 3);
     }
 
     #[test]

@@ -13,16 +13,23 @@ use sluice_definition::validate::validate;
 use sluice_definition::Tag;
 
 impl Runtime {
+    /// The definition's problems, as an error, against this runtime's limits.
+    fn check_definition(&self, definition: &Pipeline) -> Result<()> {
+        let problems = validate(definition, &self.config.limits);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::InvalidDefinition(problems))
+        }
+    }
+
     /// Creates a pipeline, or a new version of it when the definition changed; returns the version in force.
     pub async fn put_pipeline(
         &self,
         definition: Pipeline,
         base_dir: Option<String>,
     ) -> Result<PipelineRecord> {
-        let problems = validate(&definition, &self.config.limits);
-        if !problems.is_empty() {
-            return Err(RuntimeError::InvalidDefinition(problems));
-        }
+        self.check_definition(&definition)?;
         let name = definition.name.clone();
         let head: Option<Versioned<PipelineHead>> = self.read(keys::PIPELINES, &name).await?;
         if let Some(h) = &head {
@@ -37,6 +44,30 @@ impl Runtime {
             .await
     }
 
+    /// Stores a new version of an existing pipeline (UpdatePipeline), changed or not, as CodePipeline does. A
+    /// definition carrying a `version` must name the version in force (an edit of a stale copy is refused).
+    pub async fn update_pipeline(
+        &self,
+        definition: Pipeline,
+        base_dir: Option<String>,
+    ) -> Result<PipelineRecord> {
+        self.check_definition(&definition)?;
+        let name = definition.name.clone();
+        let head: Versioned<PipelineHead> = self
+            .read(keys::PIPELINES, &name)
+            .await?
+            .ok_or_else(|| RuntimeError::PipelineNotFound(name.clone()))?;
+        if let Some(v) = definition.version.filter(|v| *v != head.value.version) {
+            return Err(RuntimeError::Conflict(format!(
+                "pipeline.version: {v} is not the version in force ({}): update a copy of the current \
+                 definition (GetPipeline)",
+                head.value.version
+            )));
+        }
+        self.store_version(definition, base_dir, Some(head), Vec::new())
+            .await
+    }
+
     /// Creates a pipeline that must not exist yet (CreatePipeline), with its tags. A pipeline of that name
     /// is a [`RuntimeError::Conflict`], also when another writer creates it at the same moment.
     pub async fn create_pipeline(
@@ -45,10 +76,7 @@ impl Runtime {
         base_dir: Option<String>,
         tags: Vec<Tag>,
     ) -> Result<PipelineRecord> {
-        let problems = validate(&definition, &self.config.limits);
-        if !problems.is_empty() {
-            return Err(RuntimeError::InvalidDefinition(problems));
-        }
+        self.check_definition(&definition)?;
         let name = definition.name.clone();
         let in_use = || RuntimeError::Conflict(format!("a pipeline named {name} already exists"));
         if self

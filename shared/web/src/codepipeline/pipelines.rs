@@ -73,8 +73,12 @@ impl Api<'_> {
         self.check_custom_actions(&definition).await?;
         let record = self
             .runtime
-            .put_pipeline(definition, current.base_dir)
-            .await?;
+            .update_pipeline(definition, current.base_dir)
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Conflict(m) => ApiError::new("InvalidStructureException", m),
+                other => other.into(),
+            })?;
         Ok(UpdatePipelineOutput {
             pipeline: record.definition,
         })

@@ -8,6 +8,9 @@ use crate::codepipeline::request::*;
 use crate::codepipeline::types::pipelines::*;
 use crate::codepipeline::types::workers::*;
 
+/// The region of the embedded host's origin.
+const LOCAL_REGION: &str = "local";
+
 /// A resource an ARN names.
 pub(crate) enum Resource {
     Pipeline(String),
@@ -39,7 +42,26 @@ impl Api<'_> {
                 format!("{arn:?} is not the ARN of a pipeline, custom action type or webhook of account {} in region {} (expected {prefix}NAME, {prefix}actiontype:Custom/CATEGORY/PROVIDER/VERSION or {prefix}webhook:NAME)", origin.account, origin.region),
             )
         };
-        let rest = arn.strip_prefix(&prefix).ok_or_else(invalid)?;
+        let rest = arn
+            .strip_prefix(&prefix)
+            .or_else(|| {
+                // The embedded host (region `local`) answers for every region: the aws CLI and the SDKs build
+                // ARNs with the region they are configured for.
+                let parts: Vec<&str> = arn.splitn(6, ':').collect();
+                let [a, partition, service, region, account, rest] = parts[..] else {
+                    return None;
+                };
+                let region_like = !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                (origin.region == LOCAL_REGION
+                    && (a, partition, service) == ("arn", "aws", "codepipeline")
+                    && region_like
+                    && account == origin.account)
+                    .then_some(rest)
+            })
+            .ok_or_else(invalid)?;
         if let Some(name) = rest.strip_prefix("webhook:") {
             if self.runtime.webhook(name).await?.is_none() {
                 return Err(ApiError::new(
