@@ -244,6 +244,32 @@ fn webhooks_are_put_listed_delivered_to_and_deleted() {
     let r = deliver(&server, &ip_url, &body, None, "d-4");
     assert_eq!(r.json()["started"], true, "{}", r.body);
 
+    // A ping is answered and starts nothing, even when the filters would select its body.
+    server.ok(
+        "PutWebhook",
+        json!({"webhook": {
+            "name": "app-any", "targetPipeline": "app", "targetAction": "Checkout",
+            "filters": [{"jsonPath": "$.repository.full_name", "matchEquals": "octo/app"}],
+            "authentication": "UNAUTHENTICATED", "authenticationConfiguration": {}
+        }}),
+    );
+    let before = executions(&server);
+    let ping = json!({"zen": "hi", "repository": {"full_name": "octo/app"}}).to_string();
+    let r = server
+        .send(
+            "POST",
+            "/webhooks/named/app-any",
+            &[
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("x-github-event".to_owned(), "ping".to_owned()),
+            ],
+            ping.as_bytes(),
+        )
+        .expect("ping");
+    assert_eq!(r.json()["message"], "pong", "{}", r.body);
+    assert_eq!(executions(&server), before);
+    server.ok("DeleteWebhook", json!({"name": "app-any"}));
+
     // UNAUTHENTICATED, without a delivery id: known by its body, so a resend starts nothing more.
     server.ok(
         "PutWebhook",

@@ -223,16 +223,18 @@ pub async fn deliver_named(
         }
         Err(e) => return internal(&e),
     };
-    let payload = match hook.judge(&record.definition, req.body, req.signature, source_ip) {
+    let judged = hook.judge(&record.definition, req.body, req.signature, source_ip);
+    // GitHub's ping, once authenticated, is answered whatever the filters say: it never starts anything.
+    if req.event == Some("ping") && !matches!(judged, Err(Refusal::Unauthenticated(_))) {
+        return answer(200, json!({"message": "pong", "webhook": name}));
+    }
+    let payload = match judged {
         Ok(p) => p,
         Err(Refusal::Unauthenticated(m)) => {
             warn!(webhook = name, error = %m, "webhook delivery refused");
             return refuse(403, "Unauthenticated", &m);
         }
         Err(Refusal::Skipped(reason)) => {
-            if req.event == Some("ping") {
-                return answer(200, json!({"message": "pong", "webhook": name}));
-            }
             info!(webhook = name, reason = %reason, "delivery skipped");
             return answer(200, json!({"started": false, "reason": reason}));
         }
