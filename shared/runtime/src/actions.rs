@@ -226,6 +226,37 @@ impl Runtime {
         Ok(())
     }
 
+    /// Whether the attempt's approval was asked for (its record exists for this attempt).
+    async fn approval_requested(&self, rec: &ActionRecord) -> Result<bool> {
+        Ok(self
+            .read::<crate::records::ApprovalRecord>(
+                &keys::approval(&rec.pipeline, &rec.stage, &rec.action),
+                &rec.execution_id,
+            )
+            .await?
+            .is_some_and(|a| a.value.attempt == rec.attempt))
+    }
+
+    /// Records `token` as the attempt's task token (a redelivery's), unless another writer changed the record.
+    async fn adopt_token(&self, version: u64, rec: &ActionRecord, token: &str) -> Result<()> {
+        if rec.token == token {
+            return Ok(());
+        }
+        let mut next = rec.clone();
+        next.token = token.to_owned();
+        next.updated_ms = self.env.now_ms();
+        let pk = keys::execution(&rec.execution_id);
+        let sk = keys::action(&rec.stage, &rec.action, rec.attempt);
+        match self
+            .store
+            .transact(vec![put(pk, sk, Some(version), &next)?])
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A RunAction for an attempt that already has a record: re-report, adopt the new token, or restart a run
     /// that died with its process.
     pub(crate) async fn redelivered(
@@ -252,6 +283,22 @@ impl Runtime {
         }
         if is_manual(&rec) && self.settle_decided_approval(&rec, token).await? {
             return Ok(());
+        }
+        if is_manual(&rec) && !self.approval_requested(&rec).await? {
+            // The process that recorded the attempt died before it asked for the approval: ask now.
+            self.adopt_token(existing.version, &rec, token).await?;
+            let execution = self.execution(&rec.execution_id).await?;
+            let definition = self
+                .pipeline(&rec.pipeline, Some(execution.version))
+                .await?
+                .definition;
+            let timeout = find_stage(&definition, &rec.stage)?
+                .actions
+                .iter()
+                .find(|a| a.name == rec.action)
+                .and_then(|a| a.timeout_in_minutes);
+            warn!(execution = %rec.execution_id, stage = %rec.stage, action = %rec.action, "asking for an approval whose request was lost");
+            return self.request_approval(&rec, timeout).await;
         }
         let running = !is_manual(&rec) && self.job_running(&rec.job_id()).await;
         let restart = !is_manual(&rec) && !running;
