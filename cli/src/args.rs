@@ -99,6 +99,13 @@ pub(crate) enum Command {
         /// Approve manual approvals at once (recorded as approved by sluice).
         #[arg(long)]
         auto_approve: bool,
+        /// Read this working copy's checked-out commit for a git source action (GitHub, CodeStarSourceConnection,
+        /// CodeCommit) instead of fetching its repository. ACTION is the action's name or STAGE.ACTION.
+        #[arg(long = "source", value_name = "ACTION=PATH")]
+        sources: Vec<String>,
+        /// Fetch every git source, even when the working copy here is the action's repository.
+        #[arg(long)]
+        no_bind: bool,
     },
     /// Continues every execution a stopped sluice left open, until they end.
     Resume {

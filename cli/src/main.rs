@@ -23,11 +23,13 @@ mod agent;
 mod approvals;
 mod args;
 mod artifacts;
+mod bindings;
 mod client;
 mod control;
 mod definitions;
 mod http;
 mod inspect;
+mod polls;
 mod progress;
 mod router;
 mod runs;
@@ -272,6 +274,8 @@ pub(crate) async fn local(cli: Cli) -> CmdResult {
             vars,
             no_wait,
             auto_approve,
+            sources,
+            no_bind,
         } => {
             let approvals = if auto_approve {
                 Approvals::Auto
@@ -289,6 +293,8 @@ pub(crate) async fn local(cli: Cli) -> CmdResult {
                     vars: &vars,
                     no_wait,
                     approvals,
+                    sources: &sources,
+                    bind: !no_bind,
                 },
                 output,
             )

@@ -54,6 +54,10 @@ pub(crate) struct RunRequest<'a> {
     pub no_wait: bool,
     /// How approvals are answered.
     pub approvals: Approvals,
+    /// `--source ACTION=PATH`.
+    pub sources: &'a [String],
+    /// Bind the working copy here to the git sources whose repository it is (not `--no-bind`).
+    pub bind: bool,
 }
 
 pub(crate) async fn run(
@@ -68,6 +72,8 @@ pub(crate) async fn run(
         vars,
         no_wait,
         approvals,
+        sources,
+        bind,
     } = request;
     let Loaded { doc, template } = match load(file, template_args, false)? {
         Ok(loaded) => loaded,
@@ -96,6 +102,7 @@ pub(crate) async fn run(
         .canonicalize()
         .ok()
         .and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+    crate::bindings::bind_sources(state_dir, &doc.pipeline, sources, bind)?;
     let client = Client::Local(std::sync::Arc::clone(&host.runtime));
     if let Some(t) = &template {
         crate::control::template_before(&client, t).await?;

@@ -92,6 +92,13 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         base_url,
         notifications,
     ));
+    let poller = crate::polls::interval().map(|every| {
+        outln!(
+            "sluice: polling sources with PollForSourceChanges every {}s (SLUICE_SOURCE_POLL_SECONDS)",
+            every.as_secs_f64()
+        );
+        tokio::spawn(crate::polls::poll_forever(Arc::clone(&host.runtime), every))
+    });
     let service = Arc::new(Service {
         runtime: Arc::clone(&host.runtime),
         keys,
@@ -141,6 +148,9 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
     }
     outln!("sluice: stopping");
     announcer.abort();
+    if let Some(poller) = poller {
+        poller.abort();
+    }
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await

@@ -1,15 +1,16 @@
-//! The GitHub-compatible webhook of `sluice serve`: `POST /webhooks/<pipeline>`, and PutWebhook's named
+//! The webhooks of `sluice serve`: a pipeline's own at `POST /webhooks/<pipeline>`, and PutWebhook's named
 //! webhooks at `POST /webhooks/named/<name>` (their own authentication, the caller's address for `IP`).
 //!
-//! A delivery must carry `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the secret in
-//! `<state>/webhook.secret`), `X-GitHub-Event` and `X-GitHub-Delivery`; `sluice_web::webhooks` answers
-//! it (the trigger Lambda function answers with the same code). Answers are JSON; a skipped push says why.
+//! A pipeline's webhook takes GitHub (`X-Hub-Signature-256`: HMAC-SHA256 of the raw body), GitLab
+//! (`X-Gitlab-Token`: the secret itself) and Bitbucket Cloud (`X-Hub-Signature`: HMAC-SHA256 of the body)
+//! deliveries, all with the secret in `<state>/webhook.secret`; `sluice_web::git_webhooks` answers them (the
+//! trigger Lambda function answers GitHub's with the same code). Answers are JSON; a skipped event says why.
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request};
 use serde_json::json;
-use sluice_web::webhooks::{self, Delivery};
+use sluice_web::webhooks::{self, Delivery, GitDelivery};
 
 use crate::http::{self, reply, Reply};
 use crate::service::Service;
@@ -42,26 +43,36 @@ pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: 
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let delivery = Delivery {
-        method: &method,
-        pipeline,
-        signature: header("x-hub-signature-256"),
-        event: header("x-github-event"),
-        delivery: header("x-github-delivery"),
-        content_type: header(CONTENT_TYPE.as_str()),
-        body: &body,
-    };
     match pipeline.strip_prefix(webhooks::NAMED) {
         Some(name) => {
             let delivery = Delivery {
+                method: &method,
                 pipeline: name,
-                ..delivery
+                signature: header("x-hub-signature-256"),
+                event: header("x-github-event"),
+                delivery: header("x-github-delivery"),
+                content_type: header(CONTENT_TYPE.as_str()),
+                body: &body,
             };
             let ip = peer.map(|p| p.ip().to_string());
             http::web(webhooks::deliver_named(&service.runtime, delivery, ip.as_deref()).await)
         }
         None => {
-            http::web(webhooks::deliver(&service.runtime, &service.webhook_secret, delivery).await)
+            // Every header, so that GitLab's and Bitbucket's deliveries are told apart and checked too.
+            let headers: Vec<(&str, &str)> = parts
+                .iter()
+                .flat_map(|p| p.headers.iter())
+                .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?.trim())))
+                .collect();
+            let delivery = GitDelivery {
+                method: &method,
+                pipeline,
+                headers: &headers,
+                body: &body,
+            };
+            http::web(
+                webhooks::deliver_git(&service.runtime, &service.webhook_secret, delivery).await,
+            )
         }
     }
 }

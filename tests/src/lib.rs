@@ -4,6 +4,7 @@
 pub mod catcher;
 pub mod conformance;
 pub mod embedded;
+pub mod git_server;
 pub mod lambda;
 pub mod moto;
 pub mod served;

@@ -26,11 +26,13 @@ pub struct Server {
     /// The folder it was started in (its state folder is `state/` inside).
     pub dir: PathBuf,
     keys_file: bool,
+    env: Vec<(String, String)>,
 }
 
 /// Starts `sluice serve` over `<dir>/state` on `port`, its output appended to `<dir>/server.out`.
-fn spawn(dir: &Path, port: u16, keys_file: bool) -> Child {
+fn spawn(dir: &Path, port: u16, keys_file: bool, env: &[(String, String)]) -> Child {
     let mut cmd = Command::new(crate::sluice_bin());
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.arg("--state-dir").arg(dir.join("state")).args([
         "serve",
         "--bind",
@@ -69,6 +71,15 @@ impl Server {
     /// Starts the server, with the keys file of [`KEY_ID`] and [`SECRET`] or else the default one (which the
     /// server creates), and waits until `/health` answers.
     pub fn start_with(dir: &Path, keys_file: bool) -> Self {
+        Self::start_env(dir, keys_file, &[])
+    }
+
+    /// [`Server::start_with`], the server's process given these environment variables too.
+    pub fn start_env(dir: &Path, keys_file: bool, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         std::fs::create_dir_all(dir).expect("the server's folder");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -81,12 +92,13 @@ impl Server {
             )
             .expect("keys");
         }
-        let child = spawn(dir, port, keys_file);
+        let child = spawn(dir, port, keys_file, &env);
         let mut server = Self {
             child,
             port,
             dir: dir.to_owned(),
             keys_file,
+            env,
         };
         server.wait_ready();
         server
@@ -137,14 +149,14 @@ impl Server {
     /// same state folder, port and keys, as a supervisor would after a crash.
     pub fn crash_and_restart(&mut self) {
         self.kill();
-        self.child = spawn(&self.dir, self.port, self.keys_file);
+        self.child = spawn(&self.dir, self.port, self.keys_file, &self.env);
         self.wait_ready();
     }
 
     /// Stops the server and starts it again over the same state folder, port and keys.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = spawn(&self.dir, self.port, self.keys_file);
+        self.child = spawn(&self.dir, self.port, self.keys_file, &self.env);
         self.wait_ready();
     }
 

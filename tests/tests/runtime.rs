@@ -204,3 +204,86 @@ async fn an_approval_link_acts_only_while_signed_unexpired_and_its_approval_wait
     stop.notify_one();
     driving.await.expect("engine stops");
 }
+
+const POLLED: &str = r#"
+name: polled
+pipelineType: V2
+stages:
+  - name: Source
+    actions:
+      - name: Bucket
+        actionTypeId: {category: Source, owner: AWS, provider: S3, version: "1"}
+        configuration: {S3Bucket: drops, S3ObjectKey: app.zip}
+        outputArtifacts: [{name: Zip}]
+      - name: Quiet
+        actionTypeId: {category: Source, owner: AWS, provider: CodeCommit, version: "1"}
+        configuration: {RepositoryName: ledger, BranchName: main, PollForSourceChanges: "false"}
+        outputArtifacts: [{name: Code}]
+  - name: Use
+    actions:
+      - name: Look
+        actionTypeId: {category: Compute, owner: AWS, provider: Commands, version: "1"}
+        commands: [ls]
+        inputArtifacts: [{name: Zip}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_change_starts_one_execution_however_many_pollers_see_it() {
+    use sluice_runtime::source_polls::{PollOutcome, PolledKind};
+    let dir = tempfile::tempdir().expect("temp");
+    let env = TestEnv::at(1_800_000_000_000);
+    let (runtime, _engine) = wire(dir.path(), env.clone());
+    let doc = sluice_definition::load(POLLED, Syntax::Yaml, &Limits::default()).expect("valid");
+    runtime
+        .put_pipeline(doc.pipeline, None)
+        .await
+        .expect("stored");
+
+    let polled = runtime.polled_pipelines().await.expect("polled");
+    assert_eq!(polled.len(), 1);
+    let sources = &polled[0].1;
+    assert_eq!(
+        sources.len(),
+        1,
+        "PollForSourceChanges false is not polled: {sources:?}"
+    );
+    assert_eq!(
+        sources[0].kind,
+        PolledKind::S3 {
+            bucket: "drops".into(),
+            key: "app.zip".into()
+        }
+    );
+
+    let poll = |rev: &'static str| {
+        let runtime = Arc::clone(&runtime);
+        async move {
+            runtime
+                .source_polled("polled", "Bucket", rev, None)
+                .await
+                .expect("polled")
+        }
+    };
+    assert_eq!(poll("v1").await, PollOutcome::First);
+    assert_eq!(poll("v1").await, PollOutcome::Unchanged);
+    // Two pollers see the same change at once: one execution.
+    let (a, b) = tokio::join!(poll("v2"), poll("v2"));
+    let started: Vec<&PollOutcome> = [&a, &b]
+        .into_iter()
+        .filter(|o| matches!(o, PollOutcome::Started { .. }))
+        .collect();
+    assert!(!started.is_empty(), "{a:?} {b:?}");
+    let executions = runtime.list_executions("polled", 10).await.expect("list");
+    assert_eq!(executions.len(), 1, "{a:?} {b:?}");
+    assert_eq!(executions[0].trigger.trigger_type, "PollForSourceChanges");
+    // A change back to an earlier revision is a change too.
+    assert!(matches!(poll("v1").await, PollOutcome::Started { .. }));
+    assert_eq!(
+        runtime
+            .list_executions("polled", 10)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+}

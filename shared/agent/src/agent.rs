@@ -17,6 +17,7 @@ use sluice_runtime::jobs::{Executor, Job, JobListener, JobOutcome};
 use sluice_runtime::ports::ObjectStore;
 use tokio::sync::watch;
 
+use crate::bindings::binding_for;
 use crate::error::JobError;
 use crate::job::{JobContext, Success};
 use crate::log::{job_file_stem, log_path, safe_component, JobLog};
@@ -36,6 +37,8 @@ pub struct AgentConfig {
     pub keep_failed_workspaces: bool,
     /// How long a failed job's folder is kept.
     pub failed_retention: Duration,
+    /// Where working copies bound to git source actions are listed (see [`crate::save_bindings`]).
+    pub bindings_file: Option<PathBuf>,
 }
 
 /// The marker a kept failed job's folder carries; its time is when the job failed.
@@ -50,6 +53,7 @@ impl AgentConfig {
             limits: Limits::default(),
             keep_failed_workspaces: true,
             failed_retention: Duration::from_secs(7 * 24 * 3600),
+            bindings_file: None,
         }
     }
 }
@@ -265,6 +269,11 @@ async fn execute(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<bool>) -> 
         scratch: dir.join("scratch"),
         dir: dir.clone(),
         limits: inner.config.limits,
+        binding: inner
+            .config
+            .bindings_file
+            .as_deref()
+            .and_then(|file| binding_for(file, &job.pipeline, &job.action)),
         job,
     };
     let result = tokio::select! {

@@ -46,6 +46,8 @@ pub(crate) struct JobContext {
     /// Zips, scripts and reports.
     pub scratch: PathBuf,
     pub limits: Limits,
+    /// The working copy a git source action reads instead of fetching (`sluice run --source`).
+    pub binding: Option<PathBuf>,
 }
 
 /// Runs blocking file work off the async threads.

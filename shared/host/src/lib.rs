@@ -104,9 +104,12 @@ pub fn supports(id: &sluice_definition::model::ActionTypeId) -> Result<(), Strin
     })
 }
 
+/// The state folder's list of working copies bound to git source actions (see [`sluice_agent::save_bindings`]).
+pub const BINDINGS_FILE: &str = "bindings.json";
+
 /// What the embedded default runs, for refusals.
-pub const LOCAL_PROVIDERS: &str = "sluice runs LocalSource, S3 (source and deploy), CodeBuild, Commands and \
-     Manual approval on this machine, custom actions through job workers, and CloudFormation, CodeDeploy, \
+pub const LOCAL_PROVIDERS: &str = "sluice runs LocalSource, GitHub, CodeStarSourceConnection, CodeCommit, S3 \
+     (source and deploy), CodeBuild, Commands and Manual approval on this machine, custom actions through job workers, and CloudFormation, CodeDeploy, \
      CodeDeployToECS, ECS, ElasticBeanstalk, Lambda and StepFunctions actions with your AWS settings";
 
 /// Why the embedded default could not be opened.
@@ -162,10 +165,9 @@ impl Host {
                 .map_err(|e| HostError(format!("cannot open the event log: {e}")))?,
         );
         let engine = Engine::new(Arc::clone(&store), Arc::clone(&env));
-        let agent = LocalAgent::new(
-            Arc::clone(&objects),
-            AgentConfig::new(state_dir.join("work"), state_dir.join("logs")),
-        );
+        let mut agent_config = AgentConfig::new(state_dir.join("work"), state_dir.join("logs"));
+        agent_config.bindings_file = Some(state_dir.join(BINDINGS_FILE));
+        let agent = LocalAgent::new(Arc::clone(&objects), agent_config);
         let poll_max = std::env::var("SLUICE_POLL_MAX_SECONDS")
             .ok()
             .and_then(|s| s.parse::<f64>().ok())

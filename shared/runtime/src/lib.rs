@@ -22,15 +22,19 @@
 //! | how runs end: recording the outcome, closing lost runs | [`finishing`] |
 //! | custom action types and the job queue workers poll | [`workers`] |
 //! | webhook deliveries, once per delivery id | [`deliveries`] |
+//! | polled sources: what a poll found, one start per change | [`source_polls`] |
 //! | PutWebhook's webhooks: definitions, authentication, filters | [`webhooks`] |
 //! | approval links: what a link may act on | [`approval_links`] |
 //!
 //! Pure pieces beside it: [`conditions`] (rule evaluation), [`triggers`] and [`globs`] (whether a push starts
-//! a pipeline), [`variables`], [`events`], [`notifications`], [`links`] (signed approval links).
+//! a pipeline), [`pull_requests`] (whether a pull request does), [`git_events`], [`gitlab_events`] and
+//! [`bitbucket_events`] (the git hosts' deliveries read into pushes and pull requests), [`variables`],
+//! [`events`], [`notifications`], [`links`] (signed approval links).
 
 pub mod actions;
 pub mod approval_links;
 pub mod approvals;
+pub mod bitbucket_events;
 pub mod conditions;
 pub mod control;
 pub mod deliveries;
@@ -39,6 +43,8 @@ pub mod error;
 pub mod events;
 pub mod executions;
 pub mod finishing;
+pub mod git_events;
+pub mod gitlab_events;
 pub mod globs;
 pub mod inputs;
 pub mod jobs;
@@ -48,9 +54,11 @@ pub mod notifications;
 pub mod objects;
 pub mod pipelines;
 pub mod ports;
+pub mod pull_requests;
 pub mod records;
 pub mod running_jobs;
 pub mod runtime;
+pub mod source_polls;
 pub mod stage_failures;
 pub mod stage_gates;
 pub mod triggers;

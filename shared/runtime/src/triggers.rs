@@ -7,7 +7,11 @@
 //!   one changed file included and not excluded). Excludes win over includes; absent includes select
 //!   everything. A filter without `tags` never matches a tag push, one without `branches` never a branch push.
 //! - A pipeline without triggers starts on pushes to the `BranchName` of one of its git source actions (the
-//!   repository's default branch when `BranchName` is not set); tag pushes do not start it.
+//!   repository's default branch when `BranchName` is not set); tag pushes do not start it, nor do pushes to a
+//!   `CodeStarSourceConnection` source configured with `DetectChanges: "false"`.
+//!
+//! Pull requests are judged in [`crate::pull_requests`]; GitLab's, Bitbucket's and GitHub's payloads are read in
+//! [`crate::git_events`] and its siblings.
 //!
 //! Patterns are globs ([`crate::globs`]) as CodePipeline documents them: `*` any characters within one path segment, `**` any
 //! characters across segments, `?` one character, `[abc]`, `[a-z]` and `[!a-z]` one character of (not of) a
@@ -15,10 +19,9 @@
 //! folder at all, so `**/README.md` selects the top-level README too.
 
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
-use sluice_definition::model::{FilterCriteria, GitPushFilter, Pipeline};
+use sluice_definition::model::{Action, FilterCriteria, GitPushFilter, Pipeline};
 use sluice_definition::providers;
 
 use crate::globs::glob_match;
@@ -113,85 +116,8 @@ pub struct Push {
     pub default_branch: Option<String>,
     /// Whether the push deleted the ref.
     pub deleted: bool,
-}
-
-impl Push {
-    /// Reads a GitHub `push` event payload. Errors name the member at fault.
-    pub fn from_github(payload: &Value) -> Result<Self, String> {
-        if !payload.is_object() {
-            return Err("the push payload must be a JSON object".into());
-        }
-        let text = |v: &Value, at: &str| -> Result<Option<String>, String> {
-            match v {
-                Value::Null => Ok(None),
-                Value::String(s) => Ok(Some(s.clone())),
-                _ => Err(format!("{at} must be a string")),
-            }
-        };
-        let git_ref = text(&payload["ref"], "ref")?.ok_or("ref is missing")?;
-        let git_ref = if let Some(b) = git_ref.strip_prefix("refs/heads/") {
-            GitRef::Branch(b.to_owned())
-        } else if let Some(t) = git_ref.strip_prefix("refs/tags/") {
-            GitRef::Tag(t.to_owned())
-        } else {
-            return Err(format!(
-                "ref {git_ref:?} is neither refs/heads/<branch> nor refs/tags/<tag>"
-            ));
-        };
-        let commit = text(&payload["after"], "after")?.ok_or("after is missing")?;
-        let deleted = match &payload["deleted"] {
-            Value::Null => commit.bytes().all(|b| b == b'0'),
-            Value::Bool(b) => *b,
-            _ => return Err("deleted must be true or false".into()),
-        };
-        let mut changed = Vec::new();
-        let mut collect = |commit: &Value, at: String| -> Result<(), String> {
-            if !commit.is_object() {
-                return Err(format!("{at} must be an object"));
-            }
-            for list in ["added", "modified", "removed"] {
-                match &commit[list] {
-                    Value::Null => {}
-                    Value::Array(files) => {
-                        for (i, f) in files.iter().enumerate() {
-                            let f = f
-                                .as_str()
-                                .ok_or_else(|| format!("{at}.{list}[{i}] must be a string"))?;
-                            changed.push(f.to_owned());
-                        }
-                    }
-                    _ => return Err(format!("{at}.{list} must be a list of paths")),
-                }
-            }
-            Ok(())
-        };
-        match &payload["commits"] {
-            Value::Null => {}
-            Value::Array(commits) => {
-                for (i, c) in commits.iter().enumerate() {
-                    collect(c, format!("commits[{i}]"))?;
-                }
-            }
-            _ => return Err("commits must be a list".into()),
-        }
-        if !payload["head_commit"].is_null() {
-            collect(&payload["head_commit"], "head_commit".into())?;
-        }
-        changed.sort();
-        changed.dedup();
-        Ok(Self {
-            git_ref,
-            commit,
-            message: text(&payload["head_commit"]["message"], "head_commit.message")?,
-            pusher: text(&payload["pusher"]["name"], "pusher.name")?,
-            changed_files: changed,
-            default_branch: text(
-                &payload["repository"]["default_branch"],
-                "repository.default_branch",
-            )?,
-            deleted,
-        })
-    }
+    /// The repository, as its host names it (`owner/name`, GitLab's `group/project`), when the payload says.
+    pub repository: Option<String>,
 }
 
 /// Whether a push starts the pipeline.
@@ -241,27 +167,29 @@ pub fn decide(pipeline: &Pipeline, push: &Push) -> Verdict {
             misses.join("; ")
         ));
     }
-    let sources: Vec<(&str, Option<&str>)> = pipeline
+    let (sources, undetected): (Vec<&Action>, Vec<&Action>) = pipeline
         .stages
         .first()
         .into_iter()
         .flat_map(|s| &s.actions)
         .filter(|a| providers::find(&a.action_type_id).is_some_and(|p| p.is_git_source()))
-        .map(|a| {
-            let branch = a
-                .configuration
-                .as_ref()
-                .and_then(|c| c.get("BranchName"))
-                .map(String::as_str);
-            (a.name.as_str(), branch)
-        })
-        .collect();
+        .partition(|a| detects_changes(a));
     if sources.is_empty() {
+        if let Some(a) = undetected.first() {
+            return Verdict::Skip(format!(
+                "the pipeline has no triggers and its source action {} has DetectChanges false, so pushes do not start it",
+                a.name
+            ));
+        }
         return Verdict::Skip(
             "the pipeline has no triggers and no git source action, so pushes do not start it"
                 .into(),
         );
     }
+    let sources: Vec<(&str, Option<&str>)> = sources
+        .iter()
+        .map(|a| (a.name.as_str(), config(a, "BranchName")))
+        .collect();
     let branch = match &push.git_ref {
         GitRef::Tag(t) => {
             return Verdict::Skip(format!(
@@ -296,6 +224,21 @@ pub fn decide(pipeline: &Pipeline, push: &Push) -> Verdict {
     ))
 }
 
+fn config<'a>(action: &'a Action, key: &str) -> Option<&'a str> {
+    action
+        .configuration
+        .as_ref()
+        .and_then(|c| c.get(key))
+        .map(String::as_str)
+}
+
+/// Whether pushes start the pipeline through this source when it has no triggers: not when a
+/// `CodeStarSourceConnection` source says `DetectChanges: "false"` (CodePipeline's default is true).
+fn detects_changes(action: &Action) -> bool {
+    !(action.action_type_id.provider == "CodeStarSourceConnection"
+        && config(action, "DetectChanges").is_some_and(|v| v.eq_ignore_ascii_case("false")))
+}
+
 /// Whether one push filter matches; `Err` says why not.
 fn push_filter(filter: &GitPushFilter, push: &Push) -> Result<(), String> {
     match &push.git_ref {
@@ -320,7 +263,8 @@ fn push_filter(filter: &GitPushFilter, push: &Push) -> Result<(), String> {
     }
 }
 
-fn criteria(c: &FilterCriteria, value: &str, noun: &str) -> Result<(), String> {
+/// Whether `value` (a `noun`) is included and not excluded by `c`; `Err` says why not.
+pub(crate) fn criteria(c: &FilterCriteria, value: &str, noun: &str) -> Result<(), String> {
     if let Some(p) = c.excludes.iter().flatten().find(|p| glob_match(p, value)) {
         return Err(format!("{noun} {value} is excluded by {p:?}"));
     }
@@ -332,7 +276,8 @@ fn criteria(c: &FilterCriteria, value: &str, noun: &str) -> Result<(), String> {
     }
 }
 
-fn file_paths(c: &FilterCriteria, files: &[String]) -> Result<(), String> {
+/// Whether one of `files` is included and not excluded by `c`; `Err` says why not.
+pub(crate) fn file_paths(c: &FilterCriteria, files: &[String]) -> Result<(), String> {
     if files.is_empty() {
         return Err("the filter has filePaths, and the push lists no changed files".into());
     }
@@ -355,7 +300,7 @@ fn file_paths(c: &FilterCriteria, files: &[String]) -> Result<(), String> {
 }
 
 /// The source revisions an execution a push starts runs with: the pushed commit, for the git source the
-/// triggers name (or every git source when there are no triggers). `LocalSource` reads a repository on this
+/// triggers name (or, when there are none, every git source that detects changes). `LocalSource` reads a repository on this
 /// machine, which a push to a remote does not change, so it keeps reading its branch's newest commit.
 pub fn pinned_revisions(pipeline: &Pipeline, push: &Push) -> Vec<RevisionOverride> {
     let named: Vec<&str> = pipeline
@@ -371,7 +316,11 @@ pub fn pinned_revisions(pipeline: &Pipeline, push: &Push) -> Vec<RevisionOverrid
             id.category == "Source"
                 && id.provider != "LocalSource"
                 && providers::find(id).is_some_and(|p| p.is_git_source())
-                && (named.is_empty() || named.contains(&a.name.as_str()))
+                && if named.is_empty() {
+                    detects_changes(a)
+                } else {
+                    named.contains(&a.name.as_str())
+                }
         })
         .map(|(_, _, _, a)| RevisionOverride {
             action_name: a.name.clone(),
@@ -384,7 +333,7 @@ pub fn pinned_revisions(pipeline: &Pipeline, push: &Push) -> Vec<RevisionOverrid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn push(git_ref: &str, files: &[&str]) -> Push {
         Push::from_github(&json!({
@@ -618,6 +567,36 @@ mod tests {
     }
 
     #[test]
+    fn detect_changes_false_keeps_pushes_from_starting_a_pipeline_without_triggers() {
+        let mut p = pipeline(json!({}));
+        let config = p.stages[0].actions[0]
+            .configuration
+            .as_mut()
+            .expect("configuration");
+        config.insert("DetectChanges".into(), "false".into());
+        assert_eq!(
+            skip_reason(&p, &push("refs/heads/main", &["a"])),
+            "the pipeline has no triggers and its source action Code has DetectChanges false, so pushes do not start it"
+        );
+        assert!(pinned_revisions(&p, &push("refs/heads/main", &["a"])).is_empty());
+        // "true" (the default) is followed as before.
+        let config = p.stages[0].actions[0]
+            .configuration
+            .as_mut()
+            .expect("configuration");
+        config.insert("DetectChanges".into(), "true".into());
+        assert!(starts(&p, &push("refs/heads/main", &["a"])));
+        // With triggers, the triggers decide.
+        let mut t = with_push_filters(json!([{"branches": {"includes": ["main"]}}]));
+        let config = t.stages[0].actions[0]
+            .configuration
+            .as_mut()
+            .expect("configuration");
+        config.insert("DetectChanges".into(), "false".into());
+        assert!(starts(&t, &push("refs/heads/main", &["a"])));
+    }
+
+    #[test]
     fn a_pipeline_without_git_sources_is_not_started_by_pushes() {
         let p: Pipeline = serde_json::from_value(json!({
             "name": "s3",
@@ -632,60 +611,6 @@ mod tests {
         }))
         .expect("a pipeline");
         assert!(skip_reason(&p, &push("refs/heads/main", &[])).contains("no git source"));
-    }
-
-    #[test]
-    fn push_payloads_are_read_with_their_changed_files() {
-        let p = Push::from_github(&json!({
-            "ref": "refs/heads/main",
-            "after": "abc",
-            "pusher": {"name": "octocat"},
-            "head_commit": {"message": "fix", "added": ["c"], "modified": [], "removed": []},
-            "commits": [
-                {"added": ["b"], "modified": ["a"], "removed": []},
-                {"added": [], "modified": ["a"], "removed": ["d"]}
-            ]
-        }))
-        .expect("a push");
-        assert_eq!(p.git_ref, GitRef::Branch("main".into()));
-        assert_eq!(p.commit, "abc");
-        assert_eq!(p.message.as_deref(), Some("fix"));
-        assert_eq!(p.pusher.as_deref(), Some("octocat"));
-        assert_eq!(p.changed_files, ["a", "b", "c", "d"]);
-        assert!(!p.deleted);
-        let gone = Push::from_github(&json!({"ref": "refs/heads/x", "after": "0000000000"}))
-            .expect("a push");
-        assert!(gone.deleted);
-    }
-
-    #[test]
-    fn unreadable_payloads_name_the_member_at_fault() {
-        let cases = [
-            (json!([]), "must be a JSON object"),
-            (json!({"after": "a"}), "ref is missing"),
-            (json!({"ref": 5, "after": "a"}), "ref must be a string"),
-            (
-                json!({"ref": "refs/pull/1", "after": "a"}),
-                "neither refs/heads",
-            ),
-            (json!({"ref": "refs/heads/m"}), "after is missing"),
-            (
-                json!({"ref": "refs/heads/m", "after": "a", "commits": {}}),
-                "commits must be a list",
-            ),
-            (
-                json!({"ref": "refs/heads/m", "after": "a", "commits": [{"added": [1]}]}),
-                "commits[0].added[0] must be a string",
-            ),
-            (
-                json!({"ref": "refs/heads/m", "after": "a", "commits": [{"removed": "x"}]}),
-                "commits[0].removed must be a list",
-            ),
-        ];
-        for (payload, needle) in cases {
-            let e = Push::from_github(&payload).expect_err("refused");
-            assert!(e.contains(needle), "{payload}: {e}");
-        }
     }
 
     #[test]

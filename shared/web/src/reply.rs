@@ -13,3 +13,21 @@ pub struct WebReply {
     /// The body.
     pub body: String,
 }
+
+/// A JSON answer.
+pub(crate) fn json_reply(status: u16, body: serde_json::Value) -> WebReply {
+    WebReply {
+        status,
+        content_type: "application/json",
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}
+
+/// A JSON refusal: `{"error": kind, "message": message}`.
+pub(crate) fn json_refusal(status: u16, kind: &str, message: &str) -> WebReply {
+    json_reply(
+        status,
+        serde_json::json!({"error": kind, "message": message}),
+    )
+}

@@ -1,22 +1,22 @@
-//! GitHub-compatible webhook deliveries, answered the same way by `sluice serve` and the trigger Lambda
-//! function: `POST /webhooks/<pipeline>`, and the deliveries of PutWebhook's named webhooks,
-//! `POST /webhooks/named/<name>` ([`deliver_named`]: the webhook's own authentication and filters).
+//! Webhook deliveries, answered the same way by `sluice serve` and the trigger Lambda function:
+//! `POST /webhooks/<pipeline>` (a pipeline's own webhook, for GitHub, GitLab and Bitbucket Cloud: see
+//! [`crate::git_webhooks`]), and the deliveries of PutWebhook's named webhooks, `POST /webhooks/named/<name>`
+//! ([`deliver_named`]: the webhook's own authentication and filters).
 //!
-//! A delivery must carry `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the webhook secret, checked in
-//! constant time), `X-GitHub-Event` and `X-GitHub-Delivery`. `ping` is answered; a `push` is read and judged
-//! by [`sluice_runtime::triggers`] (the pipeline's trigger filters, or its source's branch), and a matching one starts
-//! an execution once per delivery id ([`Runtime::start_for_delivery`]). Answers are JSON; a skipped push says
-//! why.
+//! [`Delivery`] is a GitHub delivery as a transport that reads only GitHub's headers hands it over;
+//! [`deliver`] answers it through [`deliver_git`].
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing::{info, warn};
 
 use sluice_runtime::records::TriggerInfo;
-use sluice_runtime::triggers::{self, Push, SignatureError, Verdict};
+use sluice_runtime::triggers::{self, Push};
 use sluice_runtime::webhooks::Refusal;
 use sluice_runtime::{Runtime, RuntimeError, StartRequest};
 
-use crate::reply::WebReply;
+use crate::git_webhooks::{body_id, internal, usable_delivery_id};
+pub use crate::git_webhooks::{deliver_git, GitDelivery};
+use crate::reply::{json_refusal as refuse, json_reply as answer, WebReply};
 
 /// The route prefix of the webhook.
 pub const PATH_PREFIX: &str = "/webhooks/";
@@ -48,142 +48,26 @@ pub struct Delivery<'a> {
     pub body: &'a [u8],
 }
 
-/// Whether a delivery id can key the record of its delivery: 1 to 100 letters, digits or '-'.
-fn usable_delivery_id(d: &str) -> bool {
-    !d.is_empty() && d.len() <= 100 && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-fn answer(status: u16, body: Value) -> WebReply {
-    WebReply {
-        status,
-        content_type: "application/json",
-        headers: Vec::new(),
-        body: body.to_string(),
-    }
-}
-
-fn refuse(status: u16, kind: &str, message: &str) -> WebReply {
-    answer(status, json!({"error": kind, "message": message}))
-}
-
-/// Answers one webhook delivery, verified with `secret`.
+/// Answers one GitHub delivery, verified with `secret`: [`deliver_git`] with the headers `req` carries. A
+/// transport that has every header at hand calls [`deliver_git`] itself, and so also answers GitLab and
+/// Bitbucket Cloud.
 pub async fn deliver(runtime: &Runtime, secret: &[u8], req: Delivery<'_>) -> WebReply {
-    if req.method != "POST" {
-        return refuse(405, "MethodNotAllowed", "webhook deliveries are POSTed");
-    }
-    let pipeline = req.pipeline;
-    // The signature first: nothing about pipelines is told to an unsigned caller.
-    if let Err(e) = triggers::verify_github_signature(secret, req.body, req.signature) {
-        let status = match e {
-            SignatureError::Missing => 401,
-            SignatureError::Malformed | SignatureError::Mismatch => 403,
-        };
-        warn!(pipeline, error = %e, "webhook delivery refused");
-        return refuse(status, "InvalidSignature", &e.to_string());
-    }
-    let Some(event) = req.event else {
-        return refuse(400, "MissingHeader", "the X-GitHub-Event header is missing");
+    let headers: Vec<(&str, &str)> = [
+        ("x-hub-signature-256", req.signature),
+        ("x-github-event", req.event),
+        ("x-github-delivery", req.delivery),
+        ("content-type", req.content_type),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name, v)))
+    .collect();
+    let delivery = GitDelivery {
+        method: req.method,
+        pipeline: req.pipeline,
+        headers: &headers,
+        body: req.body,
     };
-    let delivery = match req.delivery {
-        Some(d) if usable_delivery_id(d) => d.to_owned(),
-        Some(d) => {
-            return refuse(
-                400,
-                "InvalidHeader",
-                &format!(
-                    "the X-GitHub-Delivery header {d:?} must be 1 to 100 letters, digits or '-'"
-                ),
-            )
-        }
-        None => {
-            return refuse(
-                400,
-                "MissingHeader",
-                "the X-GitHub-Delivery header is missing",
-            )
-        }
-    };
-    let record = match runtime.pipeline(pipeline, None).await {
-        Ok(r) => r,
-        Err(RuntimeError::PipelineNotFound(_)) => {
-            return refuse(
-                404,
-                "PipelineNotFound",
-                &format!("no pipeline named {pipeline:?}"),
-            )
-        }
-        Err(e) => return internal(&e),
-    };
-    match event {
-        "ping" => {
-            return answer(
-                200,
-                json!({"message": "pong", "pipeline": pipeline, "deliveryId": delivery}),
-            )
-        }
-        "push" => {}
-        other => {
-            return answer(
-                200,
-                json!({
-                    "started": false,
-                    "deliveryId": delivery,
-                    "reason": format!("{other} events are not handled (push and ping are)"),
-                }),
-            )
-        }
-    }
-    let payload = match payload(req.content_type, req.body) {
-        Ok(p) => p,
-        Err(m) => return refuse(400, "InvalidPayload", &m),
-    };
-    let push = match Push::from_github(&payload) {
-        Ok(p) => p,
-        Err(m) => return refuse(400, "InvalidPayload", &format!("push payload: {m}")),
-    };
-    let (trigger_type, matched) = match triggers::decide(&record.definition, &push) {
-        Verdict::Start {
-            trigger_type,
-            matched,
-        } => (trigger_type, matched),
-        Verdict::Skip(reason) => {
-            info!(pipeline, delivery = %delivery, reason = %reason, "push skipped");
-            return answer(
-                200,
-                json!({"started": false, "deliveryId": delivery, "reason": reason}),
-            );
-        }
-    };
-    let request = StartRequest {
-        trigger: Some(TriggerInfo {
-            trigger_type: trigger_type.to_owned(),
-            trigger_detail: delivery.clone(),
-        }),
-        source_revisions: triggers::pinned_revisions(&record.definition, &push),
-        ..Default::default()
-    };
-    match runtime
-        .start_for_delivery(pipeline, &delivery, request)
-        .await
-    {
-        Ok(d) => {
-            info!(pipeline, delivery = %delivery, execution = %d.execution.execution_id, duplicate = d.duplicate, "webhook delivery");
-            answer(
-                200,
-                json!({
-                    "started": !d.duplicate,
-                    "duplicate": d.duplicate,
-                    "deliveryId": delivery,
-                    "pipelineExecutionId": d.execution.execution_id,
-                    "triggerType": trigger_type,
-                    "matched": matched,
-                    "commit": push.commit,
-                }),
-            )
-        }
-        Err(RuntimeError::Invalid(m)) => refuse(400, "CannotStart", &m),
-        Err(e) => internal(&e),
-    }
+    deliver_git(runtime, secret, delivery).await
 }
 
 /// Answers one delivery to the named webhook `req.pipeline` (the path after [`PATH_PREFIX`] and [`NAMED`]),
@@ -241,11 +125,7 @@ pub async fn deliver_named(
     };
     let delivery = match req.delivery {
         Some(d) if usable_delivery_id(d) => d.to_owned(),
-        _ => {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(req.body);
-            format!("body-{}", hex::encode(&digest[..16]))
-        }
+        _ => body_id(req.body),
     };
     let target = record
         .definition
@@ -294,37 +174,4 @@ pub async fn deliver_named(
         Err(RuntimeError::Invalid(m)) => refuse(400, "CannotStart", &m),
         Err(e) => internal(&e),
     }
-}
-
-/// The event's JSON: the body itself, or its `payload` field when GitHub sends a form.
-fn payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, String> {
-    let media = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase());
-    let json_text: std::borrow::Cow<'_, [u8]> =
-        if media.as_deref() == Some("application/x-www-form-urlencoded") {
-            let field = form_urlencoded::parse(body)
-                .find(|(k, _)| k == "payload")
-                .map(|(_, v)| v.into_owned())
-                .ok_or("the form has no payload field")?;
-            field.into_bytes().into()
-        } else {
-            body.into()
-        };
-    serde_json::from_slice(&json_text).map_err(|e| {
-        format!(
-            "the payload is not JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })
-}
-
-fn internal(e: &RuntimeError) -> WebReply {
-    warn!(error = %e, "webhook delivery failed");
-    refuse(
-        500,
-        "InternalError",
-        &format!("{e}; the delivery can be redelivered"),
-    )
 }

@@ -25,10 +25,11 @@ use crate::job::{blocking, JobContext, Success};
 use crate::zip_files::build::{self, Selection, ZipBuilder};
 use crate::zip_files::ZipSummary;
 
-struct Found {
-    summary: ZipSummary,
-    variables: BTreeMap<String, String>,
-    revision: SourceRevision,
+/// A source read: the zip's summary, the action's variables, the revision.
+pub(crate) struct Found {
+    pub summary: ZipSummary,
+    pub variables: BTreeMap<String, String>,
+    pub revision: SourceRevision,
 }
 
 pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
@@ -123,7 +124,10 @@ fn open_repository(path: &Path) -> Result<Option<Repository>, JobError> {
     }
 }
 
-fn git_failed<'a>(path: &'a Path, what: &str) -> impl FnOnce(git2::Error) -> JobError + 'a {
+pub(crate) fn git_failed<'a>(
+    path: &'a Path,
+    what: &str,
+) -> impl FnOnce(git2::Error) -> JobError + 'a {
     let what = what.to_string();
     move |e| {
         JobError::failed(format!(
@@ -154,7 +158,7 @@ fn stays_inside(parent: &str, target: &str) -> bool {
     true
 }
 
-fn from_git(
+pub(crate) fn from_git(
     repo: &Repository,
     path: &Path,
     branch: Option<&str>,
@@ -249,11 +253,6 @@ fn from_git(
     }
     let summary = builder.finish()?;
 
-    let message = String::from_utf8_lossy(commit.message_bytes())
-        .trim_end()
-        .to_string();
-    let first_line = message.lines().next().unwrap_or_default().to_string();
-    let commit_id = commit.id().to_string();
     let repository_name = repo
         .workdir()
         .unwrap_or_else(|| repo.path())
@@ -266,6 +265,26 @@ fn from_git(
                 .to_string()
         })
         .unwrap_or_default();
+    let (variables, revision) = describe_commit(&commit, &branch_name, &repository_name);
+    Ok(Found {
+        summary,
+        variables,
+        revision,
+    })
+}
+
+/// A commit's variables as CodeCommit names them (`CommitId`, also as `RevisionId`, `CommitMessage`,
+/// `AuthorDate`, `CommitterDate`, `BranchName`, `RepositoryName`) and its revision.
+pub(crate) fn describe_commit(
+    commit: &git2::Commit<'_>,
+    branch_name: &str,
+    repository_name: &str,
+) -> (BTreeMap<String, String>, SourceRevision) {
+    let message = String::from_utf8_lossy(commit.message_bytes())
+        .trim_end()
+        .to_string();
+    let first_line = message.lines().next().unwrap_or_default().to_string();
+    let commit_id = commit.id().to_string();
     let variables = BTreeMap::from([
         ("CommitId".to_string(), commit_id.clone()),
         // The same name a plain folder gives its revision, so a pipeline reads one variable either way.
@@ -279,18 +298,15 @@ fn from_git(
             "CommitterDate".to_string(),
             rfc3339(commit.committer().when().seconds()),
         ),
-        ("BranchName".to_string(), branch_name),
-        ("RepositoryName".to_string(), repository_name),
+        ("BranchName".to_string(), branch_name.to_string()),
+        ("RepositoryName".to_string(), repository_name.to_string()),
     ]);
-    Ok(Found {
-        summary,
-        variables,
-        revision: SourceRevision {
-            revision_id: commit_id,
-            revision_summary: Some(first_line),
-            revision_url: None,
-        },
-    })
+    let revision = SourceRevision {
+        revision_id: commit_id,
+        revision_summary: Some(first_line),
+        revision_url: None,
+    };
+    (variables, revision)
 }
 
 fn from_folder(path: &Path, selection: Selection, dest: &Path) -> Result<Found, JobError> {

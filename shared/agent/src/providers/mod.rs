@@ -3,16 +3,19 @@
 use sluice_definition::ActionTypeId;
 
 use crate::error::JobError;
+use crate::git::{provider_of, GitProvider};
 use crate::job::{JobContext, Success};
 
 pub(crate) mod codebuild;
 pub(crate) mod commands;
+pub(crate) mod git_source;
 pub(crate) mod local_source;
 pub(crate) mod s3_deploy;
 pub(crate) mod s3_source;
 
 const SUPPORTED: &str =
-    "local runs support LocalSource, S3 (source and deploy), CodeBuild, Commands and Manual approval";
+    "local runs support LocalSource, GitHub, CodeStarSourceConnection, CodeCommit, S3 (source and \
+     deploy), CodeBuild, Commands and Manual approval";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Provider {
@@ -21,10 +24,14 @@ enum Provider {
     S3Deploy,
     CodeBuild,
     Commands,
+    Git(GitProvider),
 }
 
 fn provider(action_type: &ActionTypeId) -> Result<Provider, String> {
     let t = action_type;
+    if let Some(git) = provider_of(t) {
+        return Ok(Provider::Git(git));
+    }
     match (t.category.as_str(), t.owner.as_str(), t.provider.as_str()) {
         ("Source", "ThirdParty", "LocalSource") => Ok(Provider::LocalSource),
         ("Source", "AWS", "S3") => Ok(Provider::S3Source),
@@ -56,5 +63,6 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
         Provider::S3Deploy => s3_deploy::run(ctx).await,
         Provider::CodeBuild => codebuild::run(ctx).await,
         Provider::Commands => commands::run(ctx).await,
+        Provider::Git(git) => git_source::run(ctx, git).await,
     }
 }

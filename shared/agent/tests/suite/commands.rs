@@ -197,11 +197,13 @@ async fn unsupported_providers_fail_at_once_saying_why() {
     let why = supports(&deploy).unwrap_err();
     assert_eq!(
         why,
-        "CodeDeploy (Deploy/AWS/CodeDeploy/1) needs AWS: local runs support LocalSource, S3 (source and deploy), \
-         CodeBuild, Commands and Manual approval"
+        "CodeDeploy (Deploy/AWS/CodeDeploy/1) needs AWS: local runs support LocalSource, GitHub, \
+         CodeStarSourceConnection, CodeCommit, S3 (source and deploy), CodeBuild, Commands and Manual approval"
     );
     assert!(supports(&action("Build", "AWS", "CodeBuild")).is_ok());
     assert!(supports(&action("Test", "AWS", "CodeBuild")).is_ok());
+    assert!(supports(&action("Source", "AWS", "CodeStarSourceConnection")).is_ok());
+    assert!(supports(&action("Source", "ThirdParty", "GitHub")).is_ok());
     assert!(supports(&action("Approval", "AWS", "Manual"))
         .unwrap_err()
         .contains("not a job"));
