@@ -19,6 +19,11 @@
 //! - An ECR source describes the tagged image, or the digest the execution was pinned to.
 //! - An execution pinned to an S3 object version fetches that version after a newer upload.
 //! - The recorder's sweep closes an execution whose end event was lost, as DescribeExecution tells.
+//! - Git sources (CodeStarSourceConnection, CodeCommit, GitHub version 1) start builds of the sources project
+//!   with the repository, version and buildspec the job needs; the build's commit is the execution's artifact
+//!   revision. A CodeCommit branch event starts one pinned execution through the trigger handler.
+//! - The poll schedule starts an execution when an S3 object's version or a GitHub branch (a loopback git
+//!   server) changes, and not before.
 //!
 //! moto does not run builds; it records StartBuild. Everything on Sluice's side is the code that runs in Lambda.
 
@@ -56,6 +61,8 @@ struct Stack {
     sfn: Arc<StepFunctionsOrchestrator>,
     s3: aws_sdk_s3::Client,
     codebuild: aws_sdk_codebuild::Client,
+    /// The sources project git source actions run in (created by the tests that run them).
+    sources: String,
     _jobs: tempfile::TempDir,
 }
 
@@ -83,13 +90,17 @@ async fn stack(commands_project: Option<&str>) -> Stack {
         StartTarget::CheckedLatest,
     ));
     let jobs = tempfile::tempdir().expect("temp");
-    let executor = Arc::new(AwsExecutor::new(
-        sdk.clone(),
-        store.clone(),
-        jobs.path(),
-        commands_project.map(str::to_owned),
-        None,
-    ));
+    let sources = unique("sluice-sources");
+    let executor = Arc::new(
+        AwsExecutor::new(
+            sdk.clone(),
+            store.clone(),
+            jobs.path(),
+            commands_project.map(str::to_owned),
+            None,
+        )
+        .with_sources_project(Some(sources.clone())),
+    );
     let runtime = Arc::new(Runtime {
         store,
         objects: Arc::new(S3ObjectStore::new(s3.clone())),
@@ -115,6 +126,7 @@ async fn stack(commands_project: Option<&str>) -> Stack {
         sfn,
         s3,
         codebuild: aws_sdk_codebuild::Client::new(&sdk),
+        sources,
         _jobs: jobs,
     }
 }
@@ -1346,4 +1358,451 @@ async fn bench_stack_complete_to_next_action_in_aws() {
         median(after_stack),
         median(baseline)
     );
+}
+
+/// A `Source` stage's action running `provider` with `configuration`, its output the artifact `artifact`, and a
+/// `Keep` stage that copies `artifact` to `bucket`.
+fn git_pipeline(
+    name: &str,
+    owner: &str,
+    provider: &str,
+    configuration: Value,
+    bucket: &str,
+) -> sluice_definition::Pipeline {
+    pipeline(
+        name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Checkout",
+                "actionTypeId": {"category": "Source", "owner": owner, "provider": provider, "version": "1"},
+                "configuration": configuration,
+                "outputArtifacts": [{"name": "Code"}]
+            }]},
+            {"name": "Keep", "actions": [{
+                "name": "Copy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": bucket, "Extract": "true"},
+                "inputArtifacts": [{"name": "Code"}]
+            }]}
+        ]),
+    )
+}
+
+impl Stack {
+    /// Plays CodeBuild for the git source build of action `Checkout` in execution `id`: checks what StartBuild
+    /// was asked (moto keeps the source version; the record keeps the source and buildspec it was given),
+    /// uploads the checkout's zip where it was told to, and delivers the SUCCEEDED event. The record's source.
+    async fn play_source_build(
+        &self,
+        name: &str,
+        id: &str,
+        seen: &mut HashSet<i64>,
+        files: &[(&str, &str)],
+    ) -> sluice_functions::builds::BuildRecord {
+        let status = self.until_building(name, id, seen, "Checkout").await;
+        assert_eq!(status, "RUNNING");
+        let checkout = self.action(id, "Checkout").await;
+        let record = Builds::new(self.runtime.store.clone())
+            .record(&checkout.job_id())
+            .await
+            .expect("read")
+            .expect("the build is recorded");
+        assert_eq!(record.project, self.sources);
+        let build_id = record.build_id.clone().expect("started");
+        let build = self
+            .codebuild
+            .batch_get_builds()
+            .ids(&build_id)
+            .send()
+            .await
+            .expect("get build")
+            .builds()[0]
+            .clone();
+        let source = record.source.clone().expect("a source override");
+        if let Some(version) = &source.version {
+            assert_eq!(build.source_version(), Some(version.as_str()));
+        }
+        let output = &record.job.outputs[0];
+        self.s3
+            .put_object()
+            .bucket(&output.bucket)
+            .key(&output.key)
+            .body(ByteStream::from(zip_of(files)))
+            .send()
+            .await
+            .expect("build output");
+        let event = build_event(
+            build.arn().expect("arn"),
+            &self.sources,
+            "SUCCEEDED",
+            &checkout.job_id(),
+            json!([{"phase-type": "BUILD", "phase-status": "SUCCEEDED"}]),
+        );
+        let answer = sluice_functions::dispatch::handle(&self.runtime, &self.executor, event)
+            .await
+            .expect("build event");
+        assert_eq!(answer["completed"], json!(checkout.job_id()), "{answer}");
+        record
+    }
+}
+
+fn pinned_to(commit: &str) -> StartRequest {
+    StartRequest {
+        source_revisions: vec![RevisionOverride {
+            action_name: "Checkout".into(),
+            revision_type: "COMMIT_ID".into(),
+            revision_value: commit.into(),
+        }],
+        ..Default::default()
+    }
+}
+
+const CONNECTION: &str =
+    "arn:aws:codeconnections:us-east-1:123456789012:connection/6e0a4c2b-9d8f-4e1a-b3c5-7f9e1d3b5a70";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connection_and_github_sources_run_as_source_builds_and_record_the_commit() {
+    let stack = stack(None).await;
+    stack.project(&stack.sources).await;
+    let out = stack.bucket("sluice-out").await;
+
+    // A connection source: GITHUB through the connection, at the pinned commit, with its whole history.
+    let commit = "4f2a9c1e7b3d5f8a0c6e2b4d9f1a3c5e7b9d0f2a";
+    let name = unique("harbour");
+    let p = git_pipeline(
+        &name,
+        "AWS",
+        "CodeStarSourceConnection",
+        json!({"ConnectionArn": CONNECTION, "FullRepositoryId": "tide-works/harbour",
+               "BranchName": "main", "OutputArtifactFormat": "CODE_ZIP"}),
+        &out,
+    );
+    let id = stack.start(p, pinned_to(commit)).await;
+    let mut seen = HashSet::new();
+    let record = stack
+        .play_source_build(&name, &id, &mut seen, &[("README.md", "# Harbour")])
+        .await;
+    let source = record.source.expect("source");
+    assert_eq!(
+        (
+            source.source_type.as_str(),
+            source.location.as_deref(),
+            source.connection.as_deref(),
+            source.version.as_deref(),
+            source.clone_depth,
+        ),
+        (
+            "GITHUB",
+            Some("https://github.com/tide-works/harbour.git"),
+            Some(CONNECTION),
+            Some(commit),
+            Some(0)
+        )
+    );
+    let spec: Value = serde_json::from_str(&record.buildspec.expect("buildspec")).expect("JSON");
+    assert_eq!(spec["env"]["variables"]["ConnectionArn"], CONNECTION);
+    assert_eq!(spec["artifacts"]["exclude-paths"], json!([".git/**/*"]));
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(stack.read(&out, "README.md").await, b"# Harbour");
+    let execution = stack.runtime.execution(&id).await.expect("execution");
+    let revisions: Vec<_> = execution
+        .source_revisions
+        .iter()
+        .map(|r| {
+            (
+                r.action_name.as_str(),
+                r.revision.revision_id.as_str(),
+                r.revision.revision_url.as_deref(),
+            )
+        })
+        .collect();
+    let url = format!("https://github.com/tide-works/harbour/commit/{commit}");
+    assert_eq!(revisions, vec![("Checkout", commit, Some(url.as_str()))]);
+
+    // GitHub version 1: a NO_SOURCE build that fetches the repository itself, the token never in its text.
+    let commit = "a7c9e1b3d5f70829b4d6f8a0c2e4b6d8f0a2c4e6";
+    let name = unique("dock");
+    let token_ref = "{{resolve:secretsmanager:sluice-source/dock-token:SecretString:token}}";
+    let p = git_pipeline(
+        &name,
+        "ThirdParty",
+        "GitHub",
+        json!({"Owner": "tide-works", "Repo": "dock", "Branch": "main", "OAuthToken": token_ref,
+               "PollForSourceChanges": "false"}),
+        &out,
+    );
+    let id = stack.start(p, pinned_to(commit)).await;
+    let mut seen = HashSet::new();
+    let record = stack
+        .play_source_build(&name, &id, &mut seen, &[("dock.txt", "moored")])
+        .await;
+    assert_eq!(
+        record.source.map(|s| (s.source_type, s.location)),
+        Some(("NO_SOURCE".to_owned(), None))
+    );
+    let spec = record.buildspec.expect("buildspec");
+    assert!(spec.contains("$SOURCE_REPOSITORY.git"), "{spec}");
+    assert!(
+        !spec.contains("dock-token"),
+        "the token's name is in the buildspec: {spec}"
+    );
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "SUCCEEDED");
+    let execution = stack.runtime.execution(&id).await.expect("execution");
+    assert_eq!(
+        execution.source_revisions[0].revision.revision_id, commit,
+        "{execution:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_codecommit_push_event_starts_one_pinned_execution_that_builds_that_commit() {
+    let stack = stack(None).await;
+    stack.project(&stack.sources).await;
+    let out = stack.bucket("sluice-out").await;
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(sluice_tests::fixture(
+            "functions/codecommit-reference-updated.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    let commit = fixture["detail"]["commitId"]
+        .as_str()
+        .expect("commit")
+        .to_owned();
+    let name = unique("ledger");
+    let follows = git_pipeline(
+        &name,
+        "AWS",
+        "CodeCommit",
+        json!({"RepositoryName": "ledger", "BranchName": "main", "PollForSourceChanges": "false"}),
+        &out,
+    );
+    // Another branch of the same repository is not started.
+    let other = git_pipeline(
+        &unique("ledger-dev"),
+        "AWS",
+        "CodeCommit",
+        json!({"RepositoryName": "ledger", "BranchName": "develop", "PollForSourceChanges": "false"}),
+        &out,
+    );
+    for p in [follows, other] {
+        stack.runtime.put_pipeline(p, None).await.expect("stored");
+    }
+    let reply = sluice_functions::trigger::answer(&stack.runtime, b"unused", fixture.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let first: Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(
+        first["started"].as_array().map(Vec::len),
+        Some(1),
+        "{first}"
+    );
+    assert_eq!(first["started"][0]["pipeline"], json!(name));
+    assert_eq!(first["started"][0]["duplicate"], false);
+    let again = sluice_functions::trigger::answer(&stack.runtime, b"unused", fixture).await;
+    let again: Value = serde_json::from_str(&again.body).expect("JSON");
+    assert_eq!(again["started"][0]["duplicate"], true, "{again}");
+    assert_eq!(
+        again["started"][0]["pipelineExecutionId"],
+        first["started"][0]["pipelineExecutionId"]
+    );
+    let id = first["started"][0]["pipelineExecutionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let execution = stack.runtime.execution(&id).await.expect("execution");
+    assert_eq!(execution.trigger.trigger_type, "CloudWatchEvent");
+    assert_eq!(
+        serde_json::to_value(&execution.revision_overrides).expect("JSON"),
+        json!([{"actionName": "Checkout", "revisionType": "COMMIT_ID", "revisionValue": commit}])
+    );
+
+    let mut seen = HashSet::new();
+    let record = stack
+        .play_source_build(&name, &id, &mut seen, &[("books.csv", "1,2")])
+        .await;
+    let source = record.source.expect("source");
+    assert_eq!(
+        (
+            source.source_type.as_str(),
+            source.location.as_deref(),
+            source.version.as_deref()
+        ),
+        (
+            "CODECOMMIT",
+            Some("https://git-codecommit.us-east-1.amazonaws.com/v1/repos/ledger"),
+            Some(commit.as_str())
+        )
+    );
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "SUCCEEDED");
+    let execution = stack.runtime.execution(&id).await.expect("execution");
+    assert_eq!(execution.source_revisions.len(), 1, "{execution:?}");
+    assert_eq!(execution.source_revisions[0].revision.revision_id, commit);
+}
+
+/// The trigger function's poll schedule, once.
+async fn poll(stack: &Stack, poller: &sluice_functions::polls::Poller) -> Value {
+    poller.poll(&stack.runtime).await.expect("polled")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_s3_poll_starts_an_execution_when_the_object_changes_and_not_before() {
+    let stack = stack(None).await;
+    let sources = stack.bucket("sluice-polled").await;
+    stack
+        .s3
+        .put_bucket_versioning()
+        .bucket(&sources)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let first = stack
+        .upload(&sources, "site.zip", &[("index.md", "one")])
+        .await;
+    let name = unique("polled");
+    // PollForSourceChanges is absent: on, as in CodePipeline.
+    let p = pipeline(
+        &name,
+        json!([
+            {"name": "Source", "actions": [{
+                "name": "Fetch",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": sources, "S3ObjectKey": "site.zip"},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Keep", "actions": [{
+                "name": "Copy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"BucketName": sources, "ObjectKey": "kept", "Extract": "true"},
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]),
+    );
+    stack.runtime.put_pipeline(p, None).await.expect("stored");
+    let poller =
+        sluice_functions::polls::Poller::new(config().await, "http://127.0.0.1:9").expect("poller");
+    for _ in 0..2 {
+        let answer = poll(&stack, &poller).await;
+        assert_eq!(answer["polled"], 1, "{answer}");
+        assert_eq!(answer["started"], json!([]), "{answer}");
+        assert_eq!(answer["failed"], json!([]), "{answer}");
+    }
+    let second = stack
+        .upload(&sources, "site.zip", &[("index.md", "two")])
+        .await;
+    assert_ne!(first, second);
+    let answer = poll(&stack, &poller).await;
+    let started = answer["started"].as_array().expect("started");
+    assert_eq!(started.len(), 1, "{answer}");
+    let id = started[0]["pipelineExecutionId"].as_str().expect("id");
+    let execution = stack.runtime.execution(id).await.expect("execution");
+    assert_eq!(execution.trigger.trigger_type, "PollForSourceChanges");
+    assert_eq!(
+        (
+            execution.revision_overrides[0].revision_type.as_str(),
+            execution.revision_overrides[0].revision_value.as_str()
+        ),
+        ("S3_OBJECT_VERSION_ID", second.as_str())
+    );
+    let again = poll(&stack, &poller).await;
+    assert_eq!(again["started"], json!([]), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_github_poll_reads_the_branch_from_the_ref_advertisement() {
+    use sluice_tests::git_server::{with_credentials, GitServer, WorkTree};
+    let stack = stack(None).await;
+    let token = "gho_7Qm2Rk9Vx4Lp8Tz1Nw6Yb3Hc5Jd0Fs";
+    let server = GitServer::start_temp(Some(("x-access-token", token)));
+    server.create_repo("tide-works/dock");
+    let url = with_credentials(&server.url("tide-works/dock"), "x-access-token", token);
+    let work = tempfile::tempdir().expect("temp");
+    let tree = WorkTree::init(work.path());
+    tree.write("dock.txt", "one");
+    tree.commit("First mooring");
+    tree.push(&url, "main");
+
+    // The token from Secrets Manager (JSON key), as a {{resolve:...}} reference; and a pipeline whose token the
+    // server refuses, which fails alone.
+    let secrets = aws_sdk_secretsmanager::Client::new(&config().await);
+    let secret = unique("sluice-source/dock");
+    secrets
+        .create_secret()
+        .name(&secret)
+        .secret_string(json!({"token": token}).to_string())
+        .send()
+        .await
+        .expect("secret");
+    let out = stack.bucket("sluice-out").await;
+    let name = unique("dock");
+    let configuration = |token: &str| json!({"Owner": "tide-works", "Repo": "dock", "Branch": "main", "OAuthToken": token});
+    let reference = format!("{{{{resolve:secretsmanager:{secret}:SecretString:token}}}}");
+    let refused = unique("dock-refused");
+    for p in [
+        git_pipeline(
+            &name,
+            "ThirdParty",
+            "GitHub",
+            configuration(&reference),
+            &out,
+        ),
+        git_pipeline(
+            &refused,
+            "ThirdParty",
+            "GitHub",
+            configuration("gho_wrong"),
+            &out,
+        ),
+    ] {
+        stack.runtime.put_pipeline(p, None).await.expect("stored");
+    }
+    let poller =
+        sluice_functions::polls::Poller::new(config().await, server.base_url()).expect("poller");
+    for _ in 0..2 {
+        let answer = poll(&stack, &poller).await;
+        assert_eq!(answer["polled"], 2, "{answer}");
+        assert_eq!(answer["started"], json!([]), "{answer}");
+        let failed = answer["failed"].as_array().expect("failed");
+        assert_eq!(failed.len(), 1, "{answer}");
+        assert_eq!(failed[0]["pipeline"], json!(refused));
+        assert!(
+            failed[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("401") && !e.contains("gho_")),
+            "{answer}"
+        );
+    }
+    // Another branch moving starts nothing.
+    tree.branch("develop");
+    tree.write("dock.txt", "drifting");
+    tree.commit("Elsewhere");
+    tree.push(&url, "develop");
+    let answer = poll(&stack, &poller).await;
+    assert_eq!(answer["started"], json!([]), "{answer}");
+    tree.branch("main");
+    tree.git(&["reset", "--quiet", "--hard", "HEAD~1"]);
+    tree.write("dock.txt", "two");
+    let head = tree.commit("Second mooring");
+    tree.push(&url, "main");
+    let answer = poll(&stack, &poller).await;
+    let started = answer["started"].as_array().expect("started");
+    assert_eq!(started.len(), 1, "{answer}");
+    assert_eq!(started[0]["pipeline"], json!(name));
+    let id = started[0]["pipelineExecutionId"].as_str().expect("id");
+    let execution = stack.runtime.execution(id).await.expect("execution");
+    assert_eq!(execution.trigger.trigger_type, "PollForSourceChanges");
+    assert_eq!(
+        serde_json::to_value(&execution.revision_overrides).expect("JSON"),
+        json!([{"actionName": "Checkout", "revisionType": "COMMIT_ID", "revisionValue": head}])
+    );
+    let again = poll(&stack, &poller).await;
+    assert_eq!(again["started"], json!([]), "{again}");
 }

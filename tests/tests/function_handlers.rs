@@ -213,6 +213,42 @@ async fn the_trigger_function_starts_once_per_delivery_from_a_base64_form() {
     );
     let refused = sluice_functions::trigger::answer(&p.runtime, secret, forged).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // GitLab's push, told apart by its headers, authenticated by its token.
+    let gitlab = json!({
+        "object_kind": "push",
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": "9f1c2b3a4d5e6f708192a3b4c5d6e7f809112233",
+        "checkout_sha": "9f1c2b3a4d5e6f708192a3b4c5d6e7f809112233",
+        "user_username": "heron",
+        "project": {"path_with_namespace": "marsh/gate", "default_branch": "main"},
+        "commits": [{"id": "9f1c2b3a4d5e6f708192a3b4c5d6e7f809112233", "message": "Wire the gate",
+                     "added": ["gate.txt"], "modified": [], "removed": []}]
+    })
+    .to_string();
+    let token = String::from_utf8_lossy(secret).into_owned();
+    let gitlab_push = |token: &str| {
+        url_request(
+            "POST",
+            "/webhooks/gate",
+            "",
+            &[
+                ("content-type", "application/json"),
+                ("x-gitlab-event", "Push Hook"),
+                ("x-gitlab-event-uuid", "2b7f0c1e-gl-1"),
+                ("x-gitlab-token", token),
+            ],
+            gitlab.as_bytes(),
+        )
+    };
+    let wrong = sluice_functions::trigger::answer(&p.runtime, secret, gitlab_push("nope")).await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let started = sluice_functions::trigger::answer(&p.runtime, secret, gitlab_push(&token)).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let started: Value = serde_json::from_str(&started.body).expect("JSON");
+    assert_eq!(started["started"], true, "{started}");
+    assert_ne!(started["pipelineExecutionId"], first["pipelineExecutionId"]);
     let ecr = json!({"source": "aws.ecr", "detail-type": "ECR Image Action", "id": "e-1",
         "detail": {"action-type": "DELETE", "result": "SUCCESS", "repository-name": "r", "image-tag": "latest"}});
     let ignored = sluice_functions::trigger::answer(&p.runtime, secret, ecr).await;

@@ -1,7 +1,9 @@
-//! Actions that run on CodeBuild: `Build|Test/AWS/CodeBuild` on the project the action names, and
-//! `Compute/AWS/Commands` on the stack's commands project with a buildspec made from the action's commands.
+//! Actions that run on CodeBuild: `Build|Test/AWS/CodeBuild` on the project the action names,
+//! `Compute/AWS/Commands` on the stack's commands project with a buildspec made from the action's commands, and
+//! the git sources on the stack's sources project ([`BuildPlan::source`], planned by `crate::git_sources`).
 //!
-//! Starting: the job is recorded first (`AWS_BUILD#<job id>`), then StartBuild runs with the inputs as S3 sources
+//! Starting: the job is recorded first (`AWS_BUILD#<job id>`, with the source and buildspec it is given), then
+//! StartBuild runs with the plan's source, else the inputs as S3 sources
 //! (the primary one, or `PrimarySource`, as the source; the others as secondary sources named by their artifact),
 //! the outputs as S3 zip artifacts at the keys the runtime chose, the action's `EnvironmentVariables`, the job's
 //! environment and `SLUICE_JOB_ID`, and an idempotency token from the job id (a retried invocation within five
@@ -21,15 +23,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use aws_sdk_codebuild::operation::start_build::builders::StartBuildFluentBuilder;
 use aws_sdk_codebuild::types::{
     ArtifactNamespace, ArtifactPackaging, ArtifactsType, EnvironmentVariable,
-    EnvironmentVariableType, ProjectArtifacts, ProjectSource, SourceType,
+    EnvironmentVariableType, ProjectArtifacts, ProjectSource, SourceAuth, SourceAuthType,
+    SourceType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sluice_aws::S3ObjectStore;
-use sluice_runtime::jobs::{Job, JobOutcome};
+use sluice_runtime::jobs::{Job, JobOutcome, SourceRevision};
 use sluice_runtime::ports::{Condition, Item, ItemStore, ObjectStore, Write};
 use tracing::{info, warn};
 
@@ -54,15 +58,57 @@ pub struct BuildRecord {
     pub project: String,
     /// The build, once StartBuild answered.
     pub build_id: Option<String>,
+    /// The source the build was given instead of the job's inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<BuildSource>,
+    /// The buildspec the build was given instead of the project's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec: Option<String>,
 }
 
-/// A build to start: the project, and for Commands the buildspec.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A build to start: the project, and for Commands and git sources the buildspec.
+#[derive(Debug, Clone, PartialEq)]
 pub struct BuildPlan {
     /// The CodeBuild project.
     pub project: String,
-    /// The buildspec that replaces the project's (Commands actions).
+    /// The buildspec that replaces the project's (Commands actions, git sources).
     pub buildspec: Option<String>,
+    /// The source that replaces the job's input artifacts (git sources, which have none).
+    pub source: Option<BuildSource>,
+    /// Variables added after the job's own (a git source's token).
+    pub environment: Vec<EnvironmentVariable>,
+}
+
+impl BuildPlan {
+    /// A build of `project` with its inputs as sources.
+    pub fn of(project: impl Into<String>, buildspec: Option<String>) -> Self {
+        Self {
+            project: project.into(),
+            buildspec,
+            source: None,
+            environment: Vec::new(),
+        }
+    }
+}
+
+/// A build's source other than the job's input artifacts: StartBuild's source overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSource {
+    /// `sourceTypeOverride`: GITHUB, CODECOMMIT, NO_SOURCE, ...
+    pub source_type: String,
+    /// `sourceLocationOverride`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// `sourceAuthOverride` of type CODECONNECTIONS with this connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// `sourceVersion`: a branch, a ref or a commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `gitCloneDepthOverride` (0: the whole history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_depth: Option<i32>,
 }
 
 /// The buildspec (JSON, which CodeBuild reads as YAML) that runs a Commands action: its commands in the build
@@ -212,6 +258,64 @@ fn artifacts(job: &Job) -> Result<(ProjectArtifacts, Vec<ProjectArtifacts>), Str
     Ok((primary, secondary))
 }
 
+/// The StartBuild request for `job` as `plan` says: sources (the plan's, else the inputs), artifacts at the
+/// runtime's keys, variables, buildspec, key and timeout; with the job id as its idempotency token.
+pub fn start_build_request(
+    client: &aws_sdk_codebuild::Client,
+    job: &Job,
+    plan: &BuildPlan,
+) -> Result<StartBuildFluentBuilder, String> {
+    let mut env = environment(job)?;
+    env.extend(plan.environment.iter().cloned());
+    let (artifacts, secondary_artifacts) = artifacts(job)?;
+    let mut request = client
+        .start_build()
+        .project_name(&plan.project)
+        .idempotency_token(idempotency_token(&job.id))
+        .set_environment_variables_override(Some(env))
+        .artifacts_override(artifacts)
+        .set_secondary_artifacts_override(Some(secondary_artifacts));
+    request = match &plan.source {
+        Some(source) => {
+            let mut r = request
+                .source_type_override(SourceType::from(source.source_type.as_str()))
+                .set_source_location_override(source.location.clone())
+                .set_source_version(source.version.clone())
+                .set_git_clone_depth_override(source.clone_depth)
+                .set_secondary_sources_override(Some(Vec::new()));
+            if let Some(connection) = &source.connection {
+                r = r.source_auth_override(
+                    SourceAuth::builder()
+                        .r#type(SourceAuthType::Codeconnections)
+                        .resource(connection)
+                        .build()
+                        .map_err(|e| format!("source auth: {e}"))?,
+                );
+            }
+            r
+        }
+        None => {
+            let (primary, secondary_sources) = sources(job)?;
+            let r = request.set_secondary_sources_override(Some(secondary_sources));
+            match primary {
+                Some(location) => r
+                    .source_type_override(SourceType::S3)
+                    .source_location_override(location),
+                None => r.source_type_override(SourceType::NoSource),
+            }
+        }
+    };
+    if let Some(spec) = &plan.buildspec {
+        request = request.buildspec_override(spec);
+    }
+    // The pipeline's artifact key encrypts the build's outputs (it overrides the project's key).
+    if let Some(key) = job.outputs.iter().find_map(|o| o.encryption_key.clone()) {
+        request = request.encryption_key_override(key);
+    }
+    let minutes = (job.timeout_seconds / 60).clamp(5, 2160);
+    Ok(request.timeout_in_minutes_override(i32::try_from(minutes).unwrap_or(2160)))
+}
+
 /// A job id as one folder name (its hash: ids hold `/`).
 pub fn safe_name(job_id: &str) -> String {
     idempotency_token(job_id)
@@ -276,39 +380,16 @@ impl Builds {
 
     /// Starts the job's build (as `sdk`'s credentials: the action's role) and records it.
     pub async fn start(&self, sdk: &SdkConfig, job: &Job, plan: BuildPlan) -> Result<(), String> {
-        let env = environment(job)?;
-        let (primary, secondary_sources) = sources(job)?;
-        let (artifacts, secondary_artifacts) = artifacts(job)?;
+        let client = aws_sdk_codebuild::Client::new(sdk);
+        let request = start_build_request(&client, job, &plan)?;
         let mut record = BuildRecord {
             job: job.clone(),
             project: plan.project.clone(),
             build_id: None,
+            source: plan.source.clone(),
+            buildspec: plan.buildspec.clone(),
         };
         self.write(&record).await?;
-        let client = aws_sdk_codebuild::Client::new(sdk);
-        let mut request = client
-            .start_build()
-            .project_name(&plan.project)
-            .idempotency_token(idempotency_token(&job.id))
-            .set_environment_variables_override(Some(env))
-            .artifacts_override(artifacts)
-            .set_secondary_artifacts_override(Some(secondary_artifacts))
-            .set_secondary_sources_override(Some(secondary_sources));
-        request = match primary {
-            Some(location) => request
-                .source_type_override(SourceType::S3)
-                .source_location_override(location),
-            None => request.source_type_override(SourceType::NoSource),
-        };
-        if let Some(spec) = plan.buildspec {
-            request = request.buildspec_override(spec);
-        }
-        // The pipeline's artifact key encrypts the build's outputs (it overrides the project's key).
-        if let Some(key) = job.outputs.iter().find_map(|o| o.encryption_key.clone()) {
-            request = request.encryption_key_override(key);
-        }
-        let minutes = (job.timeout_seconds / 60).clamp(5, 2160);
-        request = request.timeout_in_minutes_override(i32::try_from(minutes).unwrap_or(2160));
         let started = request.send().await.map_err(|e| {
             format!(
                 "CodeBuild did not start a build of project {}: {}",
@@ -404,7 +485,7 @@ impl Builds {
             );
             return Ok(None);
         }
-        let job = record.job;
+        let job = record.job.clone();
         if status != "SUCCEEDED" {
             return Ok(Some((
                 job,
@@ -434,14 +515,22 @@ impl Builds {
                 }
             }
         }
-        let variables = exported_variables(&sdk, build_id).await?;
+        let (variables, resolved) = build_results(&sdk, build_id).await?;
+        // A build given a repository checked out a commit: its resolved source version.
+        let revision = resolved
+            .filter(|_| record.source.is_some())
+            .map(|id| SourceRevision {
+                revision_id: id,
+                revision_summary: None,
+                revision_url: None,
+            });
         Ok(Some((
             job,
             JobOutcome::Succeeded {
                 artifacts,
                 variables,
                 summary: Some(format!("CodeBuild build {build_id} succeeded")),
-                revision: None,
+                revision,
             },
         )))
     }
@@ -482,10 +571,11 @@ fn failure(detail: &Value, build_id: &str, status: &str) -> String {
     }
 }
 
-async fn exported_variables(
+/// A finished build's exported variables, and the commit it resolved its source version to (when it had one).
+async fn build_results(
     sdk: &SdkConfig,
     build_id: &str,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<(BTreeMap<String, String>, Option<String>), String> {
     let client = aws_sdk_codebuild::Client::new(sdk);
     let out = client
         .batch_get_builds()
@@ -498,7 +588,7 @@ async fn exported_variables(
                 aws_sdk_codebuild::error::DisplayErrorContext(&e)
             )
         })?;
-    Ok(out
+    let variables = out
         .builds()
         .iter()
         .flat_map(|b| b.exported_environment_variables())
@@ -508,7 +598,14 @@ async fn exported_variables(
                 v.value().unwrap_or_default().to_owned(),
             ))
         })
-        .collect())
+        .collect();
+    let resolved = out
+        .builds()
+        .iter()
+        .find_map(|b| b.resolved_source_version())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    Ok((variables, resolved))
 }
 
 #[cfg(test)]

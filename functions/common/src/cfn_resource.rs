@@ -66,6 +66,7 @@ impl CfnResource {
             state_machine_role_arn: config.state_machine_role_arn.clone(),
             dispatch_function_arn: config.dispatch_function_arn.clone(),
             commands_project: None,
+            sources_project: None,
             artifact_role: None,
             webhook_url: config.webhook_url.clone(),
         };

@@ -117,6 +117,8 @@ pub struct DispatchConfig {
     pub pipeline_role_prefix: String,
     /// `SLUICE_COMMANDS_PROJECT` (optional): the CodeBuild project Commands actions run in.
     pub commands_project: Option<String>,
+    /// `SLUICE_SOURCES_PROJECT` (optional): the CodeBuild project git source actions run in.
+    pub sources_project: Option<String>,
     /// `SLUICE_ARTIFACT_ROLE_ARN` (optional): the role Lambda actions' artifact credentials are minted from
     /// (scoped down to each job's objects).
     pub artifact_role_arn: Option<String>,
@@ -145,6 +147,7 @@ impl DispatchConfig {
             approval_key_secret_arn: var(vars, "SLUICE_APPROVAL_KEY_SECRET_ARN")?,
             pipeline_role_prefix: var(vars, "SLUICE_PIPELINE_ROLE_PREFIX")?,
             commands_project: var(vars, "SLUICE_COMMANDS_PROJECT").ok(),
+            sources_project: var(vars, "SLUICE_SOURCES_PROJECT").ok(),
             artifact_role_arn: var(vars, "SLUICE_ARTIFACT_ROLE_ARN").ok(),
         })
     }
@@ -206,6 +209,9 @@ pub struct TriggerConfig {
     pub common: Common,
     /// `SLUICE_WEBHOOK_SECRET_ARN`: the secret holding GitHub's webhook secret.
     pub webhook_secret_arn: String,
+    /// `SLUICE_GITHUB_URL` (optional, default `https://github.com`): where GitHub (version 1) sources are polled;
+    /// another address only for tests (a loopback git server).
+    pub github_url: String,
     /// The account, from the secret's ARN.
     pub account: String,
 }
@@ -218,6 +224,10 @@ impl TriggerConfig {
             common: Common::read(vars)?,
             account: account_of("SLUICE_WEBHOOK_SECRET_ARN", &secret)?,
             webhook_secret_arn: secret,
+            github_url: var(vars, "SLUICE_GITHUB_URL").map_or_else(
+                |_| "https://github.com".to_owned(),
+                |u| u.trim_end_matches('/').to_owned(),
+            ),
         })
     }
 }

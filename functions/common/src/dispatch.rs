@@ -67,6 +67,7 @@ impl Dispatch {
                 link_key,
             }),
             commands_project: config.commands_project.clone(),
+            sources_project: config.sources_project.clone(),
             artifact_role: config.artifact_role_arn.clone(),
             ..Default::default()
         };

@@ -5,7 +5,9 @@
 //!   the function's `/tmp`), and complete the action before the invocation returns; so does `Source/AWS/ECR`
 //!   ([`crate::ecr_source`]).
 //! - `Build|Test/AWS/CodeBuild` and `Compute/AWS/Commands` start a CodeBuild build ([`crate::builds`]) and
-//!   complete when its state-change event arrives.
+//!   complete when its state-change event arrives; so do the git sources `AWS/CodeStarSourceConnection`,
+//!   `AWS/CodeCommit` and `ThirdParty/GitHub` ([`crate::git_sources`], on the stack's sources project), whose
+//!   builds' commit becomes the action's revision.
 //! - Manual approvals never reach an executor, and custom actions are queued for job workers first.
 //! - Every other provider fails its action, saying which providers run in AWS.
 
@@ -38,6 +40,8 @@ enum Runner {
     CodeBuild,
     /// A CodeBuild build of the commands project.
     Commands,
+    /// A CodeBuild build of the sources project that checks a git repository out ([`crate::git_sources`]).
+    GitSource,
 }
 
 fn runner(job: &Job) -> Result<Runner, String> {
@@ -50,6 +54,7 @@ fn runner(job: &Job) -> Result<Runner, String> {
         ("Source", "AWS", "ECR") => Ok(Runner::EcrSource),
         ("Build" | "Test", "AWS", "CodeBuild") => Ok(Runner::CodeBuild),
         ("Compute", "AWS", "Commands") => Ok(Runner::Commands),
+        _ if crate::git_sources::is_git_source(job) => Ok(Runner::GitSource),
         _ => Err(refusal(job)),
     }
 }
@@ -64,7 +69,8 @@ pub fn refusal(job: &Job) -> String {
     };
     format!(
         "provider {}/{}/{} is not run in AWS by this version of Sluice{hint}: in AWS, S3 sources and \
-         deploys, ECR sources, CodeBuild builds and tests, Commands, CloudFormation, ECS, CodeDeploy, \
+         deploys, ECR, CodeCommit, CodeStarSourceConnection and GitHub (version 1) sources, CodeBuild builds \
+         and tests, Commands, CloudFormation, ECS, CodeDeploy, \
          CodeDeployToECS, ElasticBeanstalk, Lambda and StepFunctions actions, Manual approvals and custom actions \
          (for job workers) run; run other pipelines with `sluice run` or `sluice serve`",
         t.category, t.owner, t.provider
@@ -90,6 +96,7 @@ pub struct AwsExecutor {
     waits: Waits,
     work_dir: PathBuf,
     commands_project: Option<String>,
+    sources_project: Option<String>,
     artifact_role: Option<String>,
     listener: RwLock<Option<Weak<dyn JobListener>>>,
 }
@@ -99,6 +106,7 @@ impl std::fmt::Debug for AwsExecutor {
         f.debug_struct("AwsExecutor")
             .field("work_dir", &self.work_dir)
             .field("commands_project", &self.commands_project)
+            .field("sources_project", &self.sources_project)
             .finish_non_exhaustive()
     }
 }
@@ -119,9 +127,24 @@ impl AwsExecutor {
             waits: Waits::new(store),
             work_dir: work_dir.into(),
             commands_project,
+            sources_project: None,
             artifact_role,
             listener: RwLock::new(None),
         }
+    }
+
+    /// The executor, running git source actions in `project` (none: they fail, saying so).
+    #[must_use]
+    pub fn with_sources_project(mut self, project: Option<String>) -> Self {
+        self.sources_project = project;
+        self
+    }
+
+    fn region(&self) -> String {
+        self.sdk
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     /// Sets who hears how jobs ended (the runtime; held weakly, as the runtime holds this executor).
@@ -133,39 +156,45 @@ impl AwsExecutor {
     }
 
     /// The job a CodeBuild "Build State Change" event finished, and how (see [`Builds::finished`]).
+    /// A git source's build reports its commit as the action's revision.
     pub async fn build_finished(
         &self,
         event: &serde_json::Value,
     ) -> Result<Option<(Job, JobOutcome)>, String> {
-        self.builds
+        let finished = self
+            .builds
             .finished(event, |job| async move { self.sdk_for(&job).await })
-            .await
+            .await?;
+        Ok(finished.map(|(job, outcome)| {
+            let outcome = match outcome {
+                JobOutcome::Succeeded {
+                    artifacts,
+                    variables,
+                    summary,
+                    revision,
+                } if crate::git_sources::is_git_source(&job) => JobOutcome::Succeeded {
+                    revision: crate::git_sources::revision(
+                        &job,
+                        &variables,
+                        revision.map(|r| r.revision_id).as_deref(),
+                        &self.region(),
+                    ),
+                    artifacts,
+                    variables,
+                    summary,
+                },
+                other => other,
+            };
+            (job, outcome)
+        }))
     }
 
     /// The SDK configuration a job works with: the function's, with the job's role's credentials when it names
     /// one.
     pub async fn sdk_for(&self, job: &Job) -> Result<SdkConfig, String> {
-        let Some(role) = job.role_arn.as_deref().filter(|r| !r.is_empty()) else {
-            return Ok(self.sdk.clone());
-        };
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-            .session_name("sluice-dispatch")
-            .configure(&self.sdk)
-            .build()
-            .await;
-        // Fail here, naming the role, rather than at the job's first request.
-        use aws_credential_types::provider::ProvideCredentials as _;
-        provider
-            .provide_credentials()
+        crate::roles::assume(&self.sdk, job.role_arn.as_deref(), "sluice-dispatch")
             .await
-            .map_err(|e| format!("cannot assume the action's role {role}: {e}"))?;
-        Ok(self
-            .sdk
-            .to_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-            )
-            .build())
+            .map_err(|e| format!("{e} (the action's role)"))
     }
 
     fn listener(&self) -> Option<std::sync::Arc<dyn JobListener>> {
@@ -370,10 +399,7 @@ impl Executor for AwsExecutor {
                     .filter(|p| !p.is_empty())
                     .ok_or("configuration.ProjectName is required for a CodeBuild action")?
                     .clone();
-                let plan = BuildPlan {
-                    project,
-                    buildspec: None,
-                };
+                let plan = BuildPlan::of(project, None);
                 self.builds.start(&sdk, &job, plan).await
             }
             Runner::Commands => {
@@ -381,10 +407,15 @@ impl Executor for AwsExecutor {
                     "Commands actions run on the stack's commands project, and this function has none \
                      (SLUICE_COMMANDS_PROJECT is not set)",
                 )?;
-                let plan = BuildPlan {
-                    project,
-                    buildspec: Some(commands_buildspec(&job)),
-                };
+                let plan = BuildPlan::of(project, Some(commands_buildspec(&job)));
+                self.builds.start(&sdk, &job, plan).await
+            }
+            Runner::GitSource => {
+                let project = self.sources_project.clone().ok_or(
+                    "git source actions run on the stack's sources project, and this function has none \
+                     (SLUICE_SOURCES_PROJECT is not set)",
+                )?;
+                let plan = crate::git_sources::plan(&job, &project, &self.region())?;
                 self.builds.start(&sdk, &job, plan).await
             }
         }

@@ -1,10 +1,12 @@
 //! The trigger function: GitHub webhook deliveries on its function URL (`POST /webhooks/<pipeline>`, and
 //! PutWebhook's named webhooks at `POST /webhooks/named/<name>`, answered by
 //! `sluice_web::webhooks` as `sluice serve` answers them: signature checked in constant time with the
-//! secret read from Secrets Manager at cold start, deliveries de-duplicated). S3 `Object Created` and ECR
-//! `Image Action` (PUSH, SUCCESS) EventBridge events start every pipeline whose first stage has an S3 source
-//! action on that bucket and key, or an ECR source action on that repository and tag (default `latest`), once
-//! per event id (EventBridge delivers at least once).
+//! secret read from Secrets Manager at cold start, deliveries de-duplicated). S3 `Object Created`, ECR
+//! `Image Action` (PUSH, SUCCESS) and `CodeCommit Repository State Change` (a branch created or updated)
+//! EventBridge events start every pipeline whose first stage has an S3 source action on that bucket and key, an
+//! ECR source action on that repository and tag (default `latest`), or a CodeCommit source action on that
+//! repository and branch, pinned to the announced version, digest or commit, once per event id (EventBridge
+//! delivers at least once). The `{"sluice": "poll-sources"}` schedule polls sources ([`crate::polls`]).
 
 use std::sync::Arc;
 
@@ -13,12 +15,14 @@ use serde_json::{json, Value};
 use sluice_definition::Pipeline;
 use sluice_runtime::records::{RevisionOverride, TriggerInfo};
 use sluice_runtime::{Runtime, StartRequest};
+use sluice_web::git_webhooks::{self, GitDelivery};
 use sluice_web::webhooks::{self, Delivery, PATH_PREFIX};
 use sluice_web::WebReply;
 use tracing::{info, warn};
 
 use crate::config::TriggerConfig;
 use crate::dispatch::TaskFailure;
+use crate::polls::{Poller, POLL_EVENT};
 use crate::url;
 use crate::wiring::{self, RuntimeSettings, WiringError};
 
@@ -28,6 +32,8 @@ pub struct Trigger {
     pub runtime: Arc<Runtime>,
     /// GitHub's webhook secret.
     pub secret: Vec<u8>,
+    /// What the poll schedule polls sources with.
+    pub poller: Poller,
 }
 
 impl Trigger {
@@ -39,15 +45,31 @@ impl Trigger {
             account: config.account.clone(),
             ..Default::default()
         };
+        let poller = Poller::new(sdk.clone(), config.github_url.clone()).map_err(|e| {
+            WiringError::Adapter(format!(
+                "cannot load the system's TLS root certificates: {e}"
+            ))
+        })?;
         Ok(Self {
             runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
             secret,
+            poller,
         })
     }
 
     /// Answers one event: a function URL request, or an EventBridge event. A service event that could not be
     /// handled fails the invocation, so that EventBridge's asynchronous invocation retries it.
     pub async fn handle(&self, event: Value) -> Result<LambdaFunctionUrlResponse, TaskFailure> {
+        if event.get("sluice").and_then(Value::as_str) == Some(POLL_EVENT) {
+            let polled = self.poller.poll(&self.runtime).await.map_err(|message| {
+                warn!(error = %message, "cannot poll sources");
+                TaskFailure {
+                    name: "Sluice.InternalError".into(),
+                    message,
+                }
+            })?;
+            return Ok(url::response(url::json_reply(200, &polled)));
+        }
         let from_service = event.get("source").is_some();
         let reply = answer(&self.runtime, &self.secret, event).await;
         if from_service && reply.status >= 500 {
@@ -100,7 +122,21 @@ pub async fn answer(runtime: &Runtime, secret: &[u8], event: Value) -> WebReply 
             };
             webhooks::deliver_named(runtime, delivery, source_ip).await
         }
-        None => webhooks::deliver(runtime, secret, delivery).await,
+        None => {
+            // GitHub, GitLab and Bitbucket deliveries, told apart by their headers.
+            let headers: Vec<(&str, &str)> = req
+                .headers
+                .iter()
+                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.trim())))
+                .collect();
+            let git = GitDelivery {
+                method: &method,
+                pipeline,
+                headers: &headers,
+                body: &body,
+            };
+            git_webhooks::deliver_git(runtime, secret, git).await
+        }
     }
 }
 
@@ -125,6 +161,15 @@ pub enum SourceEvent {
         /// The image pushed.
         digest: Option<String>,
     },
+    /// A CodeCommit branch was created or moved.
+    CodeCommit {
+        /// The repository.
+        repository: String,
+        /// The branch.
+        branch: String,
+        /// The commit it points at now.
+        commit: String,
+    },
 }
 
 impl SourceEvent {
@@ -133,6 +178,7 @@ impl SourceEvent {
         let (revision_type, value) = match self {
             Self::S3 { version_id, .. } => ("S3_OBJECT_VERSION_ID", version_id.as_ref()?),
             Self::Ecr { digest, .. } => ("IMAGE_DIGEST", digest.as_ref()?),
+            Self::CodeCommit { commit, .. } => (crate::git_sources::COMMIT_ID, commit),
         };
         Some(RevisionOverride {
             action_name: action.to_owned(),
@@ -142,7 +188,7 @@ impl SourceEvent {
     }
 
     /// Reads an EventBridge event; None for events that announce no new revision (other services, failed
-    /// or non-push ECR actions, untagged images).
+    /// or non-push ECR actions, untagged images, deleted CodeCommit references and tags).
     pub fn from_eventbridge(event: &Value) -> Option<Self> {
         let text = |path: &str| event.pointer(path).and_then(Value::as_str);
         match (text("/source")?, text("/detail-type")?) {
@@ -165,6 +211,20 @@ impl SourceEvent {
                     digest: text("/detail/image-digest")
                         .filter(|d| !d.is_empty())
                         .map(str::to_owned),
+                })
+            }
+            ("aws.codecommit", "CodeCommit Repository State Change")
+                if matches!(
+                    text("/detail/event"),
+                    Some("referenceCreated" | "referenceUpdated")
+                ) && text("/detail/referenceType") == Some("branch") =>
+            {
+                Some(Self::CodeCommit {
+                    repository: text("/detail/repositoryName")?.to_owned(),
+                    branch: text("/detail/referenceName")?.to_owned(),
+                    commit: text("/detail/commitId")
+                        .filter(|c| !c.is_empty())?
+                        .to_owned(),
                 })
             }
             _ => None,
@@ -197,13 +257,20 @@ impl SourceEvent {
                             && config("RepositoryName") == Some(repository.as_str())
                             && config("ImageTag").unwrap_or("latest") == tag
                     }
+                    Self::CodeCommit {
+                        repository, branch, ..
+                    } => {
+                        t.provider == "CodeCommit"
+                            && config("RepositoryName") == Some(repository.as_str())
+                            && config("BranchName") == Some(branch.as_str())
+                    }
                 };
             follows.then_some(a.name.as_str())
         })
     }
 }
 
-/// Starts the pipelines an S3 or ECR event concerns, once per event id.
+/// Starts the pipelines an S3, ECR or CodeCommit event concerns, once per event id.
 async fn service_event(runtime: &Runtime, event: &Value) -> WebReply {
     let source = event.get("source").and_then(Value::as_str).unwrap_or("");
     let Some(revision) = SourceEvent::from_eventbridge(event) else {

@@ -67,6 +67,8 @@ pub struct RuntimeSettings {
     pub dispatch_function_arn: String,
     /// The CodeBuild project Commands actions run in (dispatch only).
     pub commands_project: Option<String>,
+    /// The CodeBuild project git source actions run in (dispatch only).
+    pub sources_project: Option<String>,
     /// The role Lambda actions' artifact credentials are minted from (the dispatch function's).
     pub artifact_role: Option<String>,
     /// The trigger function's URL, which PutWebhook's webhook URLs start with (api and cfn-resource).
@@ -106,13 +108,16 @@ pub fn runtime(
         aws_sdk_dynamodb_client(sdk),
         common.table.clone(),
     ));
-    let executor = Arc::new(AwsExecutor::new(
-        sdk.clone(),
-        store.clone(),
-        std::env::temp_dir().join("sluice"),
-        settings.commands_project,
-        settings.artifact_role,
-    ));
+    let executor = Arc::new(
+        AwsExecutor::new(
+            sdk.clone(),
+            store.clone(),
+            std::env::temp_dir().join("sluice"),
+            settings.commands_project,
+            settings.artifact_role,
+        )
+        .with_sources_project(settings.sources_project),
+    );
     let runtime = Arc::new(Runtime {
         store,
         objects: Arc::new(S3ObjectStore::new(aws_sdk_s3_client(sdk))),
