@@ -77,8 +77,8 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
          `aws codepipeline list-pipelines --endpoint-url http://{addr} --region us-east-1`"
     );
     outln!(
-        "sluice: GitHub webhooks at {base_url}/webhooks/PIPELINE (content type application/json), \
-         secret in {}",
+        "sluice: GitHub, GitLab and Bitbucket webhooks at {base_url}/webhooks/PIPELINE (content type \
+         application/json), secret in {}",
         webhook_path.display()
     );
     let notifications = host.state_dir.join("notifications.jsonl");

@@ -133,6 +133,9 @@ fn pull_request_filter(filter: &GitPullRequestFilter, pr: &PullRequest) -> Resul
 
 /// Decides whether `pr` starts `pipeline`.
 pub fn decide(pipeline: &Pipeline, pr: &PullRequest) -> Verdict {
+    if let Err(why) = crate::triggers::same_repository(pipeline, pr.repository.as_deref()) {
+        return Verdict::Skip(why);
+    }
     match matching(pipeline, pr) {
         Ok((_, matched)) => Verdict::Start {
             trigger_type: TRIGGER_TYPE_V2,

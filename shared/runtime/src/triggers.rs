@@ -139,6 +139,9 @@ pub fn decide(pipeline: &Pipeline, push: &Push) -> Verdict {
     if push.deleted {
         return Verdict::Skip(format!("the push deletes the {}", push.git_ref));
     }
+    if let Err(why) = same_repository(pipeline, push.repository.as_deref()) {
+        return Verdict::Skip(why);
+    }
     let triggers = pipeline.triggers.as_deref().unwrap_or_default();
     if !triggers.is_empty() {
         let mut misses = Vec::new();
@@ -230,6 +233,37 @@ fn config<'a>(action: &'a Action, key: &str) -> Option<&'a str> {
         .as_ref()
         .and_then(|c| c.get(key))
         .map(String::as_str)
+}
+
+/// Whether a delivery about `repository` is for this pipeline: yes when the payload names no repository, or the
+/// pipeline's git sources name none (a `LocalSource`), or one of them reads it (`FullRepositoryId`, GitHub's
+/// `Owner/Repo`, compared without case as the hosts do). A shared webhook secret must not let a push to one
+/// repository start a pipeline of another, pinned to a commit its source does not have.
+pub(crate) fn same_repository(pipeline: &Pipeline, repository: Option<&str>) -> Result<(), String> {
+    let Some(repository) = repository else {
+        return Ok(());
+    };
+    let named: Vec<String> = pipeline
+        .actions()
+        .filter_map(
+            |(_, _, _, action)| match action.action_type_id.provider.as_str() {
+                "CodeStarSourceConnection" => config(action, "FullRepositoryId").map(str::to_owned),
+                "GitHub" => Some(format!(
+                    "{}/{}",
+                    config(action, "Owner")?,
+                    config(action, "Repo")?
+                )),
+                _ => None,
+            },
+        )
+        .collect();
+    if named.is_empty() || named.iter().any(|n| n.eq_ignore_ascii_case(repository)) {
+        return Ok(());
+    }
+    Err(format!(
+        "the delivery is about repository {repository}, and the pipeline's git sources read {}",
+        named.join(", ")
+    ))
 }
 
 /// Whether pushes start the pipeline through this source when it has no triggers: not when a
@@ -611,6 +645,22 @@ mod tests {
         }))
         .expect("a pipeline");
         assert!(skip_reason(&p, &push("refs/heads/main", &[])).contains("no git source"));
+    }
+
+    #[test]
+    fn a_push_to_another_repository_does_not_start_the_pipeline() {
+        let p = pipeline(json!({}));
+        let mut other = push("refs/heads/main", &[]);
+        other.repository = Some("o/fork".into());
+        assert!(
+            skip_reason(&p, &other)
+                .contains("about repository o/fork, and the pipeline's git sources read o/r"),
+            "{}",
+            skip_reason(&p, &other)
+        );
+        let mut same = push("refs/heads/main", &[]);
+        same.repository = Some("O/R".into());
+        assert!(matches!(decide(&p, &same), Verdict::Start { .. }));
     }
 
     #[test]
