@@ -36,17 +36,13 @@ impl Api {
     /// Builds clients and adapters once.
     pub async fn connect(config: ApiConfig) -> Result<Self, WiringError> {
         let sdk = wiring::sdk().await;
-        let settings = RuntimeSettings {
-            account: config.account.clone(),
-            bucket: config.bucket.clone(),
-            approvals: None,
-            state_machine_role_arn: config.state_machine_role_arn.clone(),
-            dispatch_function_arn: config.dispatch_function_arn.clone(),
-            commands_project: None,
-            sources_project: None,
-            artifact_role: None,
-            webhook_url: config.webhook_url.clone(),
-        };
+        let settings = RuntimeSettings::control_plane(
+            &config.account,
+            &config.bucket,
+            &config.state_machine_role_arn,
+            &config.dispatch_function_arn,
+            config.webhook_url.as_deref(),
+        );
         let secret = wiring::secret(&sdk, &config.api_keys_secret_arn).await?;
         let keys = Keys::parse_secret(&String::from_utf8_lossy(&secret)).map_err(|message| {
             WiringError::Secret {

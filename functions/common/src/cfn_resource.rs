@@ -59,17 +59,13 @@ impl CfnResource {
     /// Builds clients and adapters once.
     pub async fn connect(config: CfnResourceConfig) -> Result<Self, ConnectError> {
         let sdk = wiring::sdk().await;
-        let settings = RuntimeSettings {
-            account: config.account.clone(),
-            bucket: config.bucket.clone(),
-            approvals: None,
-            state_machine_role_arn: config.state_machine_role_arn.clone(),
-            dispatch_function_arn: config.dispatch_function_arn.clone(),
-            commands_project: None,
-            sources_project: None,
-            artifact_role: None,
-            webhook_url: config.webhook_url.clone(),
-        };
+        let settings = RuntimeSettings::control_plane(
+            &config.account,
+            &config.bucket,
+            &config.state_machine_role_arn,
+            &config.dispatch_function_arn,
+            config.webhook_url.as_deref(),
+        );
         Ok(Self {
             runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
             http: http_client().map_err(ConnectError::Roots)?,

@@ -75,6 +75,27 @@ pub struct RuntimeSettings {
     pub webhook_url: Option<String>,
 }
 
+impl RuntimeSettings {
+    /// What the functions that change pipelines (api, cfn-resource) need: publishing state machines and naming
+    /// webhook URLs; no approvals, builds or artifact credentials.
+    pub fn control_plane(
+        account: &str,
+        bucket: &str,
+        state_machine_role_arn: &str,
+        dispatch_function_arn: &str,
+        webhook_url: Option<&str>,
+    ) -> Self {
+        Self {
+            account: account.to_owned(),
+            bucket: bucket.to_owned(),
+            state_machine_role_arn: state_machine_role_arn.to_owned(),
+            dispatch_function_arn: dispatch_function_arn.to_owned(),
+            webhook_url: webhook_url.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+}
+
 /// A function's runtime, and its executor (the dispatch function finishes builds through it).
 pub struct Wired {
     /// The runtime.
