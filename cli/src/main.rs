@@ -24,6 +24,7 @@ mod approvals;
 mod args;
 mod artifacts;
 mod bindings;
+mod changed_files;
 mod client;
 mod control;
 mod definitions;

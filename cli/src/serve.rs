@@ -105,6 +105,9 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         approval_key,
         webhook_secret,
         uploads: fresh_uploads(&host.state_dir)?,
+        changed_files: crate::changed_files::GitChangedFiles {
+            cache: host.state_dir.join("git-cache"),
+        },
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();

@@ -22,6 +22,8 @@ pub(crate) struct Service {
     pub(crate) webhook_secret: Vec<u8>,
     /// Where artifact uploads stream to before they are stored (emptied when the server starts).
     pub(crate) uploads: PathBuf,
+    /// Lists pull requests' changed files with git, for `filePaths` filters.
+    pub(crate) changed_files: crate::changed_files::GitChangedFiles,
 }
 
 impl Service {

@@ -5,6 +5,8 @@
 //! (`X-Gitlab-Token`: the secret itself) and Bitbucket Cloud (`X-Hub-Signature`: HMAC-SHA256 of the body)
 //! deliveries, all with the secret in `<state>/webhook.secret`; `sluice_web::git_webhooks` answers them (the
 //! trigger Lambda function answers GitHub's with the same code). Answers are JSON; a skipped event says why.
+//! A pull request (or a Bitbucket push, which lists no files) judged by a `filePaths` filter has its changed
+//! files listed with git (`changed_files.rs`).
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
@@ -69,6 +71,7 @@ pub(crate) async fn handle(service: &Service, req: Request<Incoming>, pipeline: 
                 pipeline,
                 headers: &headers,
                 body: &body,
+                changed_files: Some(&service.changed_files),
             };
             http::web(
                 webhooks::deliver_git(&service.runtime, &service.webhook_secret, delivery).await,

@@ -2,6 +2,7 @@
 //! conformance suites.
 
 pub mod catcher;
+pub mod codestar_connections;
 pub mod conformance;
 pub mod embedded;
 pub mod git_server;

@@ -27,7 +27,7 @@
 //!
 //! moto does not run builds; it records StartBuild. Everything on Sluice's side is the code that runs in Lambda.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,7 @@ use sluice_runtime::events::Origin;
 use sluice_runtime::jobs::{Executor, JobListener};
 use sluice_runtime::records::{ActionRecord, ActionStatus, ExecutionStatus, RevisionOverride};
 use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
+use sluice_tests::codestar_connections::{ConnectionsStandIn, KnownConnection};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
 use sluice_tests::{unzipped, zip_of};
 
@@ -99,7 +100,12 @@ async fn stack(commands_project: Option<&str>) -> Stack {
             commands_project.map(str::to_owned),
             None,
         )
-        .with_sources_project(Some(sources.clone())),
+        .with_sources_project(Some(sources.clone()))
+        .with_connections(aws_sdk_codestarconnections::Client::from_conf(
+            aws_sdk_codestarconnections::config::Builder::from(&sdk)
+                .endpoint_url(connections().url())
+                .build(),
+        )),
     );
     let runtime = Arc::new(Runtime {
         store,
@@ -1459,6 +1465,46 @@ fn pinned_to(commit: &str) -> StartRequest {
 
 const CONNECTION: &str =
     "arn:aws:codeconnections:us-east-1:123456789012:connection/6e0a4c2b-9d8f-4e1a-b3c5-7f9e1d3b5a70";
+const GITLAB_CONNECTION: &str =
+    "arn:aws:codestar-connections:us-east-1:123456789012:connection/0b8e2f4a-6c1d-4e3f-a5b7-c9d1e3f5a7b9";
+const SELF_MANAGED_CONNECTION: &str =
+    "arn:aws:codeconnections:us-east-1:123456789012:connection/71c3e5a7-b9d1-4f3a-8c5e-7a9b1c3d5e7f";
+const PENDING_CONNECTION: &str =
+    "arn:aws:codeconnections:us-east-1:123456789012:connection/5d7f9b1c-3e5a-4c7e-9a1b-3c5d7e9f1a3b";
+
+/// CodeStar Connections as the executor asks it (moto has none): one connection per provider case.
+fn connections() -> &'static ConnectionsStandIn {
+    static STAND_IN: std::sync::OnceLock<ConnectionsStandIn> = std::sync::OnceLock::new();
+    STAND_IN.get_or_init(|| {
+        let known = |provider: &str, status: &str, host: Option<(&str, &str)>| KnownConnection {
+            provider_type: provider.into(),
+            status: status.into(),
+            host: host.map(|(h, e)| (h.to_owned(), e.to_owned())),
+        };
+        ConnectionsStandIn::start(HashMap::from([
+            (CONNECTION.to_owned(), known("GitHub", "AVAILABLE", None)),
+            (
+                GITLAB_CONNECTION.to_owned(),
+                known("GitLab", "AVAILABLE", None),
+            ),
+            (
+                SELF_MANAGED_CONNECTION.to_owned(),
+                known(
+                    "GitLabSelfManaged",
+                    "AVAILABLE",
+                    Some((
+                        "arn:aws:codeconnections:us-east-1:123456789012:host/lab-1a2b3c4d",
+                        "https://lab.tide.example",
+                    )),
+                ),
+            ),
+            (
+                PENDING_CONNECTION.to_owned(),
+                known("Bitbucket", "PENDING", None),
+            ),
+        ]))
+    })
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connection_and_github_sources_run_as_source_builds_and_record_the_commit() {
@@ -1553,6 +1599,76 @@ async fn connection_and_github_sources_run_as_source_builds_and_record_the_commi
     assert_eq!(
         execution.source_revisions[0].revision.revision_id, commit,
         "{execution:?}"
+    );
+
+    // Connections to GitLab and to a self-managed GitLab: the source type, URL and ProviderType follow the
+    // provider CodeStar Connections names (and the host's endpoint from GetHost).
+    for (connection, repository, source_type, location, provider) in [
+        (
+            GITLAB_CONNECTION,
+            "tide-works/lagoon",
+            "GITLAB",
+            "https://gitlab.com/tide-works/lagoon.git",
+            "GitLab",
+        ),
+        (
+            SELF_MANAGED_CONNECTION,
+            "tide-works/reef",
+            "GITLAB_SELF_MANAGED",
+            "https://lab.tide.example/tide-works/reef.git",
+            "GitLabSelfManaged",
+        ),
+    ] {
+        let name = unique("lagoon");
+        let p = git_pipeline(
+            &name,
+            "AWS",
+            "CodeStarSourceConnection",
+            json!({"ConnectionArn": connection, "FullRepositoryId": repository, "BranchName": "main"}),
+            &out,
+        );
+        let id = stack.start(p, StartRequest::default()).await;
+        let mut seen = HashSet::new();
+        let record = stack
+            .play_source_build(&name, &id, &mut seen, &[("lagoon.txt", "still")])
+            .await;
+        let source = record.source.expect("source");
+        assert_eq!(
+            (
+                source.source_type.as_str(),
+                source.location.as_deref(),
+                source.connection.as_deref(),
+                source.version.as_deref()
+            ),
+            (source_type, Some(location), Some(connection), Some("main"))
+        );
+        let spec: Value =
+            serde_json::from_str(&record.buildspec.expect("buildspec")).expect("JSON");
+        assert_eq!(spec["env"]["variables"]["ProviderType"], provider);
+        let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+        assert_eq!(status, "SUCCEEDED");
+    }
+    let asked = connections().seen();
+    assert!(asked.iter().any(|a| a.starts_with("GetHost ")), "{asked:?}");
+
+    // A connection whose handshake is not done: the action fails, saying so; nothing is built.
+    let name = unique("pending");
+    let p = git_pipeline(
+        &name,
+        "AWS",
+        "CodeStarSourceConnection",
+        json!({"ConnectionArn": PENDING_CONNECTION, "FullRepositoryId": "tide-works/quay", "BranchName": "main"}),
+        &out,
+    );
+    let id = stack.start(p, StartRequest::default()).await;
+    let mut seen = HashSet::new();
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "FAILED");
+    let failed = stack.action(&id, "Checkout").await;
+    let message = failed.error.clone().unwrap_or_default();
+    assert!(
+        message.contains("is PENDING") && message.contains(PENDING_CONNECTION),
+        "{failed:?}"
     );
 }
 

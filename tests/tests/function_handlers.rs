@@ -2,15 +2,18 @@
 //! What the binaries' suite (tests/tests/functions.rs) cannot reach on moto is checked here: the approval
 //! function showing and deciding a real waiting approval once (and the recorder's sweep measuring its wait), and
 //! the trigger function starting an execution once per delivery from a base64-encoded form delivery, as
-//! function URLs send them.
+//! function URLs send them, and listing pull requests' changed files through the hosts' APIs (a loopback
+//! stand-in; the tokens secret on moto).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use base64::Engine as _;
 use serde_json::{json, Value};
 use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
+use sluice_runtime::bitbucket_events::bitbucket_signature;
 use sluice_runtime::links;
 use sluice_runtime::ports::Env;
 use sluice_runtime::records::ExecutionStatus;
@@ -477,4 +480,297 @@ async fn the_trigger_function_starts_pipelines_on_s3_and_ecr_events_once() {
     );
     let tagged = answer(ecr("v2")).await;
     assert_eq!(tagged["started"], json!([]), "{tagged}");
+}
+
+/// A stand-in for the hosts' REST APIs on loopback (the hosts themselves are out of reach here), answering the
+/// documented shapes of GitHub's pull request files, GitLab's merge request diffs and Bitbucket's diffstat,
+/// and recording each request's path and Authorization headers.
+struct HostApis {
+    base: String,
+    seen: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl HostApis {
+    fn start() -> HostApis {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (record, next) = (seen.clone(), base.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("request line");
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let mut auth = String::new();
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).expect("header");
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                    let lower = header.to_ascii_lowercase();
+                    if lower.starts_with("authorization:") || lower.starts_with("private-token:") {
+                        auth = header.trim().to_owned();
+                    }
+                }
+                record.lock().expect("lock").push((path.clone(), auth));
+                let docs: Vec<Value> = (0..100)
+                    .map(|i| json!({"filename": format!("docs/page{i}.md"), "status": "modified"}))
+                    .collect();
+                let (status, body) = match path.as_str() {
+                    "/gh/repos/marsh/gate/pulls/7/files?per_page=100&page=1" => {
+                        ("200 OK", json!(docs))
+                    }
+                    "/gh/repos/marsh/gate/pulls/7/files?per_page=100&page=2" => (
+                        "200 OK",
+                        json!([{"filename": "src/tide.rs", "previous_filename": "src/moon.rs", "status": "renamed"}]),
+                    ),
+                    "/gl/projects/marsh%2Fgate/merge_requests/8/diffs?per_page=100&page=1" => (
+                        "200 OK",
+                        json!([{"old_path": "docs/a.md", "new_path": "docs/a.md", "new_file": false}]),
+                    ),
+                    "/bb/repositories/marsh/gate/pullrequests/9/diffstat?pagelen=100" => (
+                        "200 OK",
+                        json!({"values": [{"status": "added", "old": null, "new": {"path": "docs/b.md"}}],
+                               "next": format!("{next}/bb/diffstat-2")}),
+                    ),
+                    "/bb/repositories/marsh/gate/diffstat/c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00..0ddba11000000000000000000000000000000000?topic=false&pagelen=100" => (
+                        "200 OK",
+                        json!({"values": [{"status": "modified", "old": {"path": "src/gate.rs"}, "new": {"path": "src/gate.rs"}}]}),
+                    ),
+                    "/bb/diffstat-2" => (
+                        "200 OK",
+                        json!({"values": [{"status": "removed", "old": {"path": "src/c.rs"}, "new": null}]}),
+                    ),
+                    _ => ("404 Not Found", json!({"message": "Not Found"})),
+                };
+                let body = body.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        HostApis { base, seen }
+    }
+
+    fn seen(&self, path_start: &str) -> Vec<(String, String)> {
+        let seen = self.seen.lock().expect("lock");
+        seen.iter()
+            .filter(|(p, _)| p.starts_with(path_start))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The trigger function lists a pull request's changed files through its host's API when a `filePaths`
+/// filter needs them: GitHub's pages, GitLab's diffs and Bitbucket's diffstat with its `next` links, with the
+/// tokens of the host tokens secret (read from Secrets Manager on moto) where it has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trigger_function_lists_pull_request_files_through_the_hosts_apis() {
+    use sluice_functions::pull_request_files::{HostApiFiles, HostApis as Apis};
+    let dir = tempfile::tempdir().expect("temp");
+    let env = TestEnv::at(1_800_000_000_000);
+    let (runtime, _engine) = wire(dir.path(), env);
+    let pipeline = json!({
+        "name": "gate-prs", "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [{
+                "name": "Code",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeStarSourceConnection", "version": "1"},
+                "configuration": {"ConnectionArn": "arn:aws:codestar-connections:us-east-1:123456789012:connection/4d3c2b1a-0000-1111-2222-333344445555",
+                                  "FullRepositoryId": "marsh/gate", "BranchName": "main"},
+                "outputArtifacts": [{"name": "Src"}]
+            }]},
+            {"name": "Build", "actions": [{
+                "name": "List",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["ls"],
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ],
+        "triggers": [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+            "sourceActionName": "Code",
+            "pullRequest": [{"branches": {"includes": ["main"]}, "filePaths": {"includes": ["src/**"]}}],
+            "push": [{"branches": {"includes": ["main"]}, "filePaths": {"includes": ["src/**"]}}]
+        }}]
+    });
+    let doc = load(&pipeline.to_string(), Syntax::Json, &Limits::default()).expect("valid");
+    runtime
+        .put_pipeline(doc.pipeline, None)
+        .await
+        .expect("stored");
+
+    let apis = HostApis::start();
+    let sdk = sluice_tests::moto::config().await;
+    let tokens = sluice_tests::moto::unique("sluice-source/host-tokens");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&tokens)
+        .secret_string(json!({"GitHub": "ghp_tide", "Bitbucket": "heron:app-pw"}).to_string())
+        .send()
+        .await
+        .expect("secret");
+    let lister = HostApiFiles::new(
+        sluice_functions::cfn_resource::http_client().expect("http"),
+        sdk,
+        Apis {
+            github: format!("{}/gh", apis.base),
+            gitlab: format!("{}/gl", apis.base),
+            bitbucket: format!("{}/bb", apis.base),
+        },
+        Some(tokens),
+    );
+    let secret = b"estuary";
+    let commit = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+    let deliver = |headers: Vec<(&'static str, String)>, body: String| {
+        let runtime = runtime.clone();
+        let lister = &lister;
+        async move {
+            let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let event = url_request("POST", "/webhooks/gate-prs", "", &pairs, body.as_bytes());
+            let reply =
+                sluice_functions::trigger::answer_with(&runtime, secret, Some(lister), event).await;
+            let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+            (reply.status, json)
+        }
+    };
+    let github = |number: u64, delivery: &str| {
+        let body = json!({
+            "action": "opened", "number": number,
+            "pull_request": {"number": number, "title": "Tides", "head": {"ref": "feature/tide", "sha": commit},
+                             "base": {"ref": "main", "sha": commit}},
+            "repository": {"full_name": "marsh/gate", "default_branch": "main"}
+        })
+        .to_string();
+        let headers = vec![
+            ("content-type", "application/json".to_owned()),
+            ("x-github-event", "pull_request".to_owned()),
+            ("x-github-delivery", delivery.to_owned()),
+            (
+                "x-hub-signature-256",
+                github_signature(secret, body.as_bytes()),
+            ),
+        ];
+        (headers, body)
+    };
+
+    // GitHub: 100 docs on page 1, a rename into src/ on page 2: started, with the bearer token.
+    let (headers, body) = github(7, "gh-7");
+    let (status, answer) = deliver(headers, body).await;
+    assert_eq!(
+        (status, &answer["started"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    assert_eq!(answer["pullRequest"]["changedFiles"], 102, "{answer}");
+    let asked = apis.seen("/gh/repos/marsh/gate/pulls/7/");
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().all(|(_, a)| a.ends_with("Bearer ghp_tide")),
+        "{asked:?}"
+    );
+
+    // GitLab: docs only, so skipped; no GitLab token in the secret, so none sent.
+    let mr = json!({
+        "object_kind": "merge_request",
+        "project": {"path_with_namespace": "marsh/gate", "default_branch": "main"},
+        "object_attributes": {"iid": 8, "title": "Docs", "action": "open", "source_branch": "docs",
+                              "target_branch": "main", "last_commit": {"id": commit}}
+    })
+    .to_string();
+    let headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("x-gitlab-event", "Merge Request Hook".to_owned()),
+        ("x-gitlab-event-uuid", "gl-8".to_owned()),
+        (
+            "x-gitlab-token",
+            String::from_utf8_lossy(secret).into_owned(),
+        ),
+    ];
+    let (status, answer) = deliver(headers, mr).await;
+    assert_eq!(
+        (status, &answer["started"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
+    let reason = answer["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("none of the 1 changed file(s) is selected by filePaths"),
+        "{reason}"
+    );
+    assert_eq!(
+        apis.seen("/gl/"),
+        [(
+            "/gl/projects/marsh%2Fgate/merge_requests/8/diffs?per_page=100&page=1".to_owned(),
+            String::new()
+        )]
+    );
+
+    // Bitbucket: a removed src file on the `next` page: started, with basic auth.
+    let pr = json!({
+        "pullrequest": {"id": 9, "title": "Drop c", "source": {"branch": {"name": "drop-c"}, "commit": {"hash": commit}},
+                        "destination": {"branch": {"name": "main"}}},
+        "repository": {"full_name": "marsh/gate"}
+    })
+    .to_string();
+    let headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("x-event-key", "pullrequest:created".to_owned()),
+        ("x-request-uuid", "bb-9".to_owned()),
+        (
+            "x-hub-signature",
+            bitbucket_signature(secret, pr.as_bytes()),
+        ),
+    ];
+    let (status, answer) = deliver(headers, pr).await;
+    assert_eq!(
+        (status, &answer["started"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("heron:app-pw");
+    assert_eq!(apis.seen("/bb/").len(), 2);
+    assert!(apis
+        .seen("/bb/")
+        .iter()
+        .all(|(_, a)| a.ends_with(&format!("Basic {basic}"))));
+
+    // A Bitbucket push lists no files: its diffstat between the commits after and before is asked for.
+    let push = json!({
+        "repository": {"full_name": "marsh/gate"},
+        "push": {"changes": [{
+            "new": {"type": "branch", "name": "main", "target": {"type": "commit", "hash": commit, "message": "gate"}},
+            "old": {"type": "branch", "name": "main", "target": {"type": "commit", "hash": "0ddba11000000000000000000000000000000000"}},
+            "created": false, "closed": false, "forced": false
+        }]}
+    })
+    .to_string();
+    let headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("x-event-key", "repo:push".to_owned()),
+        ("x-request-uuid", "bb-push-1".to_owned()),
+        (
+            "x-hub-signature",
+            bitbucket_signature(secret, push.as_bytes()),
+        ),
+    ];
+    let (status, answer) = deliver(headers, push).await;
+    assert_eq!(
+        (status, &answer["started"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    assert_eq!(apis.seen("/bb/repositories/marsh/gate/diffstat/").len(), 1);
+
+    // A pull request the host does not know: the delivery fails, so the host may send it again.
+    let (headers, body) = github(10, "gh-10");
+    let (status, answer) = deliver(headers, body).await;
+    assert_eq!(status, 502, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(message.contains("answered 404 Not Found"), "{message}");
 }

@@ -1,7 +1,8 @@
 //! A pipeline's webhook beyond GitHub pushes, through the built binary under `sluice serve`: GitLab pushes
 //! (`X-Gitlab-Token`), Bitbucket Cloud pushes (`X-Hub-Signature`), pull request triggers, and
 //! `DetectChanges: "false"`. The pipelines' sources are `CodeStarSourceConnection`s, which nothing fetches
-//! here: what is checked is which executions start, and that each is pinned to the delivered commit.
+//! here: what is checked is which executions start, and that each is pinned to the delivered commit. Pull
+//! requests judged by `filePaths` have their changed files listed with git from a loopback git server.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,6 +10,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use sluice_runtime::bitbucket_events::bitbucket_signature;
 use sluice_runtime::triggers::github_signature;
+use sluice_tests::git_server::{with_credentials, GitServer, WorkTree};
 use sluice_tests::served::{Reply, Server};
 
 const PUSHED: &str = "3a3b3c3d3e3f40414243444546474849404b4c4d";
@@ -473,6 +475,164 @@ fn pull_requests_into_the_filtered_branches_start_the_head_commit() {
     );
     assert_eq!(pinned(&server, &started(&r)), commit_pin(TAGGED));
     assert_eq!(executions(&server, "reviewed").len(), 2);
+}
+
+fn github_pull_request_at(action: &str, number: u64, head: &str) -> Vec<u8> {
+    let mut body: Value =
+        serde_json::from_slice(&github_pull_request(action, number, "main")).expect("json");
+    body["pull_request"]["head"]["sha"] = json!(head);
+    body.to_string().into_bytes()
+}
+
+#[test]
+fn file_path_filters_judge_the_files_a_pull_request_changes_read_with_git() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let git = GitServer::start_temp(Some(("tide", "s3cret")));
+    git.create_repo("harbour/tide");
+    let push_url = with_credentials(&git.url("harbour/tide"), "tide", "s3cret");
+    let work = WorkTree::init(&dir.path().join("work"));
+    work.write("src/moon.rs", "fn main() {}\n")
+        .write("docs/tides.md", "# Tides\n");
+    let first = work.commit("first");
+    work.push(&push_url, "main");
+    // The pull request's branch changes docs only, then src too; main moves on with a src change meanwhile,
+    // which is not the pull request's.
+    work.branch("feature/spring");
+    work.write("docs/tides.md", "# Spring tides\n");
+    let docs_only = work.commit("docs");
+    work.push(&push_url, "feature/spring");
+    work.git(&["checkout", "--quiet", "main"]);
+    work.write("src/sun.rs", "// sun\n");
+    work.commit("main moves on");
+    work.push(&push_url, "main");
+    work.git(&["checkout", "--quiet", "feature/spring"]);
+
+    let base = git.base_url();
+    let server = Server::start_env(
+        &dir.path().join("served"),
+        true,
+        &[
+            ("SLUICE_GIT_BASE_URL", base.as_str()),
+            ("SLUICE_GIT_USERNAME", "tide"),
+            ("SLUICE_GIT_TOKEN", "s3cret"),
+        ],
+    );
+    let definition = json!({"pipeline": {
+        "name": "sources", "pipelineType": "V2", "stages": stages(None),
+        "triggers": [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+            "sourceActionName": "Code",
+            "pullRequest": [{"branches": {"includes": ["main"]}, "filePaths": {"includes": ["src/**"], "excludes": ["src/sun.rs"]}}]
+        }}]
+    }});
+    server.ok("CreatePipeline", definition.clone());
+
+    let r = github(
+        &server,
+        "sources",
+        "pull_request",
+        "fp-1",
+        &github_pull_request_at("opened", 21, &docs_only),
+    );
+    let reason = skipped(&r);
+    assert!(
+        reason.contains("none of the 1 changed file(s) is selected by filePaths"),
+        "{reason}"
+    );
+    assert_eq!(r.json()["pullRequest"]["changedFiles"], 1, "{}", r.body);
+
+    work.write("src/moon.rs", "fn main() { tide() }\n");
+    let with_src = work.commit("src");
+    work.push(&push_url, "feature/spring");
+    let r = github(
+        &server,
+        "sources",
+        "pull_request",
+        "fp-2",
+        &github_pull_request_at("synchronize", 21, &with_src),
+    );
+    let id = started(&r);
+    assert_eq!(r.json()["pullRequest"]["changedFiles"], 2, "{}", r.body);
+    assert_eq!(pinned(&server, &id), commit_pin(&with_src));
+
+    // A commit the repository does not have: the delivery fails (so the host can send it again), saying why.
+    let r = github(
+        &server,
+        "sources",
+        "pull_request",
+        "fp-3",
+        &github_pull_request_at("synchronize", 21, PR_HEAD),
+    );
+    assert_eq!(r.status, 502, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(PR_HEAD) && message.contains("could not be listed"),
+        "{message}"
+    );
+
+    // Wrong credentials: the same, and git's refusal explained.
+    let wrong = Server::start_env(
+        &dir.path().join("wrong"),
+        true,
+        &[
+            ("SLUICE_GIT_BASE_URL", base.as_str()),
+            ("SLUICE_GIT_USERNAME", "tide"),
+            ("SLUICE_GIT_TOKEN", "not-it"),
+        ],
+    );
+    wrong.ok("CreatePipeline", definition);
+    let r = github(
+        &wrong,
+        "sources",
+        "pull_request",
+        "fp-4",
+        &github_pull_request_at("opened", 21, &with_src),
+    );
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(r.body.contains("could not authenticate"), "{}", r.body);
+    assert_eq!(executions(&server, "sources").len(), 1);
+    assert!(executions(&wrong, "sources").is_empty());
+
+    // Bitbucket's pushes list no files either: a push filter with filePaths has them listed between the
+    // commits before and after the push.
+    server.ok(
+        "CreatePipeline",
+        json!({"pipeline": {
+            "name": "pushes", "pipelineType": "V2", "stages": stages(None),
+            "triggers": [{"providerType": "CodeStarSourceConnection", "gitConfiguration": {
+                "sourceActionName": "Code",
+                "push": [{"branches": {"includes": ["feature/*"]}, "filePaths": {"includes": ["src/**"]}}]
+            }}]
+        }}),
+    );
+    let moved = |before: &str, after: &str| {
+        let mut change = bitbucket_change("branch", "feature/spring", after);
+        change["old"] = json!({"type": "branch", "name": "feature/spring",
+                               "target": {"type": "commit", "hash": before}});
+        change["created"] = json!(false);
+        bitbucket_push(json!([change]))
+    };
+    let docs_push = moved(&first, &docs_only);
+    let sig = bitbucket_signature(secret(&server).as_bytes(), &docs_push);
+    let r = post(
+        &server,
+        "pushes",
+        &bitbucket("repo:push", "bb-docs", Some(sig)),
+        &docs_push,
+    );
+    let reason = skipped(&r);
+    assert!(
+        reason.contains("none of the 1 changed file(s) is selected by filePaths"),
+        "{reason}"
+    );
+    let src_push = moved(&docs_only, &with_src);
+    let sig = bitbucket_signature(secret(&server).as_bytes(), &src_push);
+    let r = post(
+        &server,
+        "pushes",
+        &bitbucket("repo:push", "bb-src", Some(sig)),
+        &src_push,
+    );
+    assert_eq!(pinned(&server, &started(&r)), commit_pin(&with_src));
 }
 
 #[test]

@@ -214,6 +214,11 @@ pub struct TriggerConfig {
     pub github_url: String,
     /// The account, from the secret's ARN.
     pub account: String,
+    /// `SLUICE_GITHUB_API_URL`, `SLUICE_GITLAB_API_URL`, `SLUICE_BITBUCKET_API_URL` (optional, the hosts' own
+    /// by default): where pull requests' changed files are asked for; other addresses only for tests.
+    pub host_apis: HostApis,
+    /// `SLUICE_HOST_TOKENS_SECRET` (optional): the secret with the hosts' API tokens, by host.
+    pub host_tokens_secret: Option<String>,
 }
 
 impl TriggerConfig {
@@ -228,6 +233,18 @@ impl TriggerConfig {
                 |_| "https://github.com".to_owned(),
                 |u| u.trim_end_matches('/').to_owned(),
             ),
+            host_apis: {
+                let defaults = HostApis::default();
+                let or = |name: &'static str, default: String| {
+                    var(vars, name).map_or(default, |u| u.trim_end_matches('/').to_owned())
+                };
+                HostApis {
+                    github: or("SLUICE_GITHUB_API_URL", defaults.github),
+                    gitlab: or("SLUICE_GITLAB_API_URL", defaults.gitlab),
+                    bitbucket: or("SLUICE_BITBUCKET_API_URL", defaults.bitbucket),
+                }
+            },
+            host_tokens_secret: var(vars, "SLUICE_HOST_TOKENS_SECRET").ok(),
         })
     }
 }
@@ -304,6 +321,27 @@ impl CfnResourceConfig {
     }
 }
 from_env!(CfnResourceConfig);
+
+/// Where each host's REST API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostApis {
+    /// `SLUICE_GITHUB_API_URL`.
+    pub github: String,
+    /// `SLUICE_GITLAB_API_URL`.
+    pub gitlab: String,
+    /// `SLUICE_BITBUCKET_API_URL`.
+    pub bitbucket: String,
+}
+
+impl Default for HostApis {
+    fn default() -> Self {
+        Self {
+            github: "https://api.github.com".into(),
+            gitlab: "https://gitlab.com/api/v4".into(),
+            bitbucket: "https://api.bitbucket.org/2.0".into(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, Mutex};
 use tracing::{info, warn};
 
 use crate::builds::{commands_buildspec, BuildPlan, Builds};
+use crate::connections::Connections;
 use crate::waits::Waits;
 use sluice_providers::{Context, Provider, Step};
 use sluice_runtime::jobs::ExternalExecution;
@@ -97,6 +98,7 @@ pub struct AwsExecutor {
     work_dir: PathBuf,
     commands_project: Option<String>,
     sources_project: Option<String>,
+    connections: Connections,
     artifact_role: Option<String>,
     listener: RwLock<Option<Weak<dyn JobListener>>>,
 }
@@ -122,6 +124,7 @@ impl AwsExecutor {
         artifact_role: Option<String>,
     ) -> Self {
         Self {
+            connections: Connections::new(aws_sdk_codestarconnections::Client::new(&sdk)),
             sdk,
             builds: Builds::new(store.clone()),
             waits: Waits::new(store),
@@ -131,6 +134,13 @@ impl AwsExecutor {
             artifact_role,
             listener: RwLock::new(None),
         }
+    }
+
+    /// The executor, asking CodeStar Connections through `client` (by default the function's own).
+    #[must_use]
+    pub fn with_connections(mut self, client: aws_sdk_codestarconnections::Client) -> Self {
+        self.connections = Connections::new(client);
+        self
     }
 
     /// The executor, running git source actions in `project` (none: they fail, saying so).
@@ -415,7 +425,13 @@ impl Executor for AwsExecutor {
                     "git source actions run on the stack's sources project, and this function has none \
                      (SLUICE_SOURCES_PROJECT is not set)",
                 )?;
-                let plan = crate::git_sources::plan(&job, &project, &self.region())?;
+                let host = match job.configuration.get("ConnectionArn") {
+                    Some(arn) if job.action_type.provider == "CodeStarSourceConnection" => {
+                        Some(self.connections.host(arn).await?)
+                    }
+                    _ => None,
+                };
+                let plan = crate::git_sources::plan(&job, &project, &self.region(), host.as_ref())?;
                 self.builds.start(&sdk, &job, plan).await
             }
         }

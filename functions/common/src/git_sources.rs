@@ -1,8 +1,10 @@
 //! Git source actions in AWS, each run as a build of the stack's sources project ([`crate::builds`]):
 //!
 //! - `Source/AWS/CodeStarSourceConnection`: CodeBuild checks the repository out through the connection
-//!   (`sourceAuthOverride` CODECONNECTIONS: Sluice never holds a token). The source type is GITHUB: the
-//!   connection's provider (GitLab, Bitbucket) would take GetConnection, which this version does not call.
+//!   (`sourceAuthOverride` CODECONNECTIONS: Sluice never holds a token). The connection's provider, from
+//!   CodeStar Connections' GetConnection (and GetHost for self-managed hosts, [`ConnectionHost`]), picks the
+//!   source type and repository URL (GITHUB, GITLAB, BITBUCKET, GITHUB_ENTERPRISE, GITLAB_SELF_MANAGED) and
+//!   the `ProviderType` variable.
 //! - `Source/AWS/CodeCommit`: a CODECOMMIT source at `https://git-codecommit.<region>.amazonaws.com/v1/repos/<name>`,
 //!   read with the sources project's role.
 //! - `Source/ThirdParty/GitHub` (version 1): a NO_SOURCE build whose buildspec fetches
@@ -65,6 +67,49 @@ pub enum GitSource {
         /// `OAuthToken`, as configured (a value or a `{{resolve:...}}` reference).
         token: String,
     },
+}
+
+/// What a connection connects to: its `ProviderType` as CodeStar Connections names it (`GitHub`, `GitLab`,
+/// `Bitbucket`, `GitHubEnterpriseServer`, `GitLabSelfManaged`) and, for the self-managed ones, the host's
+/// endpoint (GetHost's `ProviderEndpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionHost {
+    /// The provider type.
+    pub provider_type: String,
+    /// The self-managed host's URL.
+    pub endpoint: Option<String>,
+}
+
+impl ConnectionHost {
+    /// CodeBuild's source type and the host's web address for this provider; `Err` for a provider CodeBuild
+    /// cannot check out through a connection.
+    pub fn source(&self) -> Result<(&'static str, String), String> {
+        let endpoint = || {
+            self.endpoint
+                .as_deref()
+                .map(|e| e.trim_end_matches('/').to_owned())
+                .filter(|e| !e.is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "the {} connection's host has no endpoint (GetHost answered none)",
+                        self.provider_type
+                    )
+                })
+        };
+        Ok(match self.provider_type.as_str() {
+            "GitHub" => ("GITHUB", "https://github.com".to_owned()),
+            "GitLab" => ("GITLAB", "https://gitlab.com".to_owned()),
+            "Bitbucket" => ("BITBUCKET", "https://bitbucket.org".to_owned()),
+            "GitHubEnterpriseServer" => ("GITHUB_ENTERPRISE", endpoint()?),
+            "GitLabSelfManaged" => ("GITLAB_SELF_MANAGED", endpoint()?),
+            other => {
+                return Err(format!(
+                    "connections to {other} cannot be checked out by CodeBuild (GitHub, GitHub Enterprise \
+                     Server, GitLab, GitLab self-managed and Bitbucket can)"
+                ))
+            }
+        })
+    }
 }
 
 /// Whether a job's provider is one of the git sources.
@@ -185,18 +230,28 @@ impl GitSource {
     }
 
     /// A link to `commit` for people.
-    pub fn commit_url(&self, commit: &str, region: &str) -> String {
-        match self {
-            Self::Connection { repository, .. } => {
-                format!("https://github.com/{repository}/commit/{commit}")
-            }
+    /// A commit's page; a connection's by its `ProviderType` (none for self-managed hosts, whose address the
+    /// build does not report).
+    pub fn commit_url(
+        &self,
+        commit: &str,
+        region: &str,
+        provider_type: Option<&str>,
+    ) -> Option<String> {
+        Some(match self {
+            Self::Connection { repository, .. } => match provider_type.unwrap_or("GitHub") {
+                "GitHub" => format!("https://github.com/{repository}/commit/{commit}"),
+                "GitLab" => format!("https://gitlab.com/{repository}/-/commit/{commit}"),
+                "Bitbucket" => format!("https://bitbucket.org/{repository}/commits/{commit}"),
+                _ => return None,
+            },
             Self::CodeCommit { repository, .. } => format!(
                 "https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/{repository}/commit/{commit}?region={region}"
             ),
             Self::GitHub { owner, repo, .. } => {
                 format!("https://github.com/{owner}/{repo}/commit/{commit}")
             }
-        }
+        })
     }
 }
 
@@ -318,7 +373,7 @@ fn artifacts(with_git: bool) -> Value {
 
 /// The buildspec of a git source's build (JSON, which CodeBuild reads as YAML). Configured values reach the shell
 /// only as variables, never inside a command's text.
-pub fn buildspec(source: &GitSource) -> String {
+pub fn buildspec(source: &GitSource, host: Option<&ConnectionHost>) -> String {
     let mut fixed = BTreeMap::from([("BranchName", source.branch().to_owned())]);
     let mut commands = Vec::new();
     match source {
@@ -329,7 +384,8 @@ pub fn buildspec(source: &GitSource) -> String {
         } => {
             fixed.insert("ConnectionArn", connection_arn.clone());
             fixed.insert("FullRepositoryName", repository.clone());
-            fixed.insert("ProviderType", "GitHub".to_owned());
+            let provider = host.map_or("GitHub", |h| h.provider_type.as_str());
+            fixed.insert("ProviderType", provider.to_owned());
             commands.extend(commit_commands(false));
         }
         GitSource::CodeCommit { repository, .. } => {
@@ -366,8 +422,14 @@ pub fn buildspec(source: &GitSource) -> String {
     .to_string()
 }
 
-/// The build that runs `job`'s git source in `project`, in `region`.
-pub fn plan(job: &Job, project: &str, region: &str) -> Result<BuildPlan, String> {
+/// The build that runs `job`'s git source in `project`, in `region`; a connection source needs its
+/// connection's `host`.
+pub fn plan(
+    job: &Job,
+    project: &str,
+    region: &str,
+    host: Option<&ConnectionHost>,
+) -> Result<BuildPlan, String> {
     let source = GitSource::of(job)?;
     if job.outputs.len() != 1 {
         return Err(format!(
@@ -389,13 +451,19 @@ pub fn plan(job: &Job, project: &str, region: &str) -> Result<BuildPlan, String>
             repository,
             branch,
             ..
-        } => BuildSource {
-            source_type: "GITHUB".into(),
-            location: Some(format!("https://github.com/{repository}.git")),
-            connection: Some(connection_arn.clone()),
-            version: Some(pinned.unwrap_or(branch).to_owned()),
-            clone_depth: Some(depth),
-        },
+        } => {
+            let host = host.ok_or_else(|| {
+                format!("the provider of connection {connection_arn} is not known")
+            })?;
+            let (source_type, web) = host.source()?;
+            BuildSource {
+                source_type: source_type.into(),
+                location: Some(format!("{web}/{repository}.git")),
+                connection: Some(connection_arn.clone()),
+                version: Some(pinned.unwrap_or(branch).to_owned()),
+                clone_depth: Some(depth),
+            }
+        }
         GitSource::CodeCommit {
             repository, branch, ..
         } => BuildSource {
@@ -427,7 +495,7 @@ pub fn plan(job: &Job, project: &str, region: &str) -> Result<BuildPlan, String>
     };
     Ok(BuildPlan {
         project: project.to_owned(),
-        buildspec: Some(buildspec(&source)),
+        buildspec: Some(buildspec(&source, host)),
         source: Some(build_source),
         environment,
     })
@@ -464,321 +532,21 @@ pub fn revision(
         .to_owned();
     let commit = &commit;
     let url = match variables.get("CommitUrl").filter(|u| !u.is_empty()) {
-        Some(url) => url.clone(),
-        None => source.commit_url(commit, region),
+        Some(url) => Some(url.clone()),
+        None => source.commit_url(
+            commit,
+            region,
+            variables.get("ProviderType").map(String::as_str),
+        ),
     };
     Some(SourceRevision {
         revision_id: commit.clone(),
         revision_summary: variables
             .get("CommitMessage")
             .map(|m| m.trim_end().to_owned()),
-        revision_url: Some(url),
+        revision_url: url,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_definition::ActionTypeId;
-    use sluice_runtime::jobs::JobOutput;
-    use sluice_runtime::records::RevisionOverride;
-
-    fn job(owner: &str, provider: &str, config: &[(&str, &str)]) -> Job {
-        Job {
-            id: "e1/Source/Fetch/1".into(),
-            pipeline: "p".into(),
-            execution_id: "e1".into(),
-            stage: "Source".into(),
-            action: "Fetch".into(),
-            attempt: 1,
-            action_type: ActionTypeId {
-                category: "Source".into(),
-                owner: owner.into(),
-                provider: provider.into(),
-                version: "1".into(),
-            },
-            configuration: config
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            commands: vec![],
-            environment: BTreeMap::new(),
-            inputs: vec![],
-            outputs: vec![JobOutput {
-                name: "Src".into(),
-                files: vec![],
-                bucket: "art".into(),
-                key: "p/Src/k".into(),
-                encryption_key: None,
-            }],
-            output_variables: vec![],
-            timeout_seconds: 3600,
-            base_dir: None,
-            revision_override: None,
-            role_arn: None,
-            artifact_store: None,
-            invocation: None,
-        }
-    }
-
-    fn pin(j: &mut Job, commit: &str) {
-        j.revision_override = Some(RevisionOverride {
-            action_name: "Fetch".into(),
-            revision_type: COMMIT_ID.into(),
-            revision_value: commit.into(),
-        });
-    }
-
-    const CONNECTION: &str =
-        "arn:aws:codeconnections:eu-west-1:123456789012:connection/3b1e7c42-0f6d-4a8e-9c15-d2a7b8e4f901";
-
-    #[test]
-    fn a_connection_source_checks_out_through_the_connection() {
-        let mut j = job(
-            "AWS",
-            "CodeStarSourceConnection",
-            &[
-                ("ConnectionArn", CONNECTION),
-                ("FullRepositoryId", "tide-works/harbour"),
-                ("BranchName", "release/2.x"),
-            ],
-        );
-        let plan = plan(&j, "sources", "eu-west-1").expect("plan");
-        let source = plan.source.clone().expect("source");
-        assert_eq!(
-            source,
-            BuildSource {
-                source_type: "GITHUB".into(),
-                location: Some("https://github.com/tide-works/harbour.git".into()),
-                connection: Some(CONNECTION.into()),
-                version: Some("release/2.x".into()),
-                clone_depth: Some(1),
-            }
-        );
-        assert!(plan.environment.is_empty());
-        let spec: Value = serde_json::from_str(&plan.buildspec.expect("spec")).expect("json");
-        assert_eq!(
-            spec["env"]["exported-variables"],
-            json!([
-                "AuthorDate",
-                "BranchName",
-                "CommitId",
-                "CommitMessage",
-                "ConnectionArn",
-                "FullRepositoryName",
-                "ProviderType"
-            ])
-        );
-        assert_eq!(spec["env"]["variables"]["BranchName"], "release/2.x");
-        assert_eq!(
-            spec["env"]["variables"]["FullRepositoryName"],
-            "tide-works/harbour"
-        );
-        assert_eq!(spec["artifacts"]["exclude-paths"], json!([".git/**/*"]));
-
-        // A full clone keeps .git; a pinned commit is the version, fetched with its history.
-        j.configuration
-            .insert("OutputArtifactFormat".into(), "CODEBUILD_CLONE_REF".into());
-        pin(&mut j, "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6");
-        let plan = super::plan(&j, "sources", "eu-west-1").expect("plan");
-        let source = plan.source.expect("source");
-        assert_eq!(
-            source.version.as_deref(),
-            Some("9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6")
-        );
-        assert_eq!(source.clone_depth, Some(0));
-        let spec: Value = serde_json::from_str(&plan.buildspec.expect("spec")).expect("json");
-        assert_eq!(spec["artifacts"], json!({"files": ["**/*"]}));
-
-        j.configuration
-            .insert("OutputArtifactFormat".into(), "TARBALL".into());
-        assert!(super::plan(&j, "sources", "eu-west-1")
-            .expect_err("format")
-            .contains("OutputArtifactFormat"));
-        j.configuration
-            .insert("FullRepositoryId".into(), "harbour".into());
-        assert!(GitSource::of(&j)
-            .expect_err("repository")
-            .contains("owner/repository"));
-    }
-
-    #[test]
-    fn a_codecommit_source_reads_the_branch_ref_or_the_pinned_commit() {
-        let mut j = job(
-            "AWS",
-            "CodeCommit",
-            &[("RepositoryName", "ledger"), ("BranchName", "main")],
-        );
-        let source = plan(&j, "sources", "ap-southeast-2")
-            .expect("plan")
-            .source
-            .expect("source");
-        assert_eq!(source.source_type, "CODECOMMIT");
-        assert_eq!(
-            source.location.as_deref(),
-            Some("https://git-codecommit.ap-southeast-2.amazonaws.com/v1/repos/ledger")
-        );
-        assert_eq!(source.version.as_deref(), Some("refs/heads/main"));
-        assert_eq!(source.connection, None);
-        pin(&mut j, "0a1b2c3d");
-        let source = plan(&j, "sources", "ap-southeast-2")
-            .expect("plan")
-            .source
-            .expect("source");
-        assert_eq!(source.version.as_deref(), Some("0a1b2c3d"));
-        j.configuration.remove("BranchName");
-        assert!(plan(&j, "sources", "ap-southeast-2")
-            .expect_err("branch")
-            .contains("configuration.BranchName is required"));
-    }
-
-    #[test]
-    fn a_github_token_reaches_the_build_as_a_reference_when_it_is_one() {
-        let j = |token: &str| {
-            job(
-                "ThirdParty",
-                "GitHub",
-                &[
-                    ("Owner", "tide-works"),
-                    ("Repo", "harbour"),
-                    ("Branch", "main"),
-                    ("OAuthToken", token),
-                ],
-            )
-        };
-        let plan = plan(
-            &j("{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:gh-Ab12Cd:SecretString:token}}"),
-            "sources",
-            "us-east-1",
-        )
-        .expect("plan");
-        assert_eq!(
-            plan.source.as_ref().map(|s| s.source_type.as_str()),
-            Some("NO_SOURCE")
-        );
-        let env: Vec<_> = plan
-            .environment
-            .iter()
-            .map(|v| (v.name(), v.value(), v.r#type().cloned()))
-            .collect();
-        assert_eq!(
-            env,
-            vec![
-                (
-                    TOKEN_VARIABLE,
-                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:gh-Ab12Cd:token",
-                    Some(EnvironmentVariableType::SecretsManager)
-                ),
-                (
-                    "SOURCE_REF",
-                    "refs/heads/main",
-                    Some(EnvironmentVariableType::Plaintext)
-                ),
-            ]
-        );
-        let spec = plan.buildspec.expect("spec");
-        // The token is read from the variable, never written into the buildspec.
-        assert!(!spec.contains("secretsmanager"), "{spec}");
-        assert!(spec.contains("$GITHUB_TOKEN"), "{spec}");
-        assert!(spec.contains("exclude-paths"), "{spec}");
-
-        assert_eq!(
-            token_variable("{{resolve:ssm-secure:/ci/github:3}}"),
-            (EnvironmentVariableType::ParameterStore, "/ci/github".into())
-        );
-        assert_eq!(
-            token_variable("ghp_plain"),
-            (EnvironmentVariableType::Plaintext, "ghp_plain".into())
-        );
-        assert_eq!(
-            token_variable("{{resolve:secretsmanager:gh::AWSPREVIOUS}}").1,
-            "gh::AWSPREVIOUS"
-        );
-        assert_eq!(token_variable("{{resolve:secretsmanager:gh}}").1, "gh");
-    }
-
-    #[test]
-    fn the_start_build_request_carries_the_connection_source() {
-        let j = job(
-            "AWS",
-            "CodeStarSourceConnection",
-            &[
-                ("ConnectionArn", CONNECTION),
-                ("FullRepositoryId", "tide-works/harbour"),
-                ("BranchName", "main"),
-            ],
-        );
-        let plan = plan(&j, "sluice-sources", "eu-west-1").expect("plan");
-        let client = aws_sdk_codebuild::Client::from_conf(
-            aws_sdk_codebuild::Config::builder()
-                .behavior_version(aws_sdk_codebuild::config::BehaviorVersion::latest())
-                .region(aws_sdk_codebuild::config::Region::new("eu-west-1"))
-                .build(),
-        );
-        let request = crate::builds::start_build_request(&client, &j, &plan).expect("request");
-        let input = request.as_input();
-        assert_eq!(input.get_project_name().as_deref(), Some("sluice-sources"));
-        assert_eq!(
-            input.get_source_type_override(),
-            &Some(aws_sdk_codebuild::types::SourceType::Github)
-        );
-        assert_eq!(
-            input.get_source_location_override().as_deref(),
-            Some("https://github.com/tide-works/harbour.git")
-        );
-        let auth = input.get_source_auth_override().as_ref().expect("auth");
-        assert_eq!(
-            (auth.r#type(), auth.resource()),
-            (
-                &aws_sdk_codebuild::types::SourceAuthType::Codeconnections,
-                Some(CONNECTION)
-            )
-        );
-        assert_eq!(input.get_source_version().as_deref(), Some("main"));
-        assert_eq!(input.get_git_clone_depth_override(), &Some(1));
-        assert_eq!(input.get_secondary_sources_override(), &Some(vec![]));
-        assert_eq!(input.get_buildspec_override(), &plan.buildspec);
-        // The output zip goes where the runtime keeps the Src artifact.
-        let artifacts = input.get_artifacts_override().as_ref().expect("artifacts");
-        assert_eq!(
-            (artifacts.location(), artifacts.path(), artifacts.name()),
-            (Some("art"), Some("p/Src"), Some("k"))
-        );
-    }
-
-    #[test]
-    fn the_revision_is_the_exported_commit() {
-        let j = job(
-            "AWS",
-            "CodeCommit",
-            &[("RepositoryName", "ledger"), ("BranchName", "main")],
-        );
-        let variables = BTreeMap::from([
-            ("CommitId".to_owned(), "0a1b2c3d".to_owned()),
-            (
-                "CommitMessage".to_owned(),
-                "Settle the books\n\nBody\n".to_owned(),
-            ),
-        ]);
-        assert_eq!(
-            revision(&j, &variables, Some("ffff"), "eu-west-1"),
-            Some(SourceRevision {
-                revision_id: "0a1b2c3d".into(),
-                revision_summary: Some("Settle the books\n\nBody".into()),
-                revision_url: Some(
-                    "https://eu-west-1.console.aws.amazon.com/codesuite/codecommit/repositories/ledger/commit/0a1b2c3d?region=eu-west-1"
-                        .into()
-                ),
-            })
-        );
-        assert_eq!(revision(&j, &BTreeMap::new(), None, "eu-west-1"), None);
-        // Without the exported variable: the commit CodeBuild resolved, else the pinned one.
-        let found = |resolved: Option<&str>, j: &Job| {
-            revision(j, &BTreeMap::new(), resolved, "eu-west-1").map(|r| r.revision_id)
-        };
-        assert_eq!(found(Some("ffff"), &j).as_deref(), Some("ffff"));
-        let mut pinned = j.clone();
-        pin(&mut pinned, "0a1b2c3d");
-        assert_eq!(found(None, &pinned).as_deref(), Some("0a1b2c3d"));
-    }
-}
+mod tests;

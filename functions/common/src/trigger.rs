@@ -13,6 +13,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
 use serde_json::{json, Value};
 use sluice_definition::Pipeline;
+use sluice_runtime::pull_requests::ChangedFiles;
 use sluice_runtime::records::{RevisionOverride, TriggerInfo};
 use sluice_runtime::{Runtime, StartRequest};
 use sluice_web::git_webhooks::{self, GitDelivery};
@@ -20,9 +21,11 @@ use sluice_web::webhooks::{self, Delivery, PATH_PREFIX};
 use sluice_web::WebReply;
 use tracing::{info, warn};
 
+use crate::cfn_resource::http_client;
 use crate::config::TriggerConfig;
 use crate::dispatch::TaskFailure;
 use crate::polls::{Poller, POLL_EVENT};
+use crate::pull_request_files::HostApiFiles;
 use crate::url;
 use crate::wiring::{self, RuntimeSettings, WiringError};
 
@@ -34,6 +37,8 @@ pub struct Trigger {
     pub secret: Vec<u8>,
     /// What the poll schedule polls sources with.
     pub poller: Poller,
+    /// Who lists pull requests' changed files for `filePaths` filters.
+    pub changed_files: HostApiFiles,
 }
 
 impl Trigger {
@@ -45,15 +50,23 @@ impl Trigger {
             account: config.account.clone(),
             ..Default::default()
         };
-        let poller = Poller::new(sdk.clone(), config.github_url.clone()).map_err(|e| {
+        let tls = |e: std::io::Error| {
             WiringError::Adapter(format!(
                 "cannot load the system's TLS root certificates: {e}"
             ))
-        })?;
+        };
+        let poller = Poller::new(sdk.clone(), config.github_url.clone()).map_err(tls)?;
+        let changed_files = HostApiFiles::new(
+            http_client().map_err(tls)?,
+            sdk.clone(),
+            config.host_apis.clone(),
+            config.host_tokens_secret.clone(),
+        );
         Ok(Self {
             runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
             secret,
             poller,
+            changed_files,
         })
     }
 
@@ -71,7 +84,13 @@ impl Trigger {
             return Ok(url::response(url::json_reply(200, &polled)));
         }
         let from_service = event.get("source").is_some();
-        let reply = answer(&self.runtime, &self.secret, event).await;
+        let reply = answer_with(
+            &self.runtime,
+            &self.secret,
+            Some(&self.changed_files),
+            event,
+        )
+        .await;
         if from_service && reply.status >= 500 {
             return Err(TaskFailure {
                 name: "Sluice.InternalError".into(),
@@ -82,8 +101,18 @@ impl Trigger {
     }
 }
 
-/// Answers one event.
+/// Answers one event; pull requests judged by `filePaths` filters cannot match (see [`answer_with`]).
 pub async fn answer(runtime: &Runtime, secret: &[u8], event: Value) -> WebReply {
+    answer_with(runtime, secret, None, event).await
+}
+
+/// Answers one event, listing pull requests' changed files with `changed_files` when a filter needs them.
+pub async fn answer_with(
+    runtime: &Runtime,
+    secret: &[u8],
+    changed_files: Option<&dyn ChangedFiles>,
+    event: Value,
+) -> WebReply {
     if event.get("source").is_some() {
         return service_event(runtime, &event).await;
     }
@@ -134,6 +163,7 @@ pub async fn answer(runtime: &Runtime, secret: &[u8], event: Value) -> WebReply 
                 pipeline,
                 headers: &headers,
                 body: &body,
+                changed_files,
             };
             git_webhooks::deliver_git(runtime, secret, git).await
         }

@@ -15,6 +15,7 @@
 
 mod agent;
 mod bindings;
+pub mod changed_files;
 mod error;
 pub mod git;
 mod job;

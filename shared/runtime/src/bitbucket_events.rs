@@ -123,12 +123,21 @@ fn change_push(change: &Value, at: &str) -> Result<Push, String> {
             None,
         )
     };
+    let before = if side == "new" && !change["old"].is_null() {
+        text(
+            &change["old"]["target"]["hash"],
+            &format!("{at}.old.target.hash"),
+        )?
+    } else {
+        None
+    };
     Ok(Push {
         git_ref,
         commit,
         message,
         pusher: None,
         changed_files: Vec::new(),
+        before,
         default_branch: None,
         deleted: closed || side == "old",
         repository: None,
@@ -240,6 +249,7 @@ mod tests {
                 message: Some("ship it\n".into()),
                 pusher: Some("alan".into()),
                 changed_files: Vec::new(),
+                before: Some("1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e".into()),
                 default_branch: None,
                 deleted: false,
                 repository: Some("bletchley/bombe".into()),

@@ -194,6 +194,7 @@ impl Push {
             message: text(&payload["head_commit"]["message"], "head_commit.message")?,
             pusher: text(&payload["pusher"]["name"], "pusher.name")?,
             changed_files: changed,
+            before: text(&payload["before"], "before")?.filter(|b| !zero_commit(b)),
             default_branch: text(
                 &payload["repository"]["default_branch"],
                 "repository.default_branch",

@@ -85,6 +85,7 @@ impl Push {
             message,
             pusher,
             changed_files: changed,
+            before: text(&payload["before"], "before")?.filter(|b| !zero_commit(b)),
             default_branch: text(
                 &payload["project"]["default_branch"],
                 "project.default_branch",
@@ -195,6 +196,7 @@ mod tests {
                 message: Some("cards".into()),
                 pusher: Some("ada".into()),
                 changed_files: vec!["cards/loop.txt".into(), "notes/g.md".into()],
+                before: Some("feedface00feedface00feedface00feedface00".into()),
                 default_branch: Some("stable".into()),
                 deleted: false,
                 repository: Some("analytical/engine".into()),

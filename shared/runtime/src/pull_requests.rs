@@ -9,13 +9,16 @@
 //! - `branches` is matched against the pull request's destination (target) branch, excludes winning over
 //!   includes, as push filters match the pushed branch.
 //! - `filePaths` needs one changed file included and not excluded. The hosts' pull request events (GitHub's
-//!   `pull_request`, GitLab's merge request, Bitbucket's `pullrequest:*`) list no changed files, so a filter
-//!   with `filePaths` cannot match them; the reason says so.
+//!   `pull_request`, GitLab's merge request, Bitbucket's `pullrequest:*`) list no changed files, so when a
+//!   filter whose events and branches match has `filePaths`, [`files_needed`] names the trigger's source action
+//!   and the transport asks its [`ChangedFiles`] (`sluice serve`: git, against the repository) before deciding.
+//!   Without one, such a filter cannot match; the reason says so.
 //!
 //! A started execution runs the pull request's source (head) commit on the source action of the trigger whose
 //! filter matched, recorded as [`TRIGGER_TYPE_V2`].
 
-use sluice_definition::model::{GitPullRequestFilter, Pipeline};
+use async_trait::async_trait;
+use sluice_definition::model::{Action, GitPullRequestFilter, Pipeline};
 use sluice_definition::providers;
 
 use crate::records::RevisionOverride;
@@ -64,7 +67,7 @@ pub struct PullRequest {
     pub destination_branch: String,
     /// The source branch's newest commit: what an execution it starts runs.
     pub commit: String,
-    /// The files it changes, when the event lists them (no host's does today).
+    /// The files it changes, when known: no host's event lists them; a [`ChangedFiles`] fills them in.
     pub changed_files: Option<Vec<String>>,
     /// The repository it merges into, as its host names it, when the payload says.
     pub repository: Option<String>,
@@ -78,6 +81,52 @@ impl PullRequest {
             self.number, self.event, self.source_branch, self.destination_branch
         )
     }
+}
+
+/// Who lists the files a pull request changes: a transport that can reach the repository.
+#[async_trait]
+pub trait ChangedFiles: Send + Sync + std::fmt::Debug {
+    /// The paths `pr` changes (added, modified, deleted; a rename as both paths) between the destination
+    /// branch and its commit, in the repository of `source`, the trigger's source action, hosted by `host`
+    /// (`GitHub`, `GitLab` or `Bitbucket`: who sent the event). `Err` says why they cannot be listed.
+    async fn changed_files(
+        &self,
+        host: &str,
+        source: &Action,
+        pr: &PullRequest,
+    ) -> Result<Vec<String>, String>;
+
+    /// The paths a push changes between `push.before` and `push.commit`, for events that list none
+    /// (Bitbucket's), in the repository of `source`, hosted by `host`.
+    async fn push_files(
+        &self,
+        host: &str,
+        source: &Action,
+        push: &crate::triggers::Push,
+    ) -> Result<Vec<String>, String>;
+}
+
+/// The source action whose repository must list `pr`'s changed files before `pipeline` can be judged: some
+/// pull-request filter matches the event and destination branch and has `filePaths`, and the event listed no
+/// files. `None` when the decision needs no files.
+pub fn files_needed<'p>(pipeline: &'p Pipeline, pr: &PullRequest) -> Option<&'p Action> {
+    if pr.changed_files.is_some()
+        || crate::triggers::same_repository(pipeline, pr.repository.as_deref()).is_err()
+    {
+        return None;
+    }
+    let trigger = pipeline.triggers.iter().flatten().find(|t| {
+        t.git_configuration
+            .pull_request
+            .iter()
+            .flatten()
+            .any(|f| f.file_paths.is_some() && events_and_branches(f, pr).is_ok())
+    })?;
+    let name = trigger.git_configuration.source_action_name.as_str();
+    pipeline
+        .actions()
+        .map(|(_, _, _, a)| a)
+        .find(|a| a.name == name)
 }
 
 /// The first trigger and pull-request filter that match: `(trigger index, what matched)`; `Err` says why none
@@ -113,6 +162,22 @@ fn matching(pipeline: &Pipeline, pr: &PullRequest) -> Result<(usize, String), St
 
 /// Whether one pull-request filter matches; `Err` says why not.
 fn pull_request_filter(filter: &GitPullRequestFilter, pr: &PullRequest) -> Result<(), String> {
+    events_and_branches(filter, pr)?;
+    match (&filter.file_paths, &pr.changed_files) {
+        (None, _) => Ok(()),
+        (Some(paths), Some(files)) if files.is_empty() => {
+            Err(format!("the pull request changes no files, so filePaths ({paths:?}) cannot match"))
+        }
+        (Some(paths), Some(files)) => file_paths(paths, files),
+        (Some(_), None) => Err(
+            "the filter has filePaths, and the pull request event lists no changed files, so it cannot match"
+                .into(),
+        ),
+    }
+}
+
+/// Whether a filter's `events` and `branches` take `pr`; `Err` says why not.
+fn events_and_branches(filter: &GitPullRequestFilter, pr: &PullRequest) -> Result<(), String> {
     if let Some(events) = &filter.events {
         if !events.iter().any(|e| e == pr.event.as_str()) {
             return Err(format!("{} is not one of the events {events:?}", pr.event));
@@ -121,14 +186,7 @@ fn pull_request_filter(filter: &GitPullRequestFilter, pr: &PullRequest) -> Resul
     if let Some(branches) = &filter.branches {
         criteria(branches, &pr.destination_branch, "destination branch")?;
     }
-    match (&filter.file_paths, &pr.changed_files) {
-        (None, _) => Ok(()),
-        (Some(paths), Some(files)) => file_paths(paths, files),
-        (Some(_), None) => Err(
-            "the filter has filePaths, and the pull request event lists no changed files, so it cannot match"
-                .into(),
-        ),
-    }
+    Ok(())
 }
 
 /// Decides whether `pr` starts `pipeline`.
@@ -343,6 +401,33 @@ mod tests {
         assert!(matches!(decide(&p, &listed), Verdict::Start { .. }));
         listed.changed_files = Some(vec!["docs/login.md".into()]);
         assert!(skip_reason(&p, &listed).contains("selected by filePaths"));
+        listed.changed_files = Some(Vec::new());
+        assert!(skip_reason(&p, &listed).contains("changes no files"));
+    }
+
+    #[test]
+    fn files_are_needed_only_where_a_file_path_filter_could_match() {
+        let p = with_pr_filters(
+            "Lib",
+            json!([
+                {"branches": {"includes": ["main"]}, "events": ["OPEN"]},
+                {"branches": {"includes": ["release"]}, "filePaths": {"includes": ["src/**"]}}
+            ]),
+        );
+        // Into release: the second filter could match, on Lib's repository.
+        let into_release = pr(PullRequestEvent::Updated, "release");
+        assert_eq!(
+            files_needed(&p, &into_release).map(|a| a.name.as_str()),
+            Some("Lib")
+        );
+        // Into main, or listed already, or about another repository: nothing to list.
+        assert!(files_needed(&p, &pr(PullRequestEvent::Open, "main")).is_none());
+        let mut listed = into_release.clone();
+        listed.changed_files = Some(vec!["src/a.rs".into()]);
+        assert!(files_needed(&p, &listed).is_none());
+        let mut elsewhere = into_release;
+        elsewhere.repository = Some("someone/else".into());
+        assert!(files_needed(&p, &elsewhere).is_none());
     }
 
     #[test]

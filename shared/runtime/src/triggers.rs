@@ -90,6 +90,15 @@ pub enum GitRef {
     Tag(String),
 }
 
+impl GitRef {
+    /// The branch's or tag's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Branch(n) | Self::Tag(n) => n,
+        }
+    }
+}
+
 impl std::fmt::Display for GitRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -110,8 +119,12 @@ pub struct Push {
     pub message: Option<String>,
     /// Who pushed (`pusher.name`).
     pub pusher: Option<String>,
-    /// Every file added, modified or removed by the pushed commits, sorted, once each.
+    /// Every file added, modified or removed by the pushed commits, sorted, once each (none when the event
+    /// lists none: Bitbucket's; a [`ChangedFiles`](crate::pull_requests::ChangedFiles) may fill them in).
     pub changed_files: Vec<String>,
+    /// The commit the ref pointed at before the push, when it existed and the payload says (`before`,
+    /// Bitbucket's `old.target.hash`).
+    pub before: Option<String>,
     /// The repository's default branch (`repository.default_branch`), when the payload says.
     pub default_branch: Option<String>,
     /// Whether the push deleted the ref.
@@ -264,6 +277,35 @@ pub(crate) fn same_repository(pipeline: &Pipeline, repository: Option<&str>) -> 
         "the delivery is about repository {repository}, and the pipeline's git sources read {}",
         named.join(", ")
     ))
+}
+
+/// The source action whose repository must list `push`'s changed files before `pipeline` can be judged: the
+/// event listed none (Bitbucket's never do), the branch existed before, and a push filter whose branches take
+/// it has `filePaths`. `None` when the decision needs no files.
+pub fn files_needed<'p>(pipeline: &'p Pipeline, push: &Push) -> Option<&'p Action> {
+    let GitRef::Branch(branch) = &push.git_ref else {
+        return None;
+    };
+    if !push.changed_files.is_empty()
+        || push.before.is_none()
+        || push.deleted
+        || same_repository(pipeline, push.repository.as_deref()).is_err()
+    {
+        return None;
+    }
+    let trigger = pipeline.triggers.iter().flatten().find(|t| {
+        t.git_configuration.push.iter().flatten().any(|f| {
+            f.file_paths.is_some()
+                && f.branches
+                    .as_ref()
+                    .is_some_and(|b| criteria(b, branch, "branch").is_ok())
+        })
+    })?;
+    let name = trigger.git_configuration.source_action_name.as_str();
+    pipeline
+        .actions()
+        .map(|(_, _, _, a)| a)
+        .find(|a| a.name == name)
 }
 
 /// Whether pushes start the pipeline through this source when it has no triggers: not when a

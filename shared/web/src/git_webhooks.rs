@@ -21,7 +21,7 @@ use sluice_definition::model::Pipeline;
 use sluice_runtime::bitbucket_events::{bitbucket_event, verify_bitbucket_signature};
 use sluice_runtime::git_events::{github_event, AuthError, GitEvent};
 use sluice_runtime::gitlab_events::{gitlab_event, verify_gitlab_token};
-use sluice_runtime::pull_requests::{self, PullRequest};
+use sluice_runtime::pull_requests::{self, ChangedFiles, PullRequest};
 use sluice_runtime::records::TriggerInfo;
 use sluice_runtime::triggers::{self, Push, SignatureError, Verdict};
 use sluice_runtime::{Runtime, RuntimeError, StartRequest};
@@ -39,6 +39,9 @@ pub struct GitDelivery<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The raw body, exactly as signed.
     pub body: &'a [u8],
+    /// Who lists a pull request's changed files when a `filePaths` filter needs them (no host's event lists
+    /// them); `None`: such filters cannot match.
+    pub changed_files: Option<&'a dyn ChangedFiles>,
 }
 
 impl<'a> GitDelivery<'a> {
@@ -228,6 +231,7 @@ pub async fn deliver_git(runtime: &Runtime, secret: &[u8], req: GitDelivery<'_>)
         definition: &record.definition,
         pipeline,
         host,
+        changed_files: req.changed_files,
     };
     match read {
         Err(m) => refuse(400, "InvalidPayload", &m),
@@ -249,6 +253,7 @@ struct Starts<'a> {
     definition: &'a Pipeline,
     pipeline: &'a str,
     host: Host,
+    changed_files: Option<&'a dyn ChangedFiles>,
 }
 
 impl Starts<'_> {
@@ -304,6 +309,27 @@ impl Starts<'_> {
     }
 
     async fn push(&self, id: &str, push: &Push) -> Result<Value, WebReply> {
+        let mut push = push.clone();
+        if let (Some(source), Some(lister)) = (
+            triggers::files_needed(self.definition, &push),
+            self.changed_files,
+        ) {
+            match lister.push_files(self.host.name(), source, &push).await {
+                Ok(files) => push.changed_files = files,
+                Err(why) => {
+                    warn!(pipeline = self.pipeline, delivery = %id, why = %why, "cannot list a push's changed files");
+                    return Err(refuse(
+                        502,
+                        "ChangedFilesUnavailable",
+                        &format!(
+                            "the push to {} needs the files it changes (a push filter has filePaths), and they could not be listed from {}'s repository: {why}",
+                            push.git_ref, source.name
+                        ),
+                    ));
+                }
+            }
+        }
+        let push = &push;
         let described = push.git_ref.to_string();
         let (trigger_type, matched) = match triggers::decide(self.definition, push) {
             Verdict::Start {
@@ -335,12 +361,35 @@ impl Starts<'_> {
     }
 
     async fn pull_request(&self, delivery: &str, pr: &PullRequest) -> Result<Value, WebReply> {
+        let mut pr = pr.clone();
+        if let (Some(source), Some(lister)) = (
+            pull_requests::files_needed(self.definition, &pr),
+            self.changed_files,
+        ) {
+            match lister.changed_files(self.host.name(), source, &pr).await {
+                Ok(files) => pr.changed_files = Some(files),
+                Err(why) => {
+                    warn!(pipeline = self.pipeline, delivery, why = %why, "cannot list a pull request's changed files");
+                    return Err(refuse(
+                        502,
+                        "ChangedFilesUnavailable",
+                        &format!(
+                            "{} needs the files it changes (a pullRequest filter has filePaths), and they could not be listed from {}'s repository: {why}",
+                            pr.describe(),
+                            source.name
+                        ),
+                    ));
+                }
+            }
+        }
+        let pr = &pr;
         let about = json!({
             "number": pr.number,
             "event": pr.event.as_str(),
             "title": pr.title,
             "sourceBranch": pr.source_branch,
             "destinationBranch": pr.destination_branch,
+            "changedFiles": pr.changed_files.as_ref().map(Vec::len),
         });
         let (trigger_type, matched) = match pull_requests::decide(self.definition, pr) {
             Verdict::Start {
@@ -439,6 +488,7 @@ mod tests {
             pipeline: "p",
             headers,
             body,
+            changed_files: None,
         }
     }
 

@@ -66,6 +66,7 @@ pub async fn deliver(runtime: &Runtime, secret: &[u8], req: Delivery<'_>) -> Web
         pipeline: req.pipeline,
         headers: &headers,
         body: req.body,
+        changed_files: None,
     };
     deliver_git(runtime, secret, delivery).await
 }
