@@ -358,16 +358,32 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// The last non-empty line of a log file, read from its end.
 pub fn last_log_line(path: &std::path::Path) -> Option<String> {
+    last_lines(path, 1, 4096)?
+        .pop()
+        .map(|l| l.trim().to_owned())
+}
+
+/// The last `n` non-empty lines of a log (from its last 64 KiB), oldest first.
+pub fn last_log_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    last_lines(path, n, 64 * 1024).unwrap_or_default()
+}
+
+fn last_lines(path: &std::path::Path, n: usize, window: u64) -> Option<Vec<String>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(path).ok()?;
     let len = f.metadata().ok()?.len();
-    let start = len.saturating_sub(4096);
+    let start = len.saturating_sub(window);
     f.seek(SeekFrom::Start(start)).ok()?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
-    String::from_utf8_lossy(&buf)
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = text
         .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| l.trim().to_owned())
+        .skip(usize::from(start > 0))
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim_end().to_owned())
+        .collect();
+    let keep = lines.len().saturating_sub(n);
+    lines.drain(..keep);
+    Some(lines)
 }

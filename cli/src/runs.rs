@@ -176,12 +176,57 @@ pub(crate) async fn follow_to_end(
             line.push_str(&format!(": {s}"));
         }
         outln!("{line}");
+        if record.status == ExecutionStatus::Failed {
+            print_failed_logs(host, execution_id).await;
+        }
     }
     Ok(if record.status == ExecutionStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How many lines of a failed action's log a failed run shows.
+const FAILED_LOG_LINES: usize = 20;
+
+/// The end of each failed action's log (its newest attempt's), so the cause is on screen without `sluice
+/// logs`.
+async fn print_failed_logs(host: &Host, execution_id: &str) {
+    let Ok(actions) = host.runtime.actions(execution_id).await else {
+        return;
+    };
+    let mut newest: BTreeMap<(String, String), &sluice_runtime::records::ActionRecord> =
+        BTreeMap::new();
+    for a in &actions {
+        let key = (a.stage.clone(), a.action.clone());
+        if newest
+            .get(&key)
+            .is_none_or(|b| (a.attempt, a.run) > (b.attempt, b.run))
+        {
+            newest.insert(key, a);
+        }
+    }
+    for a in newest.values() {
+        if a.status != sluice_runtime::records::ActionStatus::Failed {
+            continue;
+        }
+        let path = host.log_path(&a.execution_id, &a.stage, &a.action, a.attempt);
+        let tail = crate::progress::last_log_lines(&path, FAILED_LOG_LINES);
+        if tail.is_empty() {
+            continue;
+        }
+        outln!(
+            "--- {}.{}: the last {} line(s) of {} ---",
+            a.stage,
+            a.action,
+            tail.len(),
+            path.display()
+        );
+        for l in tail {
+            outln!("  {l}");
+        }
+    }
 }
 
 pub(crate) fn default_approvals() -> Approvals {

@@ -347,6 +347,13 @@ fn a_failed_action_fails_its_stage_and_retry_runs_only_what_failed() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("action Build.Flaky Failed"), "{stdout}");
     assert!(stdout.contains("exit"), "{stdout}");
+    // The failed action's log ends the run's output: its cause without `sluice logs`.
+    let tail = stdout
+        .split_once("--- Build.Flaky: the last ")
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("no log tail: {stdout}"));
+    assert!(tail.contains("not fixed yet"), "{stdout}");
+    assert!(!stdout.contains("--- Build.Steady"), "{stdout}");
     let id = execution_id(&out);
     let status = sb.json(&["status", "failing"]);
     assert_eq!(status["latestExecution"]["status"], "Failed");

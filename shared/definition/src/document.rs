@@ -193,6 +193,17 @@ fn single(path: JsonPath, message: String) -> DefinitionError {
     DefinitionError::Invalid(problems)
 }
 
+/// The pipeline of a definition whose shape has problems, when it can still be read as the model's types
+/// (the problem is a value's pattern or range, or a field beside `pipeline`): for the semantic rules to run
+/// too. `None` when it cannot.
+pub fn lenient_pipeline(raw: &Value) -> Option<Pipeline> {
+    let pipeline = match raw.get("pipeline") {
+        Some(p) => p.clone(),
+        None => raw.clone(),
+    };
+    serde_json::from_value(strip_nulls(pipeline)).ok()
+}
+
 /// Optional fields written as `null` mean absent (YAML authors leave keys empty).
 fn strip_nulls(value: Value) -> Value {
     match value {
