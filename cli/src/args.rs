@@ -19,7 +19,8 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
     /// Act through a Sluice API (`sluice serve`, or a deployed stack) instead of the local state folder:
-    /// status, history, list, create, update, delete, start, approve, reject, stop, retry, transition, agent.
+    /// status, history, list, create, update, delete, start, approve, reject, stop, retry, rollback, transition,
+    /// agent.
     #[arg(long, global = true, env = "SLUICE_ENDPOINT", value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// The AWS profile whose credentials sign requests to --endpoint (else the standard AWS variables).
@@ -217,6 +218,21 @@ pub(crate) enum Command {
         /// Run every action again, not only the failed ones.
         #[arg(long)]
         all_actions: bool,
+        /// Start it and return.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Rolls a stage back (RollbackStage): runs it again in a new execution with the artifacts and variables of
+    /// an execution that succeeded through it, and follows that execution.
+    Rollback {
+        /// The pipeline.
+        pipeline: String,
+        /// The stage.
+        stage: String,
+        /// The execution to roll back to (default: the newest standard execution that succeeded through the
+        /// stage).
+        #[arg(long, value_name = "EXECUTION_ID")]
+        target: Option<String>,
         /// Start it and return.
         #[arg(long)]
         no_wait: bool,

@@ -585,6 +585,45 @@ pub async fn retry(
     Ok(s(&resp["pipelineExecutionId"]).to_owned())
 }
 
+/// `sluice rollback`: answers the rollback execution's id. With no target, the newest standard execution
+/// that succeeded through the stage (ListPipelineExecutions' `succeededInStage`) is the target.
+pub async fn rollback(
+    client: &Client,
+    pipeline: &str,
+    stage: &str,
+    target: Option<String>,
+) -> Result<String, UsageError> {
+    let target = match target {
+        Some(t) => t,
+        None => {
+            let listed = all_pages(
+                client,
+                "ListPipelineExecutions",
+                json!({"pipelineName": pipeline, "filter": {"succeededInStage": {"stageName": stage}}}),
+                "pipelineExecutionSummaries",
+                1000,
+            )
+            .await?;
+            listed
+                .iter()
+                .find(|e| s(&e["executionType"]) != "ROLLBACK")
+                .map(|e| s(&e["pipelineExecutionId"]).to_owned())
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "no execution of {pipeline} succeeded through stage {stage}: nothing to roll back to"
+                    ))
+                })?
+        }
+    };
+    let resp = client
+        .call(
+            "RollbackStage",
+            json!({"pipelineName": pipeline, "stageName": stage, "targetPipelineExecutionId": target}),
+        )
+        .await?;
+    Ok(s(&resp["pipelineExecutionId"]).to_owned())
+}
+
 /// `sluice transition enable|disable`.
 pub async fn transition(
     client: &Client,

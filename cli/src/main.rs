@@ -118,6 +118,7 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
             | Command::Reject(_)
             | Command::Stop { .. }
             | Command::Retry { .. }
+            | Command::Rollback { .. }
             | Command::Transition { .. }
             | Command::Agent(_)
     );
@@ -221,6 +222,35 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
         } => {
             let pipeline = control::pipeline_of(&client, pipeline, &execution).await?;
             let id = control::retry(&client, &pipeline, &execution, &stage, all_actions).await?;
+            match &host {
+                Some(_) if no_wait => {
+                    spawn_driver(&cli.state_dir)?;
+                    outln!("{id}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(host) => {
+                    let rec = host.runtime.execution(&id).await?;
+                    let definition = host
+                        .runtime
+                        .pipeline(&rec.pipeline, Some(rec.version))
+                        .await?
+                        .definition;
+                    follow_to_end(host, &definition, &id, default_approvals(), output).await
+                }
+                None if no_wait => {
+                    outln!("{id}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => control::wait(&client, &pipeline, &id, output).await,
+            }
+        }
+        Command::Rollback {
+            pipeline,
+            stage,
+            target,
+            no_wait,
+        } => {
+            let id = control::rollback(&client, &pipeline, &stage, target).await?;
             match &host {
                 Some(_) if no_wait => {
                     spawn_driver(&cli.state_dir)?;

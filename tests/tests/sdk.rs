@@ -1,21 +1,37 @@
 //! The `aws-sdk-codepipeline` crate, a real CodePipeline client, against the built `sluice serve`: every
-//! operation Sluice serves, the errors a client sees (typed by the SDK), the job-worker protocol end to end
-//! (with `sluice agent` as the worker too), executions that survive a restart of the server, and the CLI as a
-//! client printing what it prints locally.
+//! operation of CodePipeline's model (the 44 of botocore's `codepipeline/2015-07-09`), the errors a client sees
+//! (typed by the SDK), the job-worker protocol end to end (custom action types with `sluice agent` as the
+//! worker too, partners' ThirdParty action types through the third-party job operations), executions that
+//! survive a restart of the server, and the CLI as a client printing what it prints locally.
+//!
+//! Every answer any client of this suite gets is checked against the model: [`RequiredMembers`] refuses a
+//! response that lacks a member the model marks required (`tests/fixtures/api/codepipeline-required-outputs.json`,
+//! read from botocore's service model), which the Rust SDK would otherwise fill with defaults.
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use aws_sdk_codepipeline::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_codepipeline::error::ProvideErrorMetadata;
+use aws_sdk_codepipeline::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_codepipeline::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_codepipeline::error::{BoxError, ProvideErrorMetadata};
 use aws_sdk_codepipeline::types::{
-    ActionCategory, ActionConfigurationProperty, ActionDeclaration, ActionOwner, ActionTypeId,
+    ActionCategory, ActionConfigurationProperty, ActionDeclaration, ActionOwner, ActionRevision,
+    ActionTypeArtifactDetails, ActionTypeDeclaration, ActionTypeExecutor, ActionTypeId,
+    ActionTypeIdentifier, ActionTypePermissions, ActionTypeProperty, ActionTypeUrls,
     ApprovalResult, ApprovalStatus, ArtifactDetails, ArtifactStore, ArtifactStoreType,
-    FailureDetails, FailureType, InputArtifact, OutputArtifact, PipelineDeclaration,
-    PipelineExecutionStatus, PipelineType, PipelineVariable, SourceRevisionOverride,
-    SourceRevisionType, StageDeclaration, StageRetryMode, StageTransitionType, Tag,
+    ExecutionDetails, ExecutorConfiguration, ExecutorType, FailureDetails, FailureType,
+    InputArtifact, JobStatus, JobWorkerExecutorConfiguration, LambdaExecutorConfiguration,
+    OutputArtifact, PipelineDeclaration, PipelineExecutionStatus, PipelineType, PipelineVariable,
+    SourceRevisionOverride, SourceRevisionType, StageDeclaration, StageRetryMode,
+    StageTransitionType, Tag, TargetFilter, TargetFilterName, WebhookAuthConfiguration,
+    WebhookAuthenticationType, WebhookDefinition, WebhookFilterRule,
 };
 use aws_sdk_codepipeline::Client;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use serde_json::{json, Value};
 use sluice_tests::served::{Server, KEY_ID, SECRET};
 
 fn client(server: &Server, secret: &str) -> Client {
@@ -24,8 +40,105 @@ fn client(server: &Server, secret: &str) -> Client {
         .region(Region::new("us-east-1"))
         .endpoint_url(server.url())
         .credentials_provider(Credentials::new(KEY_ID, secret, None, None, "sluice-tests"))
+        .interceptor(RequiredMembers)
         .build();
     Client::from_conf(config)
+}
+
+/// The service model's output shapes: each operation's output shape, and for each structure reachable from
+/// one its required members and its members' shapes (a name, `[item]` for a list, `{"map": value}` for a map).
+fn output_model() -> &'static Value {
+    static MODEL: OnceLock<Value> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = sluice_tests::fixture("api/codepipeline-required-outputs.json");
+        let text = std::fs::read_to_string(&path).expect("the output model");
+        serde_json::from_str(&text).expect("the output model is JSON")
+    })
+}
+
+/// The members the model marks required that `answer`, the raw JSON output of `operation`, lacks, by path.
+fn missing_required(operation: &str, answer: &Value) -> Vec<String> {
+    fn walk(model: &Value, shape: &Value, value: &Value, path: &str, missing: &mut Vec<String>) {
+        match shape {
+            Value::String(name) => {
+                let declared = &model["shapes"][name.as_str()];
+                for required in declared["required"].as_array().into_iter().flatten() {
+                    let name = required.as_str().unwrap_or_default();
+                    if value.get(name).is_none_or(Value::is_null) {
+                        missing.push(format!("{path}.{name}"));
+                    }
+                }
+                let members = declared["members"].as_object().into_iter().flatten();
+                for (member, shape) in members {
+                    if let Some(v) = value.get(member) {
+                        walk(model, shape, v, &format!("{path}.{member}"), missing);
+                    }
+                }
+            }
+            Value::Array(item) => {
+                for (i, v) in value.as_array().into_iter().flatten().enumerate() {
+                    walk(model, &item[0], v, &format!("{path}[{i}]"), missing);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in value.as_object().into_iter().flatten() {
+                    walk(model, &map["map"], v, &format!("{path}.{k}"), missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let model = output_model();
+    let Some(output) = model["operations"].get(operation) else {
+        return vec![format!("{operation} is not an operation of the model")];
+    };
+    let mut missing = Vec::new();
+    if !output.is_null() {
+        walk(model, output, answer, operation, &mut missing);
+    }
+    missing
+}
+
+/// The interceptor every client of this suite has: a successful answer that lacks a member the model marks
+/// required fails the call, naming the members.
+#[derive(Debug)]
+struct RequiredMembers;
+
+impl Intercept for RequiredMembers {
+    fn name(&self) -> &'static str {
+        "RequiredMembers"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        if response.status().as_u16() != 200 {
+            return Ok(());
+        }
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .ok_or("no operation metadata")?;
+        let body = response.body().bytes().ok_or("the body was not read")?;
+        let answer: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(body)?
+        };
+        let missing = missing_required(&operation, &answer);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{operation} answered without members CodePipeline's model marks required: {}",
+            missing.join(", ")
+        )
+        .into())
+    }
 }
 
 fn type_id(category: ActionCategory, owner: ActionOwner, provider: &str) -> ActionTypeId {
@@ -1405,3 +1518,961 @@ fn an_execution_started_with_a_source_revision_builds_that_commit() {
         }
     });
 }
+
+/// Every operation of CodePipeline's model, as botocore's `codepipeline/2015-07-09` names them.
+const MODEL_OPERATIONS: [&str; 44] = [
+    "AcknowledgeJob",
+    "AcknowledgeThirdPartyJob",
+    "CreateCustomActionType",
+    "CreatePipeline",
+    "DeleteCustomActionType",
+    "DeletePipeline",
+    "DeleteWebhook",
+    "DeregisterWebhookWithThirdParty",
+    "DisableStageTransition",
+    "EnableStageTransition",
+    "GetActionType",
+    "GetJobDetails",
+    "GetPipeline",
+    "GetPipelineExecution",
+    "GetPipelineState",
+    "GetThirdPartyJobDetails",
+    "ListActionExecutions",
+    "ListActionTypes",
+    "ListDeployActionExecutionTargets",
+    "ListPipelineExecutions",
+    "ListPipelines",
+    "ListRuleExecutions",
+    "ListRuleTypes",
+    "ListTagsForResource",
+    "ListWebhooks",
+    "OverrideStageCondition",
+    "PollForJobs",
+    "PollForThirdPartyJobs",
+    "PutActionRevision",
+    "PutApprovalResult",
+    "PutJobFailureResult",
+    "PutJobSuccessResult",
+    "PutThirdPartyJobFailureResult",
+    "PutThirdPartyJobSuccessResult",
+    "PutWebhook",
+    "RegisterWebhookWithThirdParty",
+    "RetryStageExecution",
+    "RollbackStage",
+    "StartPipelineExecution",
+    "StopPipelineExecution",
+    "TagResource",
+    "UntagResource",
+    "UpdateActionType",
+    "UpdatePipeline",
+];
+
+#[test]
+fn every_operation_of_the_model_is_answered() {
+    let mut model: Vec<&str> = output_model()["operations"]
+        .as_object()
+        .expect("operations")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    model.sort_unstable();
+    assert_eq!(model, MODEL_OPERATIONS, "the list is the model's");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let unknown: Vec<&str> = MODEL_OPERATIONS
+        .iter()
+        .copied()
+        .filter(|op| {
+            let r = server.call(op, &json!({}));
+            r.status == 400 && r.error(400) == "UnknownOperationException"
+        })
+        .collect();
+    if !unknown.is_empty() {
+        println!("operations answered UnknownOperationException: {unknown:?}");
+    }
+    assert!(
+        unknown.is_empty(),
+        "{} of {} operations are not answered: {unknown:?}",
+        unknown.len(),
+        MODEL_OPERATIONS.len()
+    );
+    // And the checker itself finds what is missing.
+    let missing = missing_required(
+        "GetPipeline",
+        &json!({"pipeline": {"name": "p", "stages": [{"name": "S", "actions": [{"name": "A"}]}]}}),
+    );
+    assert_eq!(
+        missing,
+        [
+            "GetPipeline.pipeline.roleArn",
+            "GetPipeline.pipeline.stages[0].actions[0].actionTypeId"
+        ]
+    );
+}
+
+#[test]
+fn pipelines_declared_without_a_role_are_answered_with_the_default_role() {
+    let f = fixture();
+    let c = &f.client;
+    let default_role = "arn:aws:iam::000000000000:role/sluice-default-pipeline-role";
+    let mut definition = json!({
+        "name": "no-role",
+        "artifactStore": {"type": "S3", "location": "sluice-artifacts"},
+        "pipelineType": "V2",
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Checkout",
+                "actionTypeId": {"category": "Source", "owner": "ThirdParty", "provider": "LocalSource", "version": "1"},
+                "configuration": {"Path": f.source.to_str().expect("utf-8")},
+                "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [{"name": "Run",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["cat app.txt"], "inputArtifacts": [{"name": "Src"}]}]}
+        ]
+    });
+    // Raw answers: CreatePipeline, GetPipeline and UpdatePipeline all carry a roleArn.
+    let created = f
+        .server
+        .ok("CreatePipeline", json!({ "pipeline": definition }));
+    assert_eq!(created["pipeline"]["roleArn"], default_role);
+    assert!(missing_required("CreatePipeline", &created).is_empty());
+    let got = f.server.ok("GetPipeline", json!({"name": "no-role"}));
+    assert_eq!(got["pipeline"]["roleArn"], default_role);
+    assert!(missing_required("GetPipeline", &got).is_empty());
+    definition["stages"][1]["actions"][0]["commands"] = json!(["cat app.txt", "true"]);
+    let updated = f
+        .server
+        .ok("UpdatePipeline", json!({ "pipeline": definition }));
+    assert_eq!(updated["pipeline"]["roleArn"], default_role);
+    runtime().block_on(async {
+        // The SDK round trip: GetPipeline's declaration goes back through UpdatePipeline unchanged in role, and
+        // the pipeline still runs with no role of its own.
+        let declared = c
+            .get_pipeline()
+            .name("no-role")
+            .send()
+            .await
+            .expect("GetPipeline")
+            .pipeline
+            .expect("a declaration");
+        assert_eq!(declared.role_arn(), default_role);
+        let again = c
+            .update_pipeline()
+            .pipeline(declared)
+            .send()
+            .await
+            .expect("UpdatePipeline with GetPipeline's declaration");
+        assert_eq!(again.pipeline().map(|p| p.role_arn()), Some(default_role));
+        assert_eq!(again.pipeline().and_then(|p| p.version()), Some(3));
+        let id = start(c, "no-role").await;
+        assert_eq!(
+            finished(c, "no-role", &id).await,
+            PipelineExecutionStatus::Succeeded
+        );
+        // A role of its own is kept and answered as given.
+        let mut own = c
+            .get_pipeline()
+            .name("no-role")
+            .send()
+            .await
+            .expect("GetPipeline")
+            .pipeline
+            .expect("a declaration");
+        own.role_arn = "arn:aws:iam::123456789012:role/own".into();
+        let kept = c
+            .update_pipeline()
+            .pipeline(own)
+            .send()
+            .await
+            .expect("UpdatePipeline");
+        assert_eq!(
+            kept.pipeline().map(|p| p.role_arn()),
+            Some("arn:aws:iam::123456789012:role/own")
+        );
+    });
+}
+
+fn declared_id(category: ActionCategory, owner: &str, provider: &str) -> ActionTypeIdentifier {
+    ActionTypeIdentifier::builder()
+        .category(category)
+        .owner(owner)
+        .provider(provider)
+        .version("1")
+        .build()
+        .expect("id")
+}
+
+fn job_worker_declaration(id: ActionTypeIdentifier) -> ActionTypeDeclaration {
+    ActionTypeDeclaration::builder()
+        .description("declared through the SDK")
+        .executor(
+            ActionTypeExecutor::builder()
+                .r#type(ExecutorType::JobWorker)
+                .configuration(
+                    ExecutorConfiguration::builder()
+                        .job_worker_executor_configuration(
+                            JobWorkerExecutorConfiguration::builder()
+                                .polling_accounts("111122223333")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .job_timeout(600)
+                .build()
+                .expect("executor"),
+        )
+        .id(id)
+        .input_artifact_details(
+            ActionTypeArtifactDetails::builder()
+                .minimum_count(1)
+                .maximum_count(2)
+                .build(),
+        )
+        .output_artifact_details(
+            ActionTypeArtifactDetails::builder()
+                .minimum_count(0)
+                .maximum_count(1)
+                .build(),
+        )
+        .permissions(
+            ActionTypePermissions::builder()
+                .allowed_accounts("111122223333")
+                .build()
+                .expect("permissions"),
+        )
+        .properties(
+            ActionTypeProperty::builder()
+                .name("Project")
+                .optional(false)
+                .key(true)
+                .no_echo(false)
+                .queryable(true)
+                .description("which project")
+                .build()
+                .expect("property"),
+        )
+        .properties(
+            ActionTypeProperty::builder()
+                .name("ApiToken")
+                .optional(true)
+                .key(false)
+                .no_echo(true)
+                .build()
+                .expect("property"),
+        )
+        .urls(
+            ActionTypeUrls::builder()
+                .configuration_url("https://worker.example/config")
+                .execution_url_template("https://worker.example/runs/{ExternalExecutionId}")
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn action_types_are_declared_and_updated_through_the_sdk() {
+    let f = fixture();
+    let c = &f.client;
+    runtime().block_on(async {
+        // A built-in type: its configuration keys from the catalog, required ones not optional.
+        let built = c
+            .get_action_type()
+            .category(ActionCategory::Build)
+            .owner("AWS")
+            .provider("CodeBuild")
+            .version("1")
+            .send()
+            .await
+            .expect("GetActionType")
+            .action_type
+            .expect("a declaration");
+        assert_eq!(
+            built.executor().map(|e| e.r#type()),
+            Some(&ExecutorType::JobWorker)
+        );
+        let project = built
+            .properties()
+            .iter()
+            .find(|p| p.name() == "ProjectName")
+            .expect("ProjectName");
+        assert!(!project.optional());
+        assert!(built
+            .properties()
+            .iter()
+            .any(|p| p.name() == "BuildspecOverride" && p.optional()));
+        assert_eq!(
+            built.input_artifact_details().map(|d| d.maximum_count()),
+            Some(5)
+        );
+        let github = c
+            .get_action_type()
+            .category(ActionCategory::Source)
+            .owner("ThirdParty")
+            .provider("GitHub")
+            .version("1")
+            .send()
+            .await
+            .expect("GetActionType")
+            .action_type
+            .expect("a declaration");
+        assert!(github
+            .properties()
+            .iter()
+            .any(|p| p.name() == "OAuthToken" && p.no_echo()));
+        let unknown = c
+            .get_action_type()
+            .category(ActionCategory::Build)
+            .owner("AWS")
+            .provider("NoSuchBuilder")
+            .version("1")
+            .send()
+            .await
+            .expect_err("unknown");
+        assert!(unknown
+            .into_service_error()
+            .is_action_type_not_found_exception());
+
+        // A custom type as stored, then updated.
+        custom_type(c).send().await.expect("CreateCustomActionType");
+        let custom = c
+            .get_action_type()
+            .category(ActionCategory::Build)
+            .owner("Custom")
+            .provider("SdkWorker")
+            .version("1")
+            .send()
+            .await
+            .expect("GetActionType of a custom type")
+            .action_type
+            .expect("a declaration");
+        let token = custom
+            .properties()
+            .iter()
+            .find(|p| p.name() == "ApiToken")
+            .expect("ApiToken");
+        assert!(token.no_echo() && token.optional());
+        assert!(custom
+            .executor()
+            .and_then(|e| e.configuration())
+            .and_then(|c| c.job_worker_executor_configuration())
+            .is_some());
+        c.update_action_type()
+            .action_type(job_worker_declaration(declared_id(
+                ActionCategory::Build,
+                "Custom",
+                "SdkWorker",
+            )))
+            .send()
+            .await
+            .expect("UpdateActionType of a custom type");
+        let updated = c
+            .get_action_type()
+            .category(ActionCategory::Build)
+            .owner("Custom")
+            .provider("SdkWorker")
+            .version("1")
+            .send()
+            .await
+            .expect("GetActionType")
+            .action_type
+            .expect("a declaration");
+        assert_eq!(updated.description(), Some("declared through the SDK"));
+        assert_eq!(
+            updated
+                .properties()
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>(),
+            ["Project", "ApiToken"]
+        );
+        assert_eq!(updated.executor().and_then(|e| e.job_timeout()), Some(600));
+        assert_eq!(
+            updated.urls().and_then(|u| u.configuration_url()),
+            Some("https://worker.example/config")
+        );
+        assert_eq!(
+            updated.permissions().map(|p| p.allowed_accounts().to_vec()),
+            Some(vec!["111122223333".to_owned()])
+        );
+        assert_eq!(
+            updated.input_artifact_details().map(|d| d.maximum_count()),
+            Some(2)
+        );
+        let listed = c
+            .list_action_types()
+            .action_owner_filter(ActionOwner::Custom)
+            .send()
+            .await
+            .expect("ListActionTypes");
+        let listed = listed
+            .action_types()
+            .iter()
+            .find(|t| t.id().map(|i| i.provider()) == Some("SdkWorker"))
+            .expect("listed");
+        assert_eq!(listed.action_configuration_properties().len(), 2);
+
+        // Refusals: a built-in type, an unknown custom type, a Lambda executor.
+        let built_in = c
+            .update_action_type()
+            .action_type(job_worker_declaration(declared_id(
+                ActionCategory::Build,
+                "AWS",
+                "CodeBuild",
+            )))
+            .send()
+            .await
+            .expect_err("built in");
+        assert!(built_in.into_service_error().is_request_failed_exception());
+        let missing = c
+            .update_action_type()
+            .action_type(job_worker_declaration(declared_id(
+                ActionCategory::Build,
+                "Custom",
+                "NeverCreated",
+            )))
+            .send()
+            .await
+            .expect_err("unknown");
+        assert!(missing
+            .into_service_error()
+            .is_action_type_not_found_exception());
+        let mut lambda =
+            job_worker_declaration(declared_id(ActionCategory::Build, "Custom", "SdkWorker"));
+        lambda.executor = Some(
+            ActionTypeExecutor::builder()
+                .r#type(ExecutorType::Lambda)
+                .configuration(
+                    ExecutorConfiguration::builder()
+                        .lambda_executor_configuration(
+                            LambdaExecutorConfiguration::builder()
+                                .lambda_function_arn(
+                                    "arn:aws:lambda:us-east-1:111122223333:function:f",
+                                )
+                                .build()
+                                .expect("lambda"),
+                        )
+                        .build(),
+                )
+                .build()
+                .expect("executor"),
+        );
+        let refused = c
+            .update_action_type()
+            .action_type(lambda)
+            .send()
+            .await
+            .expect_err("lambda");
+        let refused = refused.into_service_error();
+        assert!(refused.is_validation_exception(), "{refused:?}");
+        assert!(refused
+            .message()
+            .unwrap_or_default()
+            .contains("executor.type"));
+
+        // A partner type is declared by UpdateActionType and listed under ThirdParty.
+        c.update_action_type()
+            .action_type(job_worker_declaration(declared_id(
+                ActionCategory::Test,
+                "ThirdParty",
+                "Runscope",
+            )))
+            .send()
+            .await
+            .expect("UpdateActionType of a partner type");
+        let partner = c
+            .get_action_type()
+            .category(ActionCategory::Test)
+            .owner("ThirdParty")
+            .provider("Runscope")
+            .version("1")
+            .send()
+            .await
+            .expect("GetActionType of a partner type")
+            .action_type
+            .expect("a declaration");
+        assert_eq!(partner.description(), Some("declared through the SDK"));
+        let third_party = c
+            .list_action_types()
+            .action_owner_filter(ActionOwner::ThirdParty)
+            .send()
+            .await
+            .expect("ListActionTypes");
+        assert!(third_party
+            .action_types()
+            .iter()
+            .any(|t| t.id().map(|i| i.provider()) == Some("Runscope")));
+    });
+}
+
+fn partner_type() -> ActionTypeId {
+    type_id(
+        ActionCategory::Test,
+        ActionOwner::ThirdParty,
+        "GhostInspector",
+    )
+}
+
+/// Polls until a job of the partner type is handed out.
+async fn poll_partner(c: &Client) -> aws_sdk_codepipeline::types::ThirdPartyJob {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let polled = c
+            .poll_for_third_party_jobs()
+            .action_type_id(partner_type())
+            .max_batch_size(5)
+            .send()
+            .await
+            .expect("PollForThirdPartyJobs");
+        if let Some(job) = polled.jobs().first() {
+            return job.clone();
+        }
+        assert!(Instant::now() < deadline, "no partner job was queued");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+#[test]
+fn a_partner_action_waits_for_its_third_party_worker_through_the_sdk() {
+    let f = fixture();
+    let c = &f.client;
+    runtime().block_on(async {
+        // A partner's ThirdParty provider, as real get-pipeline output shows them, is accepted.
+        let partner = ActionDeclaration::builder()
+            .name("Inspect")
+            .action_type_id(partner_type())
+            .configuration("SuiteId", "suite-42")
+            .configuration("ApiKey", "k3y")
+            .input_artifacts(InputArtifact::builder().name("Src").build().expect("in"))
+            .build()
+            .expect("action");
+        c.create_pipeline()
+            .pipeline(pipeline(
+                "sdk-partner",
+                vec![source_stage(&f.source), stage("Test", vec![partner])],
+            ))
+            .send()
+            .await
+            .expect("CreatePipeline with a partner action");
+
+        // Polling with the wrong operation or a type that is not a partner's is refused.
+        let custom_poll = c
+            .poll_for_jobs()
+            .action_type_id(partner_type())
+            .send()
+            .await
+            .expect_err("PollForJobs is for custom types");
+        assert!(custom_poll
+            .into_service_error()
+            .is_action_type_not_found_exception());
+        let built_in = c
+            .poll_for_third_party_jobs()
+            .action_type_id(type_id(
+                ActionCategory::Source,
+                ActionOwner::ThirdParty,
+                "GitHub",
+            ))
+            .send()
+            .await
+            .expect_err("GitHub is Sluice's own");
+        assert!(built_in
+            .into_service_error()
+            .is_action_type_not_found_exception());
+
+        let id = start(c, "sdk-partner").await;
+        in_progress(c, "sdk-partner", "Test", "Inspect").await;
+        let job = poll_partner(c).await;
+        let (job_id, client_id) = (
+            job.job_id().expect("job id").to_owned(),
+            job.client_id().expect("client id").to_owned(),
+        );
+        assert_ne!(job_id, client_id);
+
+        // The client token must be the job's client id; an unknown job is not found.
+        let wrong = c
+            .get_third_party_job_details()
+            .job_id(&job_id)
+            .client_token("not-the-client-id")
+            .send()
+            .await
+            .expect_err("wrong token");
+        assert!(wrong
+            .into_service_error()
+            .is_invalid_client_token_exception());
+        let unknown = c
+            .get_third_party_job_details()
+            .job_id("00000000-0000-0000-0000-000000000000")
+            .client_token(&client_id)
+            .send()
+            .await
+            .expect_err("unknown job");
+        assert!(unknown.into_service_error().is_job_not_found_exception());
+
+        let details = c
+            .get_third_party_job_details()
+            .job_id(&job_id)
+            .client_token(&client_id)
+            .send()
+            .await
+            .expect("GetThirdPartyJobDetails")
+            .job_details
+            .expect("details");
+        let data = details.data().expect("data");
+        assert_eq!(
+            data.action_configuration()
+                .and_then(|a| a.configuration())
+                .and_then(|m| m.get("SuiteId"))
+                .map(String::as_str),
+            Some("suite-42")
+        );
+        let context = data.pipeline_context().expect("context");
+        assert_eq!(context.pipeline_name(), Some("sdk-partner"));
+        assert_eq!(context.pipeline_execution_id(), Some(id.as_str()));
+        assert_eq!(data.input_artifacts().len(), 1);
+        assert_eq!(data.input_artifacts()[0].name(), Some("Src"));
+        let nonce = details.nonce().expect("nonce").to_owned();
+
+        let bad_nonce = c
+            .acknowledge_third_party_job()
+            .job_id(&job_id)
+            .nonce("wrong")
+            .client_token(&client_id)
+            .send()
+            .await
+            .expect_err("wrong nonce");
+        assert!(bad_nonce.into_service_error().is_invalid_nonce_exception());
+        let acked = c
+            .acknowledge_third_party_job()
+            .job_id(&job_id)
+            .nonce(&nonce)
+            .client_token(&client_id)
+            .send()
+            .await
+            .expect("AcknowledgeThirdPartyJob");
+        assert_eq!(acked.status(), Some(&JobStatus::InProgress));
+
+        // A continuation queues the action again with the token; the first job takes no other result.
+        c.put_third_party_job_success_result()
+            .job_id(&job_id)
+            .client_token(&client_id)
+            .continuation_token("page-2")
+            .send()
+            .await
+            .expect("PutThirdPartyJobSuccessResult with a continuation");
+        let late = c
+            .put_third_party_job_failure_result()
+            .job_id(&job_id)
+            .client_token(&client_id)
+            .failure_details(
+                FailureDetails::builder()
+                    .r#type(FailureType::JobFailed)
+                    .message("too late")
+                    .build()
+                    .expect("details"),
+            )
+            .send()
+            .await
+            .expect_err("already has a result");
+        assert!(late.into_service_error().is_invalid_job_state_exception());
+        let next = poll_partner(c).await;
+        let (next_id, next_client) = (
+            next.job_id().expect("id").to_owned(),
+            next.client_id().expect("client id").to_owned(),
+        );
+        let next_details = c
+            .get_third_party_job_details()
+            .job_id(&next_id)
+            .client_token(&next_client)
+            .send()
+            .await
+            .expect("details")
+            .job_details
+            .expect("details");
+        assert_eq!(
+            next_details.data().and_then(|d| d.continuation_token()),
+            Some("page-2")
+        );
+        c.put_third_party_job_success_result()
+            .job_id(&next_id)
+            .client_token(&next_client)
+            .execution_details(
+                ExecutionDetails::builder()
+                    .summary("42 checks passed")
+                    .external_execution_id("run-42")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutThirdPartyJobSuccessResult");
+        assert_eq!(
+            finished(c, "sdk-partner", &id).await,
+            PipelineExecutionStatus::Succeeded
+        );
+
+        // A partner's failure fails the action.
+        let failing = start(c, "sdk-partner").await;
+        let job = poll_partner(c).await;
+        c.put_third_party_job_failure_result()
+            .job_id(job.job_id().expect("id"))
+            .client_token(job.client_id().expect("client id"))
+            .failure_details(
+                FailureDetails::builder()
+                    .r#type(FailureType::ConfigurationError)
+                    .message("suite-42 does not exist")
+                    .build()
+                    .expect("details"),
+            )
+            .send()
+            .await
+            .expect("PutThirdPartyJobFailureResult");
+        assert_eq!(
+            finished(c, "sdk-partner", &failing).await,
+            PipelineExecutionStatus::Failed
+        );
+    });
+}
+
+#[test]
+fn put_action_revision_starts_one_execution_per_new_revision() {
+    let f = fixture();
+    let c = &f.client;
+    runtime().block_on(async {
+        c.create_pipeline()
+            .pipeline(pipeline(
+                "sdk-revisions",
+                vec![
+                    source_stage(&f.source),
+                    stage("Build", vec![commands_action("Run", &["cat app.txt"])]),
+                ],
+            ))
+            .send()
+            .await
+            .expect("CreatePipeline");
+        let revision = |id: &str| {
+            ActionRevision::builder()
+                .revision_id(id)
+                .revision_change_id(format!("change-{id}"))
+                .created(aws_sdk_codepipeline::primitives::DateTime::from_secs(
+                    1_700_000_000,
+                ))
+                .build()
+                .expect("revision")
+        };
+        let put = |action: &str, stage: &str, pipeline: &str, id: &str| {
+            c.put_action_revision()
+                .pipeline_name(pipeline)
+                .stage_name(stage)
+                .action_name(action)
+                .action_revision(revision(id))
+                .send()
+        };
+        let first = put("Checkout", "Source", "sdk-revisions", "r1")
+            .await
+            .expect("PutActionRevision");
+        assert!(first.new_revision());
+        let first_id = first
+            .pipeline_execution_id()
+            .expect("an execution")
+            .to_owned();
+        let execution = c
+            .get_pipeline_execution()
+            .pipeline_name("sdk-revisions")
+            .pipeline_execution_id(&first_id)
+            .send()
+            .await
+            .expect("GetPipelineExecution");
+        assert_eq!(
+            execution
+                .pipeline_execution()
+                .and_then(|e| e.trigger())
+                .and_then(|t| t.trigger_type()),
+            Some(&aws_sdk_codepipeline::types::TriggerType::PutActionRevision)
+        );
+        assert_eq!(
+            finished(c, "sdk-revisions", &first_id).await,
+            PipelineExecutionStatus::Succeeded
+        );
+        let same = put("Checkout", "Source", "sdk-revisions", "r1")
+            .await
+            .expect("PutActionRevision");
+        assert!(!same.new_revision());
+        assert_eq!(same.pipeline_execution_id(), Some(first_id.as_str()));
+        let second = put("Checkout", "Source", "sdk-revisions", "r2")
+            .await
+            .expect("PutActionRevision");
+        assert!(second.new_revision());
+        let second_id = second
+            .pipeline_execution_id()
+            .expect("an execution")
+            .to_owned();
+        assert_ne!(second_id, first_id);
+        assert_eq!(
+            finished(c, "sdk-revisions", &second_id).await,
+            PipelineExecutionStatus::Succeeded
+        );
+
+        let no_pipeline = put("Checkout", "Source", "nope", "r3")
+            .await
+            .expect_err("no pipeline");
+        assert!(no_pipeline
+            .into_service_error()
+            .is_pipeline_not_found_exception());
+        let no_stage = put("Checkout", "Nope", "sdk-revisions", "r3")
+            .await
+            .expect_err("no stage");
+        assert!(no_stage.into_service_error().is_stage_not_found_exception());
+        let no_action = put("Nope", "Source", "sdk-revisions", "r3")
+            .await
+            .expect_err("no action");
+        assert!(no_action
+            .into_service_error()
+            .is_action_not_found_exception());
+        let not_source = put("Run", "Build", "sdk-revisions", "r3")
+            .await
+            .expect_err("not a source");
+        assert!(not_source.into_service_error().is_validation_exception());
+
+        // ListDeployActionExecutionTargets: a Commands action has no deploy targets; unknown ids are not found.
+        let actions = c
+            .list_action_executions()
+            .pipeline_name("sdk-revisions")
+            .send()
+            .await
+            .expect("ListActionExecutions");
+        let run = actions
+            .action_execution_details()
+            .iter()
+            .find(|a| a.action_name() == Some("Run"))
+            .and_then(|a| a.action_execution_id())
+            .expect("Run's execution id")
+            .to_owned();
+        let targets = c
+            .list_deploy_action_execution_targets()
+            .pipeline_name("sdk-revisions")
+            .action_execution_id(&run)
+            .filters(
+                TargetFilter::builder()
+                    .name(TargetFilterName::TargetStatus)
+                    .values("Succeeded")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("ListDeployActionExecutionTargets");
+        assert!(targets.targets().is_empty());
+        let unknown = c
+            .list_deploy_action_execution_targets()
+            .action_execution_id("nope/Build/Run/1/1")
+            .send()
+            .await
+            .expect_err("unknown");
+        assert!(unknown
+            .into_service_error()
+            .is_action_execution_not_found_exception());
+        let other_pipeline = c
+            .list_deploy_action_execution_targets()
+            .pipeline_name("nope")
+            .action_execution_id(&run)
+            .send()
+            .await
+            .expect_err("no pipeline");
+        assert!(other_pipeline
+            .into_service_error()
+            .is_pipeline_not_found_exception());
+    });
+}
+
+#[test]
+fn webhooks_through_the_sdk() {
+    let f = fixture();
+    let c = &f.client;
+    runtime().block_on(async {
+        c.create_pipeline()
+            .pipeline(pipeline(
+                "sdk-hooks",
+                vec![source_stage(&f.source), approval_stage()],
+            ))
+            .send()
+            .await
+            .expect("CreatePipeline");
+        let definition = |name: &str, target: &str| {
+            WebhookDefinition::builder()
+                .name(name)
+                .target_pipeline(target)
+                .target_action("Checkout")
+                .filters(
+                    WebhookFilterRule::builder()
+                        .json_path("$.ref")
+                        .match_equals("refs/heads/main")
+                        .build()
+                        .expect("filter"),
+                )
+                .authentication(WebhookAuthenticationType::Unauthenticated)
+                .authentication_configuration(WebhookAuthConfiguration::builder().build())
+                .build()
+                .expect("webhook")
+        };
+        let put = c
+            .put_webhook()
+            .webhook(definition("sdk-push", "sdk-hooks"))
+            .send()
+            .await
+            .expect("PutWebhook");
+        assert!(put
+            .webhook()
+            .map(|w| w.url().ends_with("/webhooks/named/sdk-push"))
+            .unwrap_or(false));
+        let missing = c
+            .put_webhook()
+            .webhook(definition("sdk-other", "nope"))
+            .send()
+            .await
+            .expect_err("no pipeline");
+        assert!(missing
+            .into_service_error()
+            .is_pipeline_not_found_exception());
+        let listed = c.list_webhooks().send().await.expect("ListWebhooks");
+        assert_eq!(listed.webhooks().len(), 1);
+        let by_hand = c
+            .register_webhook_with_third_party()
+            .webhook_name("sdk-push")
+            .send()
+            .await
+            .expect_err("Sluice cannot register at GitHub: it says what to do by hand");
+        let by_hand = by_hand.into_service_error();
+        assert!(by_hand.is_validation_exception(), "{by_hand:?}");
+        let register = c
+            .register_webhook_with_third_party()
+            .webhook_name("nope")
+            .send()
+            .await
+            .expect_err("unknown webhook");
+        assert!(register
+            .into_service_error()
+            .is_webhook_not_found_exception());
+        c.deregister_webhook_with_third_party()
+            .webhook_name("sdk-push")
+            .send()
+            .await
+            .expect("DeregisterWebhookWithThirdParty");
+        let deregister = c
+            .deregister_webhook_with_third_party()
+            .webhook_name("nope")
+            .send()
+            .await
+            .expect_err("unknown webhook");
+        assert!(deregister
+            .into_service_error()
+            .is_webhook_not_found_exception());
+        c.delete_webhook()
+            .name("sdk-push")
+            .send()
+            .await
+            .expect("DeleteWebhook");
+        let listed = c.list_webhooks().send().await.expect("ListWebhooks");
+        assert!(listed.webhooks().is_empty());
+    });
+}
+
+#[path = "sdk/rollback.rs"]
+mod rollback;
+#[path = "sdk/rules.rs"]
+mod rules;

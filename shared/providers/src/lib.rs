@@ -11,7 +11,10 @@
 //! | `Deploy/AWS/ElasticBeanstalk` | [`beanstalk`] |
 //! | `Invoke/AWS/Lambda` | [`lambda`] |
 //! | `Invoke/AWS/StepFunctions` | [`stepfunctions`] |
+//! | `Rule/AWS/DeploymentWindow` (a closed window's wait) | [`rule_waits`] |
+//! | `Rule/AWS/CloudWatchAlarm` (the stage-condition rule) | [`alarm_rule`] |
 
+pub mod alarm_rule;
 pub mod artifacts;
 pub mod beanstalk;
 pub mod cloudformation;
@@ -20,6 +23,7 @@ pub mod ecs;
 pub mod lambda;
 pub mod local;
 pub mod provider;
+pub mod rule_waits;
 pub mod stepfunctions;
 pub mod task_definitions;
 
@@ -39,6 +43,8 @@ pub fn provider_for(id: &ActionTypeId) -> Option<&'static dyn Provider> {
         ("Deploy", "ElasticBeanstalk") => &beanstalk::Beanstalk,
         ("Invoke", "Lambda") => &lambda::Lambda,
         ("Invoke", "StepFunctions") => &stepfunctions::StepFunctions,
+        ("Rule", "DeploymentWindow") => &rule_waits::WindowWait,
+        ("Rule", "CloudWatchAlarm") => &alarm_rule::AlarmRule,
         _ => return None,
     };
     Some(provider)

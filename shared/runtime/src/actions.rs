@@ -110,7 +110,7 @@ impl Runtime {
                 .await;
             return Ok(());
         }
-        let actions = self.actions(id).await?;
+        let actions = self.readable_actions(&execution).await?;
         // FAILED_ACTIONS retries keep what succeeded in the previous attempt.
         if attempt > 1
             && execution.retry_mode.as_deref() != Some("ALL_ACTIONS")

@@ -47,6 +47,7 @@ impl Runtime {
         .await;
         // Executions waiting at a gate stop now: nothing of theirs is running.
         self.release_waits_of(&record).await?;
+        self.abandon_conditions_of(&record).await?;
         if abandon {
             for action in self.actions(id).await? {
                 if action.status == ActionStatus::InProgress {

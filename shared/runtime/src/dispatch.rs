@@ -4,9 +4,6 @@
 //! crash and a resume) changes nothing the second time: gates re-answer, finished actions re-report their
 //! outcome, running actions are left running.
 
-use serde_json::json;
-use tracing::warn;
-
 use crate::error::Result;
 use crate::runtime::Runtime;
 use sluice_definition::contract::TaskRequest;
@@ -24,6 +21,9 @@ impl Runtime {
                 ..
             } => {
                 let record = self.execution(&execution_id).await?;
+                if self.rollback_done_at(&record, &stage, &token).await? {
+                    return Ok(());
+                }
                 self.enter(&record, &stage, &token).await
             }
             TaskRequest::RunAction {
@@ -59,9 +59,8 @@ impl Runtime {
                 token,
                 ..
             } => {
-                warn!(execution = %execution_id, stage = %stage, "rollback is not supported by this runtime; the execution fails");
-                self.succeed(&token, json!({})).await;
-                Ok(())
+                self.rollback_failed_stage(&execution_id, &stage, &token)
+                    .await
             }
         }
     }

@@ -153,6 +153,7 @@ impl Runtime {
                 .unwrap_or_default(),
             stop_reason: None,
             revision_overrides: request.source_revisions,
+            rollback_metadata: None,
         };
         let id = &execution.execution_id;
         let mut writes = vec![

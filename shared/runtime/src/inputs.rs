@@ -72,6 +72,23 @@ pub(crate) fn resolve_action(
 }
 
 impl Runtime {
+    /// The action records an execution reads values and input artifacts from: its own, and for a rollback
+    /// execution also its target's in every stage but the one it rolls back (so it reads the target's
+    /// artifacts and variables where they are, copying nothing).
+    pub(crate) async fn readable_actions(
+        &self,
+        execution: &ExecutionRecord,
+    ) -> Result<Vec<ActionRecord>> {
+        let mut actions = self.actions(&execution.execution_id).await?;
+        if let Some(meta) = &execution.rollback_metadata {
+            let target = self
+                .actions(&meta.rollback_target_pipeline_execution_id)
+                .await?;
+            actions.extend(target.into_iter().filter(|a| a.stage != meta.stage));
+        }
+        Ok(actions)
+    }
+
     /// The values `#{...}` references resolve to in an execution: pipeline variables, the execution id,
     /// and the output variables of every action (by namespace) that succeeded so far.
     pub(crate) async fn scope(
@@ -88,7 +105,7 @@ impl Runtime {
         for v in &execution.variables {
             scope.set("variables", &v.name, &v.resolved_value);
         }
-        let actions = self.actions(&execution.execution_id).await?;
+        let actions = self.readable_actions(execution).await?;
         for (_, _, stage, action) in definition.actions() {
             let Some(ns) = &action.namespace else {
                 continue;

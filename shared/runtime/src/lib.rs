@@ -19,24 +19,33 @@
 //! | what an action reads: `#{...}` values and input artifacts | [`inputs`] |
 //! | manual approvals: asking, finding, deciding | [`approvals`] |
 //! | stop, retry, transitions | [`control`] |
+//! | rollbacks: a stage run again with an earlier execution's artifacts | [`rollbacks`] |
 //! | how runs end: recording the outcome, closing lost runs | [`finishing`] |
-//! | custom action types and the job queue workers poll | [`workers`] |
+//! | custom action types and the job queue workers poll | [`workers`], [`job_queue`] |
 //! | webhook deliveries, once per delivery id | [`deliveries`] |
 //! | polled sources: what a poll found, one start per change | [`source_polls`] |
+//! | PutActionRevision: a source's revision told, one start per new revision | [`action_revisions`] |
 //! | PutWebhook's webhooks: definitions, authentication, filters | [`webhooks`] |
 //! | approval links: what a link may act on | [`approval_links`] |
+//! | stage conditions at the gates: rule executions, rule jobs | [`condition_gates`] |
+//! | conditions decided from outside: overrides, stops | [`condition_overrides`] |
+//! | the records conditions leave and reading them | [`rule_executions`] |
 //!
-//! Pure pieces beside it: [`conditions`] (rule evaluation), [`triggers`] and [`globs`] (whether a push starts
+//! Pure pieces beside it: [`conditions`] (rule providers and evaluation), [`cron`] (deployment windows), [`triggers`] and [`globs`] (whether a push starts
 //! a pipeline), [`pull_requests`] (whether a pull request does), [`git_events`], [`gitlab_events`] and
 //! [`bitbucket_events`] (the git hosts' deliveries read into pushes and pull requests), [`variables`],
 //! [`events`], [`notifications`], [`links`] (signed approval links).
 
+pub mod action_revisions;
 pub mod actions;
 pub mod approval_links;
 pub mod approvals;
 pub mod bitbucket_events;
+pub mod condition_gates;
+pub mod condition_overrides;
 pub mod conditions;
 pub mod control;
+pub mod cron;
 pub mod deliveries;
 pub mod dispatch;
 pub mod error;
@@ -47,6 +56,7 @@ pub mod git_events;
 pub mod gitlab_events;
 pub mod globs;
 pub mod inputs;
+pub mod job_queue;
 pub mod jobs;
 pub mod links;
 pub mod locks;
@@ -56,6 +66,8 @@ pub mod pipelines;
 pub mod ports;
 pub mod pull_requests;
 pub mod records;
+pub mod rollbacks;
+pub mod rule_executions;
 pub mod running_jobs;
 pub mod runtime;
 pub mod source_polls;

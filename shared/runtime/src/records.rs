@@ -10,6 +10,7 @@
 //! | `PIPELINE#<name>` | `TRANSITION#<stage>` | [`TransitionRecord`] | disabled transitions |
 //! | `PIPELINE#<name>` | `TAGS` | [`TagsRecord`] | a pipeline's tags |
 //! | `PIPELINE#<name>` | `REQUEST#<token>` | [`ClientRequestRecord`] | idempotent starts |
+//! | `PIPELINE#<name>` | `ROLLBACK#<id>#<stage>` | [`ClientRequestRecord`] | one automatic rollback per failure |
 //! | `EXECUTION#<id>` | `META` | [`ExecutionRecord`] | one execution |
 //! | `EXECUTION#<id>` | `STAGE#<stage>#<attempt:04>` | [`StageRecord`] | stage attempts |
 //! | `EXECUTION#<id>` | `ACTION#<stage>#<action>#<attempt:04>` | [`ActionRecord`] | action attempts |
@@ -65,6 +66,10 @@ pub mod keys {
     /// The sort key of a StartPipelineExecution client request token, in its pipeline's partition.
     pub fn client_request(token: &str) -> String {
         format!("REQUEST#{token}")
+    }
+    /// The sort key of the automatic rollback of `stage` after it failed in execution `id`.
+    pub fn rollback(id: &str, stage: &str) -> String {
+        format!("ROLLBACK#{id}#{stage}")
     }
     /// An execution's partition.
     pub fn execution(id: &str) -> String {
@@ -302,6 +307,20 @@ pub struct ExecutionRecord {
     /// Source revisions it was started with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revision_overrides: Vec<RevisionOverride>,
+    /// Set on a rollback execution (execution type ROLLBACK): the stage it runs again and the execution
+    /// whose revisions, artifacts and variables it runs it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<RollbackMetadata>,
+}
+
+/// What a rollback execution rolls back, and to what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackMetadata {
+    /// The execution rolled back to (CodePipeline's `rollbackTargetPipelineExecutionId`).
+    pub rollback_target_pipeline_execution_id: String,
+    /// The stage rolled back: the only stage the rollback execution runs.
+    pub stage: String,
 }
 
 impl ExecutionRecord {

@@ -127,6 +127,9 @@ impl Runtime {
 
     /// Records a job's outcome and completes its action's task.
     pub async fn complete_job(&self, job: &Job, outcome: JobOutcome) -> Result<()> {
+        if job.id.starts_with(crate::rule_executions::RULE_JOB_PREFIX) {
+            return self.rule_job_finished(job, outcome).await;
+        }
         let pk = keys::execution(&job.execution_id);
         let sk = keys::action(&job.stage, &job.action, job.attempt);
         let Some(current) = self.read::<ActionRecord>(&pk, &sk).await? else {

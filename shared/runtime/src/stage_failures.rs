@@ -1,5 +1,6 @@
 //! A failed stage attempt: recorded (its running actions failed or abandoned with it), its lock released,
-//! and what follows decided from `onFailure` (fail, retry once, roll back).
+//! and what follows decided from `onFailure` (fail, retry once, roll back: the `S (rollback)` task then
+//! starts the rollback execution, `crate::rollbacks`; a rollback execution itself is never rolled back).
 
 use serde_json::json;
 use tracing::info;
@@ -103,7 +104,11 @@ impl Runtime {
         let decision = if stopped || failure.error == error::SUPERSEDED {
             Decision::Fail
         } else {
-            decide_recovery(stage_def, attempt)
+            match decide_recovery(stage_def, attempt) {
+                // A rollback execution that fails is not rolled back in turn.
+                Decision::Rollback if execution.rollback_metadata.is_some() => Decision::Fail,
+                decision => decision,
+            }
         };
         info!(execution = %id, stage, ?decision, "stage failed");
         self.succeed(token, json!(RecoveryOutput { decision }))

@@ -3,12 +3,14 @@
 //! and the stage attempt is recorded and announced.
 
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::conditions::*;
+use crate::condition_gates::Verdict;
 use crate::error::{Result, RuntimeError};
 use crate::ports::{Condition, Order, StoreError, Write};
 use crate::records::{keys, ExecutionRecord, ExecutionStatus, StageRecord, StageStatus, Waiter};
+use crate::rollbacks::{RollbackError, RollbackTrigger};
+use crate::rule_executions::{ConditionKind, ConditionsRecord};
 use crate::runtime::{find_stage, put, Runtime, Versioned};
 use sluice_definition::contract::{error, GateOutput};
 use sluice_definition::model::{ConditionResult, ExecutionMode, Pipeline};
@@ -94,7 +96,7 @@ impl Runtime {
         token: &str,
     ) -> Result<()> {
         let id = &execution.execution_id;
-        let stage_def = find_stage(definition, stage)?;
+        find_stage(definition, stage)?;
         let previous: Vec<Versioned<StageRecord>> = self
             .query(
                 &keys::execution(id),
@@ -128,19 +130,40 @@ impl Runtime {
             return Ok(());
         }
         let attempt = previous.first().map_or(1, |p| p.value.attempt + 1);
-        let scope = self.scope(execution, definition).await?;
-        let verdict = evaluate_conditions(
-            stage_def
-                .before_entry
-                .as_ref()
-                .map(|c| c.conditions.as_slice()),
-            &scope,
-        );
+        let verdict = self
+            .gate_conditions(
+                execution,
+                definition,
+                stage,
+                ConditionKind::BeforeEntry,
+                attempt,
+                token,
+            )
+            .await?;
+        if verdict == Verdict::Waiting {
+            info!(execution = %id, stage, attempt, "waiting: the stage's entry conditions are being evaluated");
+            return Ok(());
+        }
+        self.entry_decided(execution, stage, attempt, verdict, token)
+            .await
+    }
+
+    /// The entry conditions are decided: record the stage attempt (in progress, skipped or failed), announce
+    /// it and answer the entry gate.
+    pub(crate) async fn entry_decided(
+        &self,
+        execution: &ExecutionRecord,
+        stage: &str,
+        attempt: u32,
+        verdict: Verdict,
+        token: &str,
+    ) -> Result<()> {
+        let id = &execution.execution_id;
         let now = self.env.now_ms();
         let (status, skip, failure) = match verdict {
-            None => (StageStatus::InProgress, false, None),
-            Some((ConditionResult::Skip, why)) => (StageStatus::Skipped, true, Some(why)),
-            Some((_, why)) => (StageStatus::Failed, false, Some(why)),
+            Verdict::Passed | Verdict::Waiting => (StageStatus::InProgress, false, None),
+            Verdict::Failed(ConditionResult::Skip, why) => (StageStatus::Skipped, true, Some(why)),
+            Verdict::Failed(_, why) => (StageStatus::Failed, false, Some(why)),
         };
         let record = StageRecord {
             execution_id: id.clone(),
@@ -209,6 +232,43 @@ impl Runtime {
         Ok(())
     }
 
+    /// Stage conditions decided after their gate was left waiting: the gate goes on with the token they kept,
+    /// unless the execution ended meanwhile.
+    pub(crate) async fn conditions_decided(
+        &self,
+        execution: &ExecutionRecord,
+        definition: &Pipeline,
+        record: ConditionsRecord,
+        verdict: Verdict,
+    ) -> Result<()> {
+        let execution = self.execution(&execution.execution_id).await?;
+        if execution.status.is_final() {
+            return Ok(());
+        }
+        match record.kind {
+            ConditionKind::BeforeEntry => {
+                self.entry_decided(
+                    &execution,
+                    &record.stage,
+                    record.attempt,
+                    verdict,
+                    &record.token,
+                )
+                .await
+            }
+            ConditionKind::OnSuccess => {
+                self.exit_decided(
+                    &execution,
+                    definition,
+                    &record.stage,
+                    verdict,
+                    &record.token,
+                )
+                .await
+            }
+        }
+    }
+
     /// The exit gate.
     pub(crate) async fn leave(&self, id: &str, stage: &str, token: &str) -> Result<()> {
         let execution = self.execution(id).await?;
@@ -216,7 +276,7 @@ impl Runtime {
             .pipeline(&execution.pipeline, Some(execution.version))
             .await?
             .definition;
-        let stage_def = find_stage(&definition, stage)?;
+        find_stage(&definition, stage)?;
         let Some(current) = self.current_stage(id, stage).await? else {
             return Err(RuntimeError::Corrupt(format!(
                 "stage {stage} left without being entered"
@@ -228,15 +288,65 @@ impl Runtime {
             self.succeed(token, json!({})).await;
             return Ok(());
         }
-        let scope = self.scope(&execution, &definition).await?;
-        if let Some((_, why)) = evaluate_conditions(
-            stage_def
-                .on_success
-                .as_ref()
-                .map(|c| c.conditions.as_slice()),
-            &scope,
-        ) {
+        let verdict = self
+            .gate_conditions(
+                &execution,
+                &definition,
+                stage,
+                ConditionKind::OnSuccess,
+                current.value.attempt,
+                token,
+            )
+            .await?;
+        if verdict == Verdict::Waiting {
+            info!(execution = %id, stage, "waiting: the stage's success conditions are being evaluated");
+            return Ok(());
+        }
+        self.exit_decided(&execution, &definition, stage, verdict, token)
+            .await
+    }
+
+    /// The success conditions are decided: a failed condition fails the stage (ROLLBACK also starts the
+    /// stage's rollback); else the stage succeeded and lets go of its lock.
+    pub(crate) async fn exit_decided(
+        &self,
+        execution: &ExecutionRecord,
+        definition: &Pipeline,
+        stage: &str,
+        verdict: Verdict,
+        token: &str,
+    ) -> Result<()> {
+        let id = &execution.execution_id;
+        if let Verdict::Failed(result, why) = verdict {
+            if result == ConditionResult::Rollback && execution.rollback_metadata.is_none() {
+                let trigger = RollbackTrigger::Automated {
+                    execution_id: id.clone(),
+                };
+                match self
+                    .start_rollback(&execution.pipeline, stage, None, trigger)
+                    .await
+                {
+                    Ok(rollback) => {
+                        info!(execution = %id, stage, rollback = %rollback.execution_id, "success condition failed: stage rolled back");
+                    }
+                    Err(RollbackError::Runtime(e)) => return Err(e),
+                    Err(e) => {
+                        warn!(execution = %id, stage, reason = %e, "success condition failed: the stage is not rolled back");
+                    }
+                }
+            }
             self.fail(token, error::CONDITION_FAILED, &why).await;
+            return Ok(());
+        }
+        let _ = find_stage(definition, stage)?;
+        let Some(current) = self.current_stage(id, stage).await? else {
+            return Err(RuntimeError::Corrupt(format!(
+                "stage {stage} left without being entered"
+            )));
+        };
+        if current.value.status == StageStatus::Succeeded {
+            self.release(execution, stage).await?;
+            self.succeed(token, json!({})).await;
             return Ok(());
         }
         let mut done = current.value.clone();
@@ -260,7 +370,7 @@ impl Runtime {
             "SUCCEEDED",
         ))
         .await;
-        self.release(&execution, stage).await?;
+        self.release(execution, stage).await?;
         info!(execution = %id, stage, "stage succeeded");
         self.succeed(token, json!({})).await;
         Ok(())

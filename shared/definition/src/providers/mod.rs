@@ -1,7 +1,9 @@
 //! Action providers: what each built-in provider needs (configuration keys, artifact counts).
 //!
 //! The facts are in [`catalog`]; this module looks them up. Custom actions (owner `Custom`) are defined by their
-//! owners, so only the per-category artifact limits apply to them.
+//! owners, so only the per-category artifact limits apply to them. Partner actions (owner `ThirdParty` with a
+//! provider that is not one of the built-in ThirdParty ones, e.g. `Runscope`, `GhostInspector`, `BlazeMeter`)
+//! are job-worker types too: their partner polls `PollForThirdPartyJobs` for them (see [`is_partner`]).
 
 mod catalog;
 mod spec;
@@ -27,6 +29,14 @@ pub fn named(owner: &str, provider: &str) -> Vec<&'static ProviderSpec> {
         .iter()
         .filter(|p| p.owner.as_str() == owner && p.provider == provider)
         .collect()
+}
+
+/// Whether an action type is a partner's: owner `ThirdParty` and a provider name that no built-in ThirdParty
+/// provider has (whatever its category or version). Its jobs wait for the partner's worker, which polls
+/// `PollForThirdPartyJobs`; its configuration is the partner's business, so only the category's artifact
+/// limits apply.
+pub fn is_partner(id: &ActionTypeId) -> bool {
+    id.owner == Owner::ThirdParty.as_str() && named(&id.owner, &id.provider).is_empty()
 }
 
 #[cfg(test)]
@@ -56,6 +66,22 @@ mod tests {
             }
             assert!(a.inputs.0 <= a.inputs.1 && a.outputs.0 <= a.outputs.1);
         }
+    }
+
+    #[test]
+    fn partner_types_are_thirdparty_providers_that_are_not_built_in() {
+        let id = |owner: &str, provider: &str| ActionTypeId {
+            category: "Test".into(),
+            owner: owner.into(),
+            provider: provider.into(),
+            version: "1".into(),
+        };
+        assert!(is_partner(&id("ThirdParty", "Runscope")));
+        assert!(is_partner(&id("ThirdParty", "BlazeMeter")));
+        assert!(!is_partner(&id("ThirdParty", "GitHub")));
+        assert!(!is_partner(&id("ThirdParty", "LocalSource")));
+        assert!(!is_partner(&id("AWS", "Runscope")));
+        assert!(!is_partner(&id("Custom", "Runscope")));
     }
 
     #[test]

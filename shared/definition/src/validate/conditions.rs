@@ -145,6 +145,9 @@ impl<'a> Validator<'a> {
                     ),
                 );
             }
+            if RULE_PROVIDERS.contains(&provider.as_str()) {
+                self.rule_configuration(&rpath, rule);
+            }
             // A rule evaluated after the stage's actions sees everything they produced.
             let (stage, run_order) = if this_stage { (si, u32::MAX) } else { (si, 0) };
             for (ii, input) in rule.input_artifacts.iter().flatten().enumerate() {
@@ -163,6 +166,107 @@ impl<'a> Validator<'a> {
                     run_order,
                 );
             }
+        }
+    }
+
+    /// Checks a rule's configuration against its provider: required and unknown keys, and the values Sluice
+    /// can judge before a run (operators, alarm states, wait times, the cron's shape, commands).
+    fn rule_configuration(&mut self, rpath: &JsonPath, rule: &Rule) {
+        let provider = rule.rule_type_id.provider.as_str();
+        let config = rule.configuration.clone().unwrap_or_default();
+        let cpath = rpath.field("configuration");
+        let (required, optional): (&[&str], &[&str]) = match provider {
+            "VariableCheck" => (&["Variable", "Operator", "Value"], &[]),
+            "DeploymentWindow" => (&["Cron"], &["TimeZone"]),
+            "CloudWatchAlarm" => (&["AlarmName"], &["AlarmStates", "WaitTime"]),
+            "LambdaInvoke" => (&["FunctionName"], &["UserParameters"]),
+            _ => (&[], &[]),
+        };
+        for key in required {
+            if !config.contains_key(*key) {
+                self.problems
+                    .push(cpath.field(key), format!("the {provider} rule needs {key}"));
+            }
+        }
+        for key in config.keys() {
+            if !required.contains(&key.as_str()) && !optional.contains(&key.as_str()) {
+                let known: Vec<&str> = required.iter().chain(optional).copied().collect();
+                let hint = did_you_mean(key, known.iter().copied());
+                self.problems.push(
+                    cpath.field(key),
+                    format!(
+                        "the {provider} rule has no configuration key {key:?}{hint} (its keys: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        let literal = |v: &String| !v.contains("#{");
+        match provider {
+            "VariableCheck" => {
+                if let Some(op) = config.get("Operator").filter(|v| literal(v)) {
+                    if !["EQ", "NE", "CONTAINS", "MATCHES"].contains(&op.as_str()) {
+                        self.problems.push(
+                            cpath.field("Operator"),
+                            format!("unknown operator {op:?} (use EQ, NE, CONTAINS or MATCHES)"),
+                        );
+                    }
+                }
+            }
+            "DeploymentWindow" => {
+                if let Some(cron) = config.get("Cron").filter(|v| literal(v)) {
+                    let fields: Vec<&str> = cron.split_whitespace().collect();
+                    if !(6..=7).contains(&fields.len()) {
+                        self.problems.push(
+                            cpath.field("Cron"),
+                            format!(
+                                "{cron:?} has {} fields; a deployment window's cron has six (seconds minutes hours day-of-month month day-of-week) and an optional year",
+                                fields.len()
+                            ),
+                        );
+                    } else if fields[0] != "*" {
+                        self.problems.push(
+                            cpath.field("Cron"),
+                            format!("{cron:?}: the seconds field must be *"),
+                        );
+                    }
+                }
+            }
+            "CloudWatchAlarm" => {
+                if let Some(states) = config.get("AlarmStates").filter(|v| literal(v)) {
+                    for state in states.split(',').map(str::trim) {
+                        if !["ALARM", "OK", "INSUFFICIENT_DATA"].contains(&state) {
+                            self.problems.push(
+                                cpath.field("AlarmStates"),
+                                format!("{state:?} is not an alarm state (ALARM, OK or INSUFFICIENT_DATA)"),
+                            );
+                        }
+                    }
+                }
+                if let Some(wait) = config.get("WaitTime").filter(|v| literal(v)) {
+                    if wait.parse::<u32>().is_err() {
+                        self.problems.push(
+                            cpath.field("WaitTime"),
+                            format!("WaitTime {wait:?} is not a whole number of minutes"),
+                        );
+                    }
+                }
+            }
+            "Commands" if rule.commands.as_ref().is_none_or(Vec::is_empty) => {
+                self.problems
+                    .push(rpath.field("commands"), "the Commands rule needs commands");
+            }
+            _ => {}
+        }
+        if provider != "Commands" && rule.commands.is_some() {
+            self.problems.push(
+                rpath.field("commands"),
+                format!("only the Commands rule has commands, not {provider}"),
+            );
         }
     }
 

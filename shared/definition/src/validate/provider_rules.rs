@@ -15,10 +15,29 @@ impl<'a> Validator<'a> {
     ) -> Option<&'static ProviderSpec> {
         let id = &action.action_type_id;
         let owner: Owner = id.owner.parse().ok()?;
+        let type_path = at.field("actionTypeId");
+        // Custom and partner types are job-worker types: their configuration is their owner's business. A
+        // partner name that differs from a built-in ThirdParty provider's only in case is taken as a typo.
         if owner == Owner::Custom {
             return None;
         }
-        let type_path = at.field("actionTypeId");
+        if providers::is_partner(id) {
+            let built_in = providers::BUILT_IN
+                .iter()
+                .filter(|p| p.owner == owner)
+                .find(|p| p.provider.eq_ignore_ascii_case(&id.provider));
+            if let Some(p) = built_in {
+                self.problems.push(
+                    type_path.field("provider"),
+                    format!(
+                        "unknown ThirdParty provider {:?} (did you mean {:?}?); other ThirdParty names are \
+                         partner actions, run by the partner's job worker",
+                        id.provider, p.provider
+                    ),
+                );
+            }
+            return None;
+        }
         let Some(spec) = providers::find(id) else {
             let same_name = providers::named(&id.owner, &id.provider);
             if same_name.is_empty() {
@@ -144,5 +163,63 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Document, Limits, Syntax};
+
+    fn problems(owner: &str, provider: &str, config: &str) -> Vec<String> {
+        let text = format!(
+            r#"{{"pipeline": {{"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+              "artifactStore": {{"type": "S3", "location": "bucket"}},
+              "stages": [
+                {{"name": "Source", "actions": [{{"name": "S", "actionTypeId": {{"category": "Source",
+                  "owner": "AWS", "provider": "S3", "version": "1"}}, "configuration": {{"S3Bucket": "b",
+                  "S3ObjectKey": "k"}}, "outputArtifacts": [{{"name": "Src"}}]}}]}},
+                {{"name": "Test", "actions": [{{"name": "T", "actionTypeId": {{"category": "Test",
+                  "owner": "{owner}", "provider": "{provider}", "version": "1"}}, "configuration": {config},
+                  "inputArtifacts": [{{"name": "Src"}}]}}]}}]}}}}"#
+        );
+        let doc = Document::parse(&text, Syntax::Json).expect("a definition");
+        crate::validate::validate(&doc.pipeline, &Limits::default())
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn accepts_partner_thirdparty_providers_with_any_configuration() {
+        for provider in ["Runscope", "GhostInspector", "BlazeMeter"] {
+            let found = problems(
+                "ThirdParty",
+                provider,
+                r#"{"AnyKey": "v", "ApiToken": "t"}"#,
+            );
+            assert!(found.is_empty(), "{provider}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_thirdparty_name_that_differs_from_a_built_in_only_in_case_is_a_typo() {
+        let found = problems("ThirdParty", "Github", "{}");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("stages[1].actions[0].actionTypeId.provider")
+                && found[0].contains("did you mean \"GitHub\""),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn aws_providers_stay_checked() {
+        let found = problems("AWS", "Runscope", "{}");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("unknown AWS provider \"Runscope\"")),
+            "{found:?}"
+        );
     }
 }

@@ -227,6 +227,9 @@ impl Api<'_> {
                 output_artifact_details: input.output_artifact_details,
                 deleted: false,
                 created_ms: 0,
+                description: None,
+                job_worker: None,
+                allowed_accounts: None,
             })
             .await?;
         if let Some(tags) = &input.tags {
@@ -270,6 +273,16 @@ impl Api<'_> {
             action_types.extend(
                 self.runtime
                     .custom_action_types()
+                    .await?
+                    .iter()
+                    .map(ActionTypeOut::from),
+            );
+        }
+        // Partner types declared with UpdateActionType (any other partner name is accepted in pipelines too).
+        if owner.is_none_or(|o| o == "ThirdParty") {
+            action_types.extend(
+                self.runtime
+                    .partner_action_types()
                     .await?
                     .iter()
                     .map(ActionTypeOut::from),

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::codepipeline::context::*;
 use crate::codepipeline::errors::*;
 use crate::codepipeline::request::*;
+use crate::codepipeline::rollbacks::{execution_type, rollback_metadata};
 use crate::codepipeline::types::executions::*;
 
 impl Api<'_> {
@@ -109,6 +110,7 @@ impl Api<'_> {
             .pipeline(name, Some(e.version))
             .await?
             .definition;
+        let (execution_type, rollback_metadata) = (execution_type(&e), rollback_metadata(&e));
         let artifact_revisions = e
             .source_revisions
             .iter()
@@ -147,7 +149,8 @@ impl Api<'_> {
                     trigger_detail: e.trigger.trigger_detail,
                 },
                 execution_mode: definition.mode().to_string(),
-                execution_type: "STANDARD",
+                execution_type,
+                rollback_metadata,
             },
         })
     }
@@ -198,6 +201,8 @@ impl Api<'_> {
                 }
             };
             summaries.push(PipelineExecutionSummary {
+                execution_type: execution_type(&e),
+                rollback_metadata: rollback_metadata(&e),
                 stop_trigger: e.stop_reason.map(|reason| StopTrigger { reason }),
                 pipeline_execution_id: e.execution_id,
                 status: e.status,
@@ -219,7 +224,6 @@ impl Api<'_> {
                     trigger_detail: e.trigger.trigger_detail,
                 },
                 execution_mode: mode,
-                execution_type: "STANDARD",
             });
         }
         Ok(ListPipelineExecutionsOutput {

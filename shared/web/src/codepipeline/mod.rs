@@ -13,17 +13,23 @@
 //! This module routes each operation to its group's module; the request shapes are in [`shapes`], the
 //! request and response types in [`types`], reading requests in [`request`] and the errors in [`errors`].
 
+mod action_revisions;
 mod action_types;
 mod context;
+mod declarations;
+mod deploy_targets;
 pub mod errors;
 mod executions;
 mod jobs;
 mod pipelines;
 mod request;
+mod rollbacks;
+mod rules;
 mod shapes;
 mod stage_control;
 mod state;
 mod tags;
+mod third_party_jobs;
 pub mod types;
 mod webhooks;
 
@@ -108,6 +114,7 @@ pub(crate) async fn answer(
                 .await,
         ),
         "RetryStageExecution" => reply(api.retry_stage(read(body, &RETRY_STAGE)?).await),
+        "RollbackStage" => reply(api.rollback_stage(read(body, &ROLLBACK_STAGE)?).await),
         "CreateCustomActionType" => reply(
             api.create_custom_action_type(read(body, &CREATE_CUSTOM_ACTION_TYPE)?)
                 .await,
@@ -134,6 +141,48 @@ pub(crate) async fn answer(
         ),
         "DeregisterWebhookWithThirdParty" => reply(
             api.deregister_webhook(read(body, &THIRD_PARTY_WEBHOOK)?)
+                .await,
+        ),
+        "GetActionType" => reply(api.get_action_type(read(body, &GET_ACTION_TYPE)?).await),
+        "UpdateActionType" => reply(
+            api.update_action_type(read(body, &UPDATE_ACTION_TYPE)?)
+                .await,
+        ),
+        "PutActionRevision" => reply(
+            api.put_action_revision(read(body, &PUT_ACTION_REVISION)?)
+                .await,
+        ),
+        "ListDeployActionExecutionTargets" => reply(
+            api.list_deploy_targets(read(body, &LIST_DEPLOY_TARGETS)?)
+                .await,
+        ),
+        "PollForThirdPartyJobs" => reply(
+            api.poll_for_third_party_jobs(read(body, &POLL_FOR_THIRD_PARTY_JOBS)?)
+                .await,
+        ),
+        "GetThirdPartyJobDetails" => reply(
+            api.get_third_party_job_details(read(body, &GET_THIRD_PARTY_JOB_DETAILS)?)
+                .await,
+        ),
+        "AcknowledgeThirdPartyJob" => reply(
+            api.acknowledge_third_party_job(read(body, &ACKNOWLEDGE_THIRD_PARTY_JOB)?)
+                .await,
+        ),
+        "PutThirdPartyJobSuccessResult" => reply(
+            api.put_third_party_job_success(read(body, &PUT_THIRD_PARTY_JOB_SUCCESS)?)
+                .await,
+        ),
+        "PutThirdPartyJobFailureResult" => reply(
+            api.put_third_party_job_failure(read(body, &PUT_THIRD_PARTY_JOB_FAILURE)?)
+                .await,
+        ),
+        "ListRuleTypes" => reply(api.list_rule_types(read(body, &LIST_RULE_TYPES)?).await),
+        "ListRuleExecutions" => reply(
+            api.list_rule_executions(read(body, &LIST_RULE_EXECUTIONS)?)
+                .await,
+        ),
+        "OverrideStageCondition" => reply(
+            api.override_stage_condition(read(body, &OVERRIDE_STAGE_CONDITION)?)
                 .await,
         ),
         _ => Err(unknown_operation(target)),

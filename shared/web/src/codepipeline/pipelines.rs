@@ -1,5 +1,7 @@
-//! CreatePipeline, GetPipeline, UpdatePipeline, DeletePipeline, ListPipelines.
+//! CreatePipeline, GetPipeline, UpdatePipeline, DeletePipeline, ListPipelines. Every declaration answered
+//! carries a `roleArn`: the pipeline's, or [`default_role_arn`] when it was declared without one.
 
+use sluice_definition::Pipeline;
 use sluice_runtime::RuntimeError;
 
 use crate::codepipeline::context::*;
@@ -8,11 +10,31 @@ use crate::codepipeline::request::*;
 use crate::codepipeline::types::pipelines::*;
 
 impl Api<'_> {
+    fn default_role(&self) -> String {
+        default_role_arn(&self.runtime.config.origin.account)
+    }
+
+    /// The declaration as answered: with the default role when it has none.
+    fn declared(&self, mut pipeline: Pipeline) -> Pipeline {
+        if pipeline.role_arn.is_none() {
+            pipeline.role_arn = Some(self.default_role());
+        }
+        pipeline
+    }
+
+    /// The declaration as stored: the default role given back (from an answer of ours) is no role.
+    fn undeclared(&self, mut pipeline: Pipeline) -> Pipeline {
+        if pipeline.role_arn.as_deref() == Some(self.default_role().as_str()) {
+            pipeline.role_arn = None;
+        }
+        pipeline
+    }
+
     pub(crate) async fn create_pipeline(
         &self,
         input: CreatePipelineInput,
     ) -> ApiResult<CreatePipelineOutput> {
-        let definition = definition(input.pipeline)?;
+        let definition = self.undeclared(definition(input.pipeline)?);
         self.check_custom_actions(&definition).await?;
         let name = definition.name.clone();
         let record = self
@@ -27,7 +49,7 @@ impl Api<'_> {
                 other => other.into(),
             })?;
         Ok(CreatePipelineOutput {
-            pipeline: record.definition,
+            pipeline: self.declared(record.definition),
             tags: input.tags,
         })
     }
@@ -53,7 +75,7 @@ impl Api<'_> {
         let mut pipeline = record.definition;
         self.mask_secrets(&mut pipeline).await?;
         Ok(GetPipelineOutput {
-            pipeline,
+            pipeline: self.declared(pipeline),
             metadata: PipelineMetadata {
                 pipeline_arn: self.arn(&input.name),
                 created: seconds(head.created_ms),
@@ -66,7 +88,7 @@ impl Api<'_> {
         &self,
         input: UpdatePipelineInput,
     ) -> ApiResult<UpdatePipelineOutput> {
-        let mut definition = definition(input.pipeline)?;
+        let mut definition = self.undeclared(definition(input.pipeline)?);
         // The definition's folder (a pipeline `sluice run` stored) stays, so relative paths still resolve.
         let (_, current) = self.current(&definition.name).await?;
         self.unmask_secrets(&mut definition, &current.definition);
@@ -80,7 +102,7 @@ impl Api<'_> {
                 other => other.into(),
             })?;
         Ok(UpdatePipelineOutput {
-            pipeline: record.definition,
+            pipeline: self.declared(record.definition),
         })
     }
 

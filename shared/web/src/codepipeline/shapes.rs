@@ -229,6 +229,12 @@ pub(crate) static RETRY_STAGE: Kind = Kind::Obj(&[
     req("retryMode", &Kind::Enum(&["FAILED_ACTIONS", "ALL_ACTIONS"])),
 ]);
 
+pub(crate) static ROLLBACK_STAGE: Kind = Kind::Obj(&[
+    req("pipelineName", &NAME),
+    req("stageName", &NAME),
+    req("targetPipelineExecutionId", &ID),
+]);
+
 pub(crate) const fn text(min: usize, max: usize) -> Kind {
     Kind::Str {
         min,
@@ -443,3 +449,251 @@ pub(crate) static LIST_WEBHOOKS: Kind =
 pub(crate) static DELETE_WEBHOOK: Kind = Kind::Obj(&[req("name", &NAME)]);
 
 pub(crate) static THIRD_PARTY_WEBHOOK: Kind = Kind::Obj(&[opt("webhookName", &NAME)]);
+
+// GetActionType, UpdateActionType, PutActionRevision, ListDeployActionExecutionTargets and the third-party
+// job operations.
+
+/// `ActionTypeOwner` is `AWS|ThirdParty`; Sluice also answers for the custom types it stores.
+pub(crate) static DECLARED_OWNER: Kind = Kind::Enum(&["AWS", "ThirdParty", "Custom"]);
+
+pub(crate) static GET_ACTION_TYPE: Kind = Kind::Obj(&[
+    req("category", &CATEGORY),
+    req("owner", &DECLARED_OWNER),
+    req("provider", &PROVIDER),
+    req("version", &VERSION),
+]);
+
+static DECLARED_COUNT: Kind = Kind::Int { min: 0, max: 10 };
+
+static DECLARED_ARTIFACTS: Kind = Kind::Obj(&[
+    req("minimumCount", &DECLARED_COUNT),
+    req("maximumCount", &DECLARED_COUNT),
+]);
+
+static ACCOUNT_IDS: Kind = Kind::List {
+    item: &text(1, 12),
+    min: 1,
+    max: 1000,
+};
+
+pub(crate) static UPDATE_ACTION_TYPE: Kind = Kind::Obj(&[req(
+    "actionType",
+    &Kind::Obj(&[
+        opt("description", &text(1, 1024)),
+        req(
+            "executor",
+            &Kind::Obj(&[
+                req(
+                    "configuration",
+                    &Kind::Obj(&[
+                        opt(
+                            "lambdaExecutorConfiguration",
+                            &Kind::Obj(&[req("lambdaFunctionArn", &text(1, 140))]),
+                        ),
+                        opt(
+                            "jobWorkerExecutorConfiguration",
+                            &Kind::Obj(&[
+                                opt("pollingAccounts", &ACCOUNT_IDS),
+                                opt(
+                                    "pollingServicePrincipals",
+                                    &Kind::List {
+                                        item: &text(1, 128),
+                                        min: 1,
+                                        max: 10,
+                                    },
+                                ),
+                            ]),
+                        ),
+                    ]),
+                ),
+                req("type", &Kind::Enum(&["JobWorker", "Lambda"])),
+                opt("policyStatementsTemplate", &text(1, 2048)),
+                opt(
+                    "jobTimeout",
+                    &Kind::Int {
+                        min: 60,
+                        max: 43200,
+                    },
+                ),
+            ]),
+        ),
+        req(
+            "id",
+            &Kind::Obj(&[
+                req("category", &CATEGORY),
+                req("owner", &DECLARED_OWNER),
+                req("provider", &PROVIDER),
+                req("version", &VERSION),
+            ]),
+        ),
+        req("inputArtifactDetails", &DECLARED_ARTIFACTS),
+        req("outputArtifactDetails", &DECLARED_ARTIFACTS),
+        opt(
+            "permissions",
+            &Kind::Obj(&[req("allowedAccounts", &ACCOUNT_IDS)]),
+        ),
+        opt(
+            "properties",
+            &Kind::List {
+                item: &Kind::Obj(&[
+                    req("name", &text(1, 50)),
+                    req("optional", &Kind::Bool),
+                    req("key", &Kind::Bool),
+                    req("noEcho", &Kind::Bool),
+                    opt("queryable", &Kind::Bool),
+                    opt("description", &text(1, 250)),
+                ]),
+                min: 0,
+                max: 10,
+            },
+        ),
+        opt(
+            "urls",
+            &Kind::Obj(&[
+                opt("configurationUrl", &URL),
+                opt("entityUrlTemplate", &URL),
+                opt("executionUrlTemplate", &URL),
+                opt("revisionUrlTemplate", &URL),
+            ]),
+        ),
+    ]),
+)]);
+
+pub(crate) static PUT_ACTION_REVISION: Kind = Kind::Obj(&[
+    req("pipelineName", &NAME),
+    req("stageName", &NAME),
+    req("actionName", &NAME),
+    req(
+        "actionRevision",
+        &Kind::Obj(&[
+            req("revisionId", &text(1, 1500)),
+            req("revisionChangeId", &text(1, 100)),
+            req("created", &Kind::Any),
+        ]),
+    ),
+]);
+
+pub(crate) static LIST_DEPLOY_TARGETS: Kind = Kind::Obj(&[
+    opt("pipelineName", &NAME),
+    req("actionExecutionId", &ID),
+    opt(
+        "filters",
+        &Kind::List {
+            item: &Kind::Obj(&[
+                opt("name", &Kind::Enum(&["TARGET_STATUS"])),
+                opt(
+                    "values",
+                    &Kind::List {
+                        item: &text(1, 2048),
+                        min: 0,
+                        max: 100,
+                    },
+                ),
+            ]),
+            min: 0,
+            max: 10,
+        },
+    ),
+    opt("maxResults", &MAX_100),
+    opt("nextToken", &NEXT_TOKEN),
+]);
+
+static THIRD_PARTY_JOB_ID: Kind = text(1, 512);
+
+static CLIENT_TOKEN: Kind = text(1, 256);
+
+pub(crate) static POLL_FOR_THIRD_PARTY_JOBS: Kind = Kind::Obj(&[
+    req("actionTypeId", &schema::ACTION_TYPE_ID),
+    opt("maxBatchSize", &Kind::Int { min: 1, max: 100 }),
+]);
+
+pub(crate) static GET_THIRD_PARTY_JOB_DETAILS: Kind = Kind::Obj(&[
+    req("jobId", &THIRD_PARTY_JOB_ID),
+    req("clientToken", &CLIENT_TOKEN),
+]);
+
+pub(crate) static ACKNOWLEDGE_THIRD_PARTY_JOB: Kind = Kind::Obj(&[
+    req("jobId", &THIRD_PARTY_JOB_ID),
+    req("nonce", &text(1, 50)),
+    req("clientToken", &CLIENT_TOKEN),
+]);
+
+pub(crate) static PUT_THIRD_PARTY_JOB_SUCCESS: Kind = Kind::Obj(&[
+    req("jobId", &THIRD_PARTY_JOB_ID),
+    req("clientToken", &CLIENT_TOKEN),
+    opt(
+        "currentRevision",
+        &Kind::Obj(&[
+            req("revision", &text(1, 1500)),
+            req("changeIdentifier", &text(1, 100)),
+            opt("created", &Kind::Any),
+            opt("revisionSummary", &text(1, 2048)),
+        ]),
+    ),
+    opt("continuationToken", &text(1, 2048)),
+    opt(
+        "executionDetails",
+        &Kind::Obj(&[
+            opt("summary", &text(1, 2048)),
+            opt("externalExecutionId", &text(1, 1500)),
+            opt("percentComplete", &Kind::Int { min: 0, max: 100 }),
+        ]),
+    ),
+]);
+
+pub(crate) static PUT_THIRD_PARTY_JOB_FAILURE: Kind = Kind::Obj(&[
+    req("jobId", &THIRD_PARTY_JOB_ID),
+    req("clientToken", &CLIENT_TOKEN),
+    req(
+        "failureDetails",
+        &Kind::Obj(&[
+            req(
+                "type",
+                &Kind::Enum(&[
+                    "JobFailed",
+                    "ConfigurationError",
+                    "PermissionError",
+                    "RevisionOutOfSync",
+                    "RevisionUnavailable",
+                    "SystemUnavailable",
+                ]),
+            ),
+            req("message", &text(1, 5000)),
+            opt("externalExecutionId", &text(1, 1500)),
+        ]),
+    ),
+]);
+
+pub(crate) static LIST_RULE_TYPES: Kind = Kind::Obj(&[
+    opt("ruleOwnerFilter", &Kind::Enum(&["AWS"])),
+    opt("regionFilter", &text(4, 30)),
+]);
+
+pub(crate) static LIST_RULE_EXECUTIONS: Kind = Kind::Obj(&[
+    req("pipelineName", &NAME),
+    opt(
+        "filter",
+        &Kind::Obj(&[
+            opt("pipelineExecutionId", &ID),
+            opt(
+                "latestInPipelineExecution",
+                &Kind::Obj(&[
+                    req("pipelineExecutionId", &ID),
+                    req("startTimeRange", &Kind::Enum(&["Latest", "All"])),
+                ]),
+            ),
+        ]),
+    ),
+    opt("maxResults", &MAX_100),
+    opt("nextToken", &NEXT_TOKEN),
+]);
+
+pub(crate) static OVERRIDE_STAGE_CONDITION: Kind = Kind::Obj(&[
+    req("pipelineName", &NAME),
+    req("stageName", &NAME),
+    req("pipelineExecutionId", &ID),
+    req(
+        "conditionType",
+        &Kind::Enum(&["BEFORE_ENTRY", "ON_SUCCESS"]),
+    ),
+]);

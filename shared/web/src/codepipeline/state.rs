@@ -2,10 +2,12 @@
 
 use sluice_runtime::records::SourceRevision;
 use sluice_runtime::records::{ActionRecord, ActionStatus, ApprovalStatus, StageRecord};
+use sluice_runtime::rule_executions::ConditionKind;
 use std::collections::HashMap;
 
 use crate::codepipeline::context::*;
 use crate::codepipeline::errors::*;
+use crate::codepipeline::rollbacks::execution_type;
 use crate::codepipeline::types::state::*;
 
 impl Api<'_> {
@@ -44,6 +46,9 @@ impl Api<'_> {
                 }
             }
         }
+        let mut conditions = self
+            .condition_states(&record.definition, &executions)
+            .await?;
         let mut stage_states = Vec::new();
         for stage in &record.definition.stages {
             let mut action_states = Vec::new();
@@ -109,8 +114,15 @@ impl Api<'_> {
                 latest_execution: stages.get(&stage.name).map(|s| StageExecution {
                     pipeline_execution_id: s.execution_id.clone(),
                     status: s.status,
-                    kind: "STANDARD",
+                    kind: executions
+                        .iter()
+                        .find(|e| e.execution_id == s.execution_id)
+                        .map_or("STANDARD", execution_type),
                 }),
+                before_entry_condition_state: conditions
+                    .remove(&(stage.name.clone(), ConditionKind::BeforeEntry)),
+                on_success_condition_state: conditions
+                    .remove(&(stage.name.clone(), ConditionKind::OnSuccess)),
             });
         }
         Ok(GetPipelineStateOutput {

@@ -104,8 +104,11 @@ pub struct PipelineExecution {
     pub trigger: TriggerOut,
     /// The pipeline's execution mode.
     pub execution_mode: String,
-    /// STANDARD (Sluice has no rollback executions).
+    /// STANDARD, or ROLLBACK for a rollback execution.
     pub execution_type: &'static str,
+    /// What a rollback execution rolled back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<crate::codepipeline::types::rollbacks::PipelineRollbackMetadata>,
 }
 
 /// A source artifact's revision.
@@ -209,8 +212,11 @@ pub struct PipelineExecutionSummary {
     pub stop_trigger: Option<StopTrigger>,
     /// The pipeline's execution mode.
     pub execution_mode: String,
-    /// STANDARD.
+    /// STANDARD, or ROLLBACK for a rollback execution.
     pub execution_type: &'static str,
+    /// What a rollback execution rolled back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_metadata: Option<crate::codepipeline::types::rollbacks::PipelineRollbackMetadata>,
 }
 
 /// A source action's revision.

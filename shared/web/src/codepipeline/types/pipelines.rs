@@ -4,6 +4,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_definition::{Pipeline, Tag};
 
+/// The role a pipeline declared without `roleArn` is answered with, in the account of the server's settings:
+/// CodePipeline's model marks `roleArn` required in every `PipelineDeclaration` it returns, so clients (boto3,
+/// the aws CLI, the SDKs) would refuse a definition without one. It stands for "no role of its own": jobs run
+/// with Sluice's own credentials, and a definition that sends it back (UpdatePipeline with GetPipeline's output)
+/// is stored without a role again.
+pub fn default_role_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{DEFAULT_ROLE_NAME}")
+}
+
+/// The name of [`default_role_arn`]'s role.
+pub const DEFAULT_ROLE_NAME: &str = "sluice-default-pipeline-role";
+
 /// CreatePipeline's input.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

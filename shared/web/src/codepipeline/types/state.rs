@@ -6,6 +6,7 @@ use sluice_definition::RetryMode;
 use sluice_runtime::records::{ActionStatus, StageStatus};
 
 use crate::codepipeline::types::executions::*;
+use crate::codepipeline::types::rules::StageConditionStateOut;
 
 /// GetPipelineState's input (and other inputs that name only a pipeline).
 #[derive(Debug, Deserialize)]
@@ -44,6 +45,12 @@ pub struct StageState {
     /// The latest execution that entered it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_execution: Option<StageExecution>,
+    /// Its beforeEntry conditions' latest evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_entry_condition_state: Option<StageConditionStateOut>,
+    /// Its onSuccess conditions' latest evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_success_condition_state: Option<StageConditionStateOut>,
 }
 
 /// The transition into a stage.
@@ -68,7 +75,7 @@ pub struct StageExecution {
     pub pipeline_execution_id: String,
     /// The stage's status in it.
     pub status: StageStatus,
-    /// STANDARD.
+    /// STANDARD, or ROLLBACK when a rollback execution ran the stage.
     #[serde(rename = "type")]
     pub kind: &'static str,
 }
