@@ -70,6 +70,23 @@ fn validate_prints_every_problem_on_its_own_line_and_exits_1() {
                 "{}: stages[0].actions[0].runOrder: must be between 1 and 999, not 0",
                 bad.display()
             ),
+            // The shape's problems do not hide the structure's.
+            format!(
+                "{}: stages: a pipeline needs at least 2 stages, found 1",
+                bad.display()
+            ),
+            format!(
+                "{}: stages[0].actions[0].configuration.S3Bucket: required by the S3 provider but missing",
+                bad.display()
+            ),
+            format!(
+                "{}: stages[0].actions[0].configuration.S3ObjectKey: required by the S3 provider but missing",
+                bad.display()
+            ),
+            format!(
+                "{}: stages[0].actions[0].outputArtifacts: the S3 Source action produces exactly 1 output artifact, found 0",
+                bad.display()
+            ),
         ]
     );
 }
