@@ -13,7 +13,8 @@ use crate::git_sources::ConnectionHost;
 
 /// Connections' providers, asked of CodeStar Connections and kept.
 pub struct Connections {
-    client: aws_sdk_codestarconnections::Client,
+    sdk: Option<aws_config::SdkConfig>,
+    client: std::sync::OnceLock<aws_sdk_codestarconnections::Client>,
     known: Mutex<HashMap<String, ConnectionHost>>,
 }
 
@@ -27,9 +28,31 @@ impl Connections {
     /// Asks through `client`.
     pub fn new(client: aws_sdk_codestarconnections::Client) -> Self {
         Self {
-            client,
+            sdk: None,
+            client: client.into(),
             known: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Asks through a client made from `sdk` when first needed (most functions never ask).
+    pub fn from_sdk(sdk: aws_config::SdkConfig) -> Self {
+        Self {
+            sdk: Some(sdk),
+            client: std::sync::OnceLock::new(),
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self) -> &aws_sdk_codestarconnections::Client {
+        self.client.get_or_init(|| {
+            // `new` sets the client, so a missing SDK configuration is never reached here.
+            let sdk = self.sdk.clone().unwrap_or_else(|| {
+                aws_config::SdkConfig::builder()
+                    .behavior_version(aws_config::BehaviorVersion::latest())
+                    .build()
+            });
+            aws_sdk_codestarconnections::Client::new(&sdk)
+        })
     }
 
     /// What connection `arn` connects to.
@@ -38,7 +61,7 @@ impl Connections {
             return Ok(host.clone());
         }
         let out = self
-            .client
+            .client()
             .get_connection()
             .connection_arn(arn)
             .send()
@@ -63,7 +86,7 @@ impl Connections {
         let endpoint = match connection.host_arn().filter(|h| !h.is_empty()) {
             Some(host_arn) => {
                 let host = self
-                    .client
+                    .client()
                     .get_host()
                     .host_arn(host_arn)
                     .send()

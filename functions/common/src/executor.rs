@@ -124,7 +124,7 @@ impl AwsExecutor {
         artifact_role: Option<String>,
     ) -> Self {
         Self {
-            connections: Connections::new(aws_sdk_codestarconnections::Client::new(&sdk)),
+            connections: Connections::from_sdk(sdk.clone()),
             sdk,
             builds: Builds::new(store.clone()),
             waits: Waits::new(store),
