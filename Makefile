@@ -1,5 +1,5 @@
 # One way to do each chore. The README's commands and .ci/run call these targets.
-.PHONY: demo test check lint fmt
+.PHONY: demo test check lint fmt bench
 
 # The main job on the embedded default: run the four-stage release example end to end on this machine
 # (source -> build with parallel tests and a CodeBuild buildspec -> approval -> deploy), approving its manual
@@ -26,3 +26,8 @@ fmt:
 	cargo fmt --all
 
 check: lint test
+
+# Every figure of the performance issue, each with its anchor (make, sh, zip) measured in the same run and the
+# ratio; builds the release binary once. Cases and sizes: see bench/all.sh.
+bench:
+	bench/all.sh

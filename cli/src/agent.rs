@@ -266,6 +266,7 @@ fn to_job(id: &str, data: &Value) -> Result<Job, String> {
         revision_override: None,
         role_arn: None,
         artifact_store: None,
+        region: None,
         invocation: None,
     })
 }

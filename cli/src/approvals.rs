@@ -16,6 +16,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request};
+use sluice_host::notices;
 use sluice_runtime::links;
 use sluice_runtime::notifications::{self, ApprovalLinks};
 use sluice_runtime::ports::Order;
@@ -112,36 +113,37 @@ async fn announce_new(
                 if ended {
                     continue;
                 }
-                let timeout = runtime
-                    .execution(&approval.execution_id)
-                    .await
-                    .ok()
-                    .map(|e| e.version);
-                let timeout = match timeout {
-                    Some(v) => runtime
-                        .pipeline(&head.name, Some(v))
-                        .await
-                        .ok()
-                        .and_then(|p| {
-                            p.definition
-                                .actions()
-                                .find(|(_, _, s, a)| s.name == stage && a.name == action)
-                                .and_then(|(_, _, _, a)| a.timeout_in_minutes)
-                        }),
-                    None => None,
-                };
+                let timeout =
+                    match runtime.execution(&approval.execution_id).await {
+                        Ok(execution) => runtime
+                            .execution_pipeline(&execution)
+                            .await
+                            .ok()
+                            .and_then(|p| {
+                                p.definition
+                                    .actions()
+                                    .find(|(_, _, s, a)| s.name == stage && a.name == action)
+                                    .and_then(|(_, _, _, a)| a.timeout_in_minutes)
+                            }),
+                        Err(_) => None,
+                    };
                 let expires = links::expiry_s(approval.requested_ms, timeout);
                 let url = format!("{base_url}{}", links::path(key, &approval.token, expires));
-                let message = notifications::approval_message(
-                    &approval,
-                    &ApprovalLinks {
-                        region: runtime.config.origin.region.clone(),
-                        console_link: format!("{base_url}/"),
-                        review_link: url.clone(),
-                        expires_s: expires,
-                    },
-                );
+                let links = ApprovalLinks {
+                    region: runtime.config.origin.region.clone(),
+                    console_link: notifications::console_link(base_url, &approval),
+                    review_link: url.clone(),
+                    expires_s: expires,
+                };
+                let message = notifications::approval_message(&approval, &links);
                 append_line(out, &message.to_string())?;
+                if let Some(topic) = &approval.notification_arn {
+                    // As CodePipeline does: the action's topic gets the notice too.
+                    if let Err(e) = notices::publish_approval(topic, &approval, &links).await {
+                        warn!(error = %e, "cannot publish an approval notice to its NotificationArn");
+                        eprintln!("sluice: {e}");
+                    }
+                }
                 outln!(
                     "sluice: approval waiting for {}.{}.{}: {url}",
                     approval.pipeline,

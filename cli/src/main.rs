@@ -26,6 +26,7 @@ mod artifacts;
 mod bindings;
 mod changed_files;
 mod client;
+mod console;
 mod control;
 mod definitions;
 mod http;
@@ -230,11 +231,7 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
                 }
                 Some(host) => {
                     let rec = host.runtime.execution(&id).await?;
-                    let definition = host
-                        .runtime
-                        .pipeline(&rec.pipeline, Some(rec.version))
-                        .await?
-                        .definition;
+                    let definition = host.runtime.execution_pipeline(&rec).await?.definition;
                     follow_to_end(host, &definition, &id, default_approvals(), output).await
                 }
                 None if no_wait => {
@@ -259,11 +256,7 @@ pub(crate) async fn act(cli: Cli) -> CmdResult {
                 }
                 Some(host) => {
                     let rec = host.runtime.execution(&id).await?;
-                    let definition = host
-                        .runtime
-                        .pipeline(&rec.pipeline, Some(rec.version))
-                        .await?
-                        .definition;
+                    let definition = host.runtime.execution_pipeline(&rec).await?.definition;
                     follow_to_end(host, &definition, &id, default_approvals(), output).await
                 }
                 None if no_wait => {

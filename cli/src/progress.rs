@@ -47,6 +47,7 @@ pub async fn follow(
     let mut prompting: Option<String> = None;
     let (answers_tx, mut answers_rx) =
         tokio::sync::mpsc::unbounded_channel::<(ApprovalRecord, bool)>();
+    let mut ends = host.engine.ends();
     loop {
         let view = View {
             execution: host.runtime.execution(execution_id).await?,
@@ -180,7 +181,12 @@ pub async fn follow(
         if view.execution.status.is_final() {
             return Ok(view.execution);
         }
-        tokio::time::sleep(Duration::from_millis(if tty { 150 } else { 100 })).await;
+        // The end is told at once by the engine driving the run in this process; what happens on the way
+        // (and an end recorded by another process) is seen at the next look.
+        tokio::select! {
+            _ = ends.changed() => {}
+            () = tokio::time::sleep(Duration::from_millis(if tty { 150 } else { 100 })) => {}
+        }
     }
 }
 

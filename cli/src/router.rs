@@ -1,5 +1,5 @@
-//! The one router of `sluice serve`: each path to its transport-neutral handler (approval pages, webhooks,
-//! the CodePipeline API, job workers' artifacts, health).
+//! The one router of `sluice serve`: each path to its transport-neutral handler (the console, approval pages,
+//! webhooks, the CodePipeline API, job workers' artifacts, health).
 
 use crate::http::*;
 use crate::service::Service;
@@ -34,6 +34,9 @@ impl Service {
         if let Some(token) = path.strip_prefix(approvals::PATH_PREFIX) {
             let token = token.to_owned();
             return approvals::page(self, req, &token).await;
+        }
+        if sluice_web::console::is_console_path(method.as_str(), &path) {
+            return self.console(req).await;
         }
         if let Some(pipeline) = path.strip_prefix(webhooks::PATH_PREFIX) {
             let pipeline = pipeline.to_owned();

@@ -263,8 +263,13 @@ pub(crate) fn spawn_driver(state_dir: &Path) -> Result<(), UsageError> {
 /// Runs open executions until none is left.
 pub(crate) async fn drive(host: &Host) -> CmdResult {
     let (stop, engine) = host.drive().await?;
+    let mut ends = host.engine.ends();
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // An end this process records is told at once; other processes' on the next look.
+        tokio::select! {
+            _ = ends.changed() => {}
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
         if host.runtime.open_executions().await?.is_empty() {
             break;
         }
@@ -284,11 +289,7 @@ pub(crate) async fn resume(host: &Host, approvals: Approvals, output: Output) ->
     let mut code = ExitCode::SUCCESS;
     for id in open {
         let rec = host.runtime.execution(&id).await?;
-        let pipeline = host
-            .runtime
-            .pipeline(&rec.pipeline, Some(rec.version))
-            .await?
-            .definition;
+        let pipeline = host.runtime.execution_pipeline(&rec).await?.definition;
         if output == Output::Text {
             outln!("resuming {} execution {id}", rec.pipeline);
         }

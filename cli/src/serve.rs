@@ -1,5 +1,6 @@
 //! `sluice serve`: CodePipeline's JSON 1.1 API over HTTP, authenticated with SigV4, while the engine drives
-//! executions. `POST /` with `X-Amz-Target` goes to `sluice_web::codepipeline::handle`; `GET /health` answers
+//! executions. `POST /` with `X-Amz-Target` goes to `sluice_web::codepipeline::handle`; `GET /` and the
+//! console's pages go to `sluice_web::console` (signed-in sessions, see `console.rs`); `GET /health` answers
 //! `ok` without authentication. Access keys come from a keys file (`ACCESS_KEY_ID SECRET` lines), created with
 //! one random pair on first start.
 //!
@@ -81,6 +82,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
          application/json), secret in {}",
         webhook_path.display()
     );
+    outln!("sluice: the console is at {base_url}/ (sign in with a key pair from the keys file)");
     let notifications = host.state_dir.join("notifications.jsonl");
     outln!(
         "sluice: approval links are printed here and appended to {}",
@@ -105,6 +107,8 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         approval_key,
         webhook_secret,
         uploads: fresh_uploads(&host.state_dir)?,
+        logs: host.state_dir.join("logs"),
+        session_lifetime_s: session_lifetime()?,
         changed_files: crate::changed_files::GitChangedFiles {
             cache: host.state_dir.join("git-cache"),
         },
@@ -245,6 +249,20 @@ pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// How long console sessions last: `SLUICE_CONSOLE_SESSION_SECONDS`, or 12 hours.
+fn session_lifetime() -> Result<i64> {
+    match std::env::var(crate::console::SESSION_SECONDS_ENV) {
+        Ok(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!(
+                "{} must be a positive number of seconds, not {v:?}",
+                crate::console::SESSION_SECONDS_ENV
+            ),
+        },
+        Err(_) => Ok(sluice_web::console::session::DEFAULT_LIFETIME_S),
+    }
 }
 
 /// The folder artifact uploads stream to, emptied: what is there was left by a server that was killed mid-upload.

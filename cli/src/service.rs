@@ -22,6 +22,10 @@ pub(crate) struct Service {
     pub(crate) webhook_secret: Vec<u8>,
     /// Where artifact uploads stream to before they are stored (emptied when the server starts).
     pub(crate) uploads: PathBuf,
+    /// Where the agent writes action logs (the console shows them).
+    pub(crate) logs: PathBuf,
+    /// How long a console session lasts, in seconds.
+    pub(crate) session_lifetime_s: i64,
     /// Lists pull requests' changed files with git, for `filePaths` filters.
     pub(crate) changed_files: crate::changed_files::GitChangedFiles,
 }

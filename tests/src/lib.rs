@@ -1,6 +1,7 @@
 //! Helpers for Sluice's test suites: where the fixtures are, the built `sluice` binary, and the ports'
 //! conformance suites.
 
+pub mod browser;
 pub mod catcher;
 pub mod codestar_connections;
 pub mod conformance;
@@ -8,6 +9,7 @@ pub mod embedded;
 pub mod git_server;
 pub mod lambda;
 pub mod moto;
+pub mod moto_stack;
 pub mod served;
 pub mod watch;
 

@@ -37,17 +37,16 @@ use aws_sdk_codebuild::types::{
 };
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
-use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsOrchestrator};
+use sluice_aws::StepFunctionsOrchestrator;
 use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::builds::Builds;
 use sluice_functions::executor::AwsExecutor;
-use sluice_functions::wiring::SystemEnv;
-use sluice_runtime::events::Origin;
 use sluice_runtime::jobs::{Executor, JobListener};
 use sluice_runtime::records::{ActionRecord, ActionStatus, ExecutionStatus, RevisionOverride};
-use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
+use sluice_runtime::{Runtime, StartRequest};
 use sluice_tests::codestar_connections::{ConnectionsStandIn, KnownConnection};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
+use sluice_tests::moto_stack::MotoStack;
 use sluice_tests::{unzipped, zip_of};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sluice-pipeline-web";
@@ -70,68 +69,33 @@ struct Stack {
 /// The runtime as the dispatch function wires it (DynamoDB, S3, Step Functions, EventBridge; the AWS executor
 /// with the runtime as its listener), on moto.
 async fn stack(commands_project: Option<&str>) -> Stack {
-    moto::enable_step_functions_execution();
-    let sdk = config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = unique("sluice-jobs");
-    DynamoStore::create_table(&dynamo, &table)
-        .await
-        .expect("table");
-    let store = Arc::new(DynamoStore::new(dynamo, table));
-    let s3 = aws_sdk_s3::Client::new(&sdk);
-    let bucket = unique("sluice-artifacts");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let sfn = Arc::new(moto::orchestrator(
-        &sdk,
-        &format!("jobs{}-", std::process::id()),
-        StartTarget::CheckedLatest,
-    ));
+    let parts = MotoStack::open("jobs").await;
     let jobs = tempfile::tempdir().expect("temp");
     let sources = unique("sluice-sources");
     let executor = Arc::new(
         AwsExecutor::new(
-            sdk.clone(),
-            store.clone(),
+            parts.sdk.clone(),
+            parts.store.clone(),
             jobs.path(),
             commands_project.map(str::to_owned),
             None,
         )
         .with_sources_project(Some(sources.clone()))
         .with_connections(aws_sdk_codestarconnections::Client::from_conf(
-            aws_sdk_codestarconnections::config::Builder::from(&sdk)
+            aws_sdk_codestarconnections::config::Builder::from(&parts.sdk)
                 .endpoint_url(connections().url())
                 .build(),
         )),
     );
-    let runtime = Arc::new(Runtime {
-        store,
-        objects: Arc::new(S3ObjectStore::new(s3.clone())),
-        orchestrator: sfn.clone(),
-        events: Arc::new(AwsNotifier::from_sdk(&sdk, "default", None)),
-        executor: executor.clone(),
-        env: Arc::new(SystemEnv),
-        config: RuntimeConfig {
-            artifact_bucket: bucket,
-            origin: Origin {
-                account: ACCOUNT.into(),
-                region: "us-east-1".into(),
-            },
-            limits: Limits::default(),
-            webhook_base_url: Default::default(),
-        },
-    });
+    let runtime = parts.runtime(executor.clone());
     let listener: std::sync::Weak<dyn JobListener> = Arc::downgrade(&runtime) as _;
     executor.set_listener(listener);
     Stack {
         runtime,
         executor,
-        sfn,
-        s3,
-        codebuild: aws_sdk_codebuild::Client::new(&sdk),
+        sfn: parts.sfn,
+        s3: parts.s3,
+        codebuild: aws_sdk_codebuild::Client::new(&parts.sdk),
         sources,
         _jobs: jobs,
     }
@@ -392,6 +356,8 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
     let stack = stack(None).await;
     let sources = stack.bucket("sluice-src").await;
     let site = stack.bucket("sluice-site").await;
+    // The pipeline's own artifact store: not the stack's bucket.
+    let team = stack.bucket("team-artifacts").await;
     stack
         .upload(&sources, "web/source.zip", &[("index.md", "# Hello")])
         .await;
@@ -424,7 +390,7 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
         ]),
         json!({"artifactStore": {
             "type": "S3",
-            "location": "sluice-artifacts",
+            "location": team,
             "encryptionKey": {"id": ARTIFACT_KEY, "type": "KMS"}
         }}),
     );
@@ -443,8 +409,10 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
         ARTIFACT_KEY
     );
     let render = stack.action(&id, "Render").await;
+    // Artifacts go to the pipeline's artifactStore.location, encrypted with its key.
+    assert_eq!(stored.bucket, team);
     let src = &render.input_artifacts[0].object;
-    assert_eq!(src.bucket, stack.runtime.config.artifact_bucket);
+    assert_eq!(src.bucket, team);
 
     // StartBuild was asked to put the output zip in the artifact bucket (moto keeps the artifacts override's
     // location; its answer drops the path and name, whose mapping from the job is unit-tested in
@@ -455,7 +423,7 @@ async fn s3_source_a_codebuild_build_and_an_s3_deploy_run_in_aws() {
         .and_then(|a| a.location())
         .expect("artifacts override")
         .to_owned();
-    assert_eq!(location, stack.runtime.config.artifact_bucket);
+    assert_eq!(location, team);
     let record = Builds::new(stack.runtime.store.clone())
         .record(&render.job_id())
         .await
@@ -1921,4 +1889,54 @@ async fn a_github_poll_reads_the_branch_from_the_ref_advertisement() {
     );
     let again = poll(&stack, &poller).await;
     assert_eq!(again["started"], json!([]), "{again}");
+}
+
+/// A Commands action declared in another region than the stack's is refused with a message naming the
+/// region, not run as a build in the stack's region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_declared_in_another_region_is_refused_saying_so() {
+    let commands = unique("sluice-commands");
+    let stack = stack(Some(&commands)).await;
+    stack.project(&commands).await;
+    let sources = stack.bucket("sluice-src").await;
+    stack
+        .upload(&sources, "app.zip", &[("Makefile", "all:\n\ttrue\n")])
+        .await;
+    let name = unique("app");
+    let p = pipeline_with(
+        &name,
+        json!([
+            source_stage(&sources, "app.zip"),
+            {"name": "Test", "actions": [{
+                "name": "Make",
+                "region": "eu-west-1",
+                "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+                "commands": ["make all"],
+                "inputArtifacts": [{"name": "Src"}]
+            }]}
+        ]),
+        json!({"artifactStores": {
+            "us-east-1": {"type": "S3", "location": sources},
+            "eu-west-1": {"type": "S3", "location": sources}
+        }}),
+    );
+    let id = stack.start(p, StartRequest::default()).await;
+    let mut seen = HashSet::new();
+    let status = stack.dispatch(&name, &id, &mut seen, |_| false).await;
+    assert_eq!(status, "FAILED");
+    let make = stack.action(&id, "Make").await;
+    assert_eq!(make.status, ActionStatus::Failed, "{make:?}");
+    let error = make.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("eu-west-1") && error.contains("stack's region (us-east-1)"),
+        "{error}"
+    );
+    let builds = stack
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&commands)
+        .send()
+        .await
+        .expect("list builds");
+    assert!(builds.ids().is_empty(), "no build started: {builds:?}");
 }

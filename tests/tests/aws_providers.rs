@@ -879,3 +879,84 @@ stages:
         median(baseline)
     );
 }
+
+/// A cross-region pipeline: the action's `region` sends its provider's calls there (moto keeps each region's
+/// stacks apart), and its output artifact goes to that region's entry of `artifactStores`.
+#[tokio::test]
+async fn an_action_with_a_region_deploys_in_that_region() {
+    let l = Local::new();
+    let west = bucket("west-artifacts").await;
+    let stack = unique("cfn-west");
+    l.write(
+        "src/stack.yaml",
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\nOutputs:\n  Region: {Value: !Ref 'AWS::Region'}\n",
+    );
+    let pipeline = format!(
+        r##"
+name: {stack}
+pipelineType: V2
+roleArn: arn:aws:iam::123456789012:role/sluice-test
+artifactStores:
+  eu-west-1: {{type: S3, location: {west}}}
+stages:
+  - name: Source
+    actions:
+      - name: Src
+        actionTypeId: {{category: Source, owner: ThirdParty, provider: LocalSource, version: '1'}}
+        configuration: {{Path: src}}
+        outputArtifacts: [{{name: Src}}]
+  - name: Deploy
+    actions:
+      - name: Stack
+        region: eu-west-1
+        actionTypeId: {{category: Deploy, owner: AWS, provider: CloudFormation, version: '1'}}
+        configuration:
+          ActionMode: CREATE_UPDATE
+          StackName: {stack}
+          TemplatePath: Src::stack.yaml
+          RoleArn: arn:aws:iam::123456789012:role/cfn
+          OutputFileName: outputs.json
+        inputArtifacts: [{{name: Src}}]
+        outputArtifacts: [{{name: Outputs}}]
+"##
+    );
+    let out = l.run(&pipeline);
+    succeeded(&out);
+    let in_region = |region: &'static str| async move {
+        let sdk = config().await;
+        let sdk = sdk
+            .to_builder()
+            .region(aws_config::Region::new(region))
+            .build();
+        aws_sdk_cloudformation::Client::new(&sdk)
+    };
+    let west_stacks = in_region("eu-west-1")
+        .await
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .expect("the stack is in eu-west-1");
+    assert_eq!(west_stacks.stacks().len(), 1);
+    let home = in_region("us-east-1")
+        .await
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await;
+    assert!(home.is_err(), "no stack in us-east-1: {home:?}");
+    // The Deploy action's output is kept in eu-west-1's artifact store; the source's (no region) in the
+    // runtime's own.
+    let deployed = l.action(&execution_id(&out), "Stack");
+    assert_eq!(
+        deployed["outputArtifacts"][0]["object"]["bucket"],
+        west.as_str(),
+        "{deployed}"
+    );
+    let source = l.action(&execution_id(&out), "Src");
+    assert_ne!(
+        source["outputArtifacts"][0]["object"]["bucket"],
+        west.as_str(),
+        "{source}"
+    );
+}

@@ -2,7 +2,8 @@
 //! its wiring gives it) runs executions on Step Functions, DynamoDB and S3 (moto), as `aws_jobs.rs` does. A
 //! deploy stage with onFailure ROLLBACK fails (its bucket, a pipeline variable, does not exist); its
 //! RollbackStage task, delivered twice, starts one rollback execution on Step Functions, which deploys the first
-//! execution's artifact to the first execution's bucket, runs no later stage, and is recorded SUCCEEDED.
+//! execution's artifact to the first execution's bucket, runs no later stage, and is recorded SUCCEEDED; the
+//! recorder, given Step Functions' FAILED status change of that run, publishes SUCCEEDED as the record says.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,16 +11,15 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
-use sluice_aws::{AwsNotifier, DynamoStore, S3ObjectStore, StartTarget, StepFunctionsOrchestrator};
+use sluice_aws::StepFunctionsOrchestrator;
 use sluice_definition::contract::TaskRequest;
 use sluice_definition::{load, Limits, Syntax};
 use sluice_functions::executor::AwsExecutor;
-use sluice_functions::wiring::SystemEnv;
-use sluice_runtime::events::Origin;
 use sluice_runtime::jobs::JobListener;
 use sluice_runtime::records::ExecutionStatus;
-use sluice_runtime::{Runtime, RuntimeConfig, StartRequest};
+use sluice_runtime::{Runtime, StartRequest};
 use sluice_tests::moto::{self, config, unique, ACCOUNT};
+use sluice_tests::moto_stack::MotoStack;
 use sluice_tests::{unzipped, zip_of};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/sluice-pipeline-web";
@@ -32,60 +32,25 @@ struct Stack {
     _jobs: tempfile::TempDir,
 }
 
-/// The runtime as the dispatch function wires it, on moto (as in `aws_jobs.rs`).
+/// The runtime as the dispatch function wires it, on moto (`sluice_tests::moto_stack`).
 async fn stack() -> Stack {
-    moto::enable_step_functions_execution();
-    let sdk = config().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = unique("sluice-rollback");
-    DynamoStore::create_table(&dynamo, &table)
-        .await
-        .expect("table");
-    let store = Arc::new(DynamoStore::new(dynamo, table));
-    let s3 = aws_sdk_s3::Client::new(&sdk);
-    let bucket = unique("sluice-artifacts");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let sfn = Arc::new(moto::orchestrator(
-        &sdk,
-        &format!("rollback{}-", std::process::id()),
-        StartTarget::CheckedLatest,
-    ));
+    let parts = MotoStack::open("rollback").await;
     let jobs = tempfile::tempdir().expect("temp");
     let executor = Arc::new(AwsExecutor::new(
-        sdk.clone(),
-        store.clone(),
+        parts.sdk.clone(),
+        parts.store.clone(),
         jobs.path(),
         None,
         None,
     ));
-    let runtime = Arc::new(Runtime {
-        store,
-        objects: Arc::new(S3ObjectStore::new(s3.clone())),
-        orchestrator: sfn.clone(),
-        events: Arc::new(AwsNotifier::from_sdk(&sdk, "default", None)),
-        executor: executor.clone(),
-        env: Arc::new(SystemEnv),
-        config: RuntimeConfig {
-            artifact_bucket: bucket,
-            origin: Origin {
-                account: ACCOUNT.into(),
-                region: "us-east-1".into(),
-            },
-            limits: Limits::default(),
-            webhook_base_url: Default::default(),
-        },
-    });
+    let runtime = parts.runtime(executor.clone());
     let listener: std::sync::Weak<dyn JobListener> = Arc::downgrade(&runtime) as _;
     executor.set_listener(listener);
     Stack {
         runtime,
         executor,
-        sfn,
-        s3,
+        sfn: parts.sfn,
+        s3: parts.s3,
         _jobs: jobs,
     }
 }
@@ -251,6 +216,25 @@ async fn a_failed_deploy_rolls_back_once_to_the_last_good_artifact_on_step_funct
 
     // Its run starts at Deploy and ends at Verify's entry, which it does not run.
     assert_eq!(stack.dispatch(&name, &rollback).await, "FAILED");
+    // Step Functions says FAILED (Sluice.Stopped at Verify's entry); the recorder reports what the record says.
+    let (answer, published) = record_run_end(&stack, &name, &rollback).await;
+    assert_eq!(
+        answer["status"],
+        json!(ExecutionStatus::Succeeded),
+        "{answer}"
+    );
+    assert_eq!(
+        published["status"],
+        json!(ExecutionStatus::Succeeded),
+        "{published}"
+    );
+    assert!(
+        published["statusSummary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rolled back"),
+        "{published}"
+    );
     let swept = sluice_functions::recorder::sweep(&stack.runtime, "Sluice/test", 0)
         .await
         .expect("sweep");
@@ -287,4 +271,67 @@ async fn a_failed_deploy_rolls_back_once_to_the_last_good_artifact_on_step_funct
         .await
         .expect("the input artifact");
     assert_eq!(unzipped(&deployed, "index.html"), "v1");
+}
+
+/// Plays EventBridge for the recorder function: the `Step Functions Execution Status Change` of the run `run`
+/// as Step Functions ended it (FAILED with `Sluice.Stopped`). The recorder's answer, and the result it
+/// published on its topic (read from an SQS queue subscribed to it).
+async fn record_run_end(stack: &Stack, pipeline: &str, run: &str) -> (Value, Value) {
+    use sluice_functions::config::{Common, RecorderConfig};
+    let sdk = config().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name(unique("sluice-results"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned();
+    let (queue, queue_arn) = moto::queue(&sqs, &unique("sluice-results")).await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    let execution_arn = stack.sfn.execution_arn(pipeline, run);
+    // arn:aws:states:<region>:<account>:execution:<state machine>:<run>
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    let machine = parts[6];
+    let recorder = sluice_functions::recorder::Recorder {
+        runtime: stack.runtime.clone(),
+        config: RecorderConfig {
+            common: Common {
+                table: "unused".into(),
+                event_bus: "default".into(),
+                state_machine_prefix: MotoStack::prefix("rollback"),
+                metrics_namespace: "Sluice/test".into(),
+            },
+            notification_topic_arn: topic,
+            account: ACCOUNT.into(),
+        },
+        sns,
+    };
+    let event = json!({
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "executionArn": execution_arn,
+            "stateMachineArn": format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{machine}"),
+            "name": run,
+            "status": "FAILED",
+            "error": "Sluice.Stopped",
+            "cause": "the rollback of stage Deploy is done",
+        }
+    });
+    let answer = recorder.handle(event).await.expect("recorded");
+    let bodies = moto::receive(&sqs, &queue, 1).await;
+    let published = serde_json::from_str(bodies.first().expect("a published result"))
+        .expect("the result is JSON");
+    (answer, published)
 }

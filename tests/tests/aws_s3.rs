@@ -311,3 +311,83 @@ fn part_sizes_follow_s3_limits() {
     // 10,000 parts of 8 MiB hold 80,000 MiB; a 200 GiB file needs 21 MiB parts.
     assert_eq!(default.part_size_for(200 * 1024 * MIB), 21 * MIB);
 }
+
+/// Records the region every request is signed for.
+#[derive(Debug)]
+struct Regions(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Intercept for Regions {
+    fn name(&self) -> &'static str {
+        "Regions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let auth = context
+            .request()
+            .headers()
+            .get("authorization")
+            .unwrap_or_default();
+        // `Credential=<key>/<date>/<region>/s3/aws4_request`
+        let region = auth
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').nth(2))
+            .unwrap_or("?");
+        self.0.lock().expect("lock").push(region.to_owned());
+        Ok(())
+    }
+}
+
+/// A bucket given its own client (a cross-region pipeline's artifact store in another region) is reached
+/// through it, signed for its region; every other bucket through the store's client.
+#[tokio::test]
+async fn a_bucket_with_its_own_client_is_reached_in_its_region() {
+    let home_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let west_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sdk = config().await;
+    let home = client_with(Regions(home_seen.clone())).await;
+    let west = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .interceptor(Regions(west_seen.clone()))
+            .build(),
+    );
+    let home_bucket = bucket(&client().await).await;
+    let west_bucket = bucket(&client().await).await;
+    let store = S3ObjectStore::new(home).with_bucket_client(west_bucket.clone(), west);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a.zip");
+    std::fs::write(&file, b"artifact").expect("file");
+
+    store
+        .put_file(&west_bucket, "p/a", &file)
+        .await
+        .expect("put in the west");
+    store
+        .get_file(&west_bucket, "p/a", &dir.path().join("back"))
+        .await
+        .expect("get from the west");
+    let west_regions = west_seen.lock().expect("lock").clone();
+    assert!(!west_regions.is_empty());
+    assert!(
+        west_regions.iter().all(|r| r == "eu-west-1"),
+        "{west_regions:?}"
+    );
+    assert!(home_seen.lock().expect("lock").is_empty());
+
+    store
+        .put_file(&home_bucket, "p/a", &file)
+        .await
+        .expect("put at home");
+    let home_regions = home_seen.lock().expect("lock").clone();
+    assert!(
+        home_regions.iter().all(|r| r == "us-east-1"),
+        "{home_regions:?}"
+    );
+    assert_eq!(west_seen.lock().expect("lock").len(), west_regions.len());
+}

@@ -469,6 +469,26 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         .await
         .expect("subscribe");
 
+    // The action's own NotificationArn: a second topic, with its own queue.
+    let own_topic = sns
+        .create_topic()
+        .name(unique("release-reviews"))
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned();
+    let (own_url, own_queue_arn) = moto::queue(&sqs, &unique("reviews")).await;
+    sns.subscribe()
+        .topic_arn(&own_topic)
+        .protocol("sqs")
+        .endpoint(&own_queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+
     let key = b"a key of thirty-two bytes or so!".to_vec();
     let notices = ApprovalNotices {
         topic_arn: topic.clone(),
@@ -488,6 +508,7 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         decided_by: None,
         custom_data: Some("Ship it?".into()),
         external_link: Some("https://example.com/diff".into()),
+        notification_arn: Some(own_topic.clone()),
         requested_ms: 1_700_000_000_000,
         decided_ms: None,
     };
@@ -507,7 +528,7 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         &approval,
         &ApprovalLinks {
             region: "us-east-1".into(),
-            console_link: "https://approvals.example.com/".into(),
+            console_link: "https://approvals.example.com/pipelines/release/executions/x-1".into(),
             review_link: review.clone(),
             expires_s: expires,
         },
@@ -516,6 +537,10 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         message, expected,
         "queues get the JSON message, not the email body"
     );
+    // The action's NotificationArn gets the same message, as CodePipeline publishes it there.
+    let own: Value =
+        serde_json::from_str(&first_message(&sqs, &own_url).await).expect("message json");
+    assert_eq!(own, expected, "the NotificationArn topic gets the message");
     let query = review.split_once('?').map(|(_, q)| q).expect("query");
     assert_eq!(
         links::verify(&key, &approval.token, query, expires - 60),

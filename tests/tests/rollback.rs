@@ -1,6 +1,7 @@
 //! Rollback in process, over the real embedded adapters and the engine: the RollbackStage task of a failed
 //! stage, delivered twice (and at once), starts one rollback execution, which runs the stage again with the
-//! target's artifacts and variables and ends SUCCEEDED; the runtime's entry refuses what cannot be rolled back.
+//! target's artifacts and variables and ends SUCCEEDED; the runtime's entry refuses what cannot be rolled back;
+//! two RollbackStage calls at once start one rollback (the other is a ConflictException).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,6 +239,76 @@ async fn a_rollback_task_delivered_twice_starts_one_rollback_of_the_last_good_ar
     assert_eq!(answer.body["__type"], "ValidationException");
     let message = answer.body["message"].as_str().unwrap_or_default();
     assert!(message.contains("targetPipelineExecutionId"), "{message}");
+
+    stop.notify_one();
+    driving.await.expect("engine stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rollback_stage_calls_at_once_start_one_rollback() {
+    let dir = tempfile::tempdir().expect("temp");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::write(src.join("app.txt"), "app v1\n").expect("file");
+    let log = dir.path().join("deployed.log");
+    let (runtime, engine) = wire(dir.path(), TestEnv::at(1_800_000_000_000));
+    let doc = sluice_definition::load(&definition(&log), Syntax::Yaml, &Limits::default())
+        .expect("valid");
+    runtime
+        .put_pipeline(
+            doc.pipeline,
+            Some(dir.path().to_string_lossy().into_owned()),
+        )
+        .await
+        .expect("stored");
+    let stop = Arc::new(Notify::new());
+    let driving = tokio::spawn(Arc::clone(&engine).run(Arc::clone(&stop)));
+    let good = runtime
+        .start_execution("ship", StartRequest::default())
+        .await
+        .expect("started")
+        .execution_id;
+    assert_eq!(
+        finished(&runtime, &good).await.status,
+        ExecutionStatus::Succeeded
+    );
+
+    let body = serde_json::json!({
+        "pipelineName": "ship", "stageName": "Deploy", "targetPipelineExecutionId": good
+    })
+    .to_string();
+    let call = || {
+        sluice_web::codepipeline::handle(
+            &runtime,
+            "CodePipeline_20150709.RollbackStage",
+            body.as_bytes(),
+        )
+    };
+    for round in 0..3 {
+        let (a, b) = tokio::join!(call(), call());
+        let mut answers = [(a.status, a.body), (b.status, b.body)];
+        answers.sort_by_key(|(status, _)| *status);
+        assert_eq!(answers[0].0, 200, "round {round}: {answers:?}");
+        assert_eq!(answers[1].0, 400, "round {round}: {answers:?}");
+        assert_eq!(
+            answers[1].1["__type"], "ConflictException",
+            "round {round}: {answers:?}"
+        );
+        let started = answers[0].1["pipelineExecutionId"]
+            .as_str()
+            .expect("an execution id")
+            .to_owned();
+        let all = rollbacks(&runtime).await;
+        assert_eq!(all.len(), round + 1, "round {round}: {all:?}");
+        assert!(all.iter().any(|e| e.execution_id == started));
+        // Once it has finished, the stage can be rolled back again.
+        assert_eq!(
+            finished(&runtime, &started).await.status,
+            ExecutionStatus::Succeeded
+        );
+    }
+    let deployed = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(deployed, "app v1\nafter\napp v1\napp v1\napp v1\n");
 
     stop.notify_one();
     driving.await.expect("engine stops");

@@ -477,3 +477,212 @@ async fn rule_types_list_the_five_providers() {
     assert_eq!(status, 400, "{bad}");
     h.close().await;
 }
+
+/// Source, then Deploy, whose action fails when the variable `Fail` is yes, with `on_failure` (YAML at the
+/// stage's indentation).
+fn failing(name: &str, on_failure: &str) -> String {
+    format!(
+        r##"
+name: {name}
+pipelineType: V2
+variables:
+  - {{name: Fail, defaultValue: "no"}}
+stages:
+  - name: Source
+    actions:
+      - name: Checkout
+        actionTypeId: {{category: Source, owner: ThirdParty, provider: LocalSource, version: "1"}}
+        configuration: {{Path: src}}
+        outputArtifacts: [{{name: Src}}]
+  - name: Deploy
+{on_failure}
+    actions:
+      - name: Ship
+        actionTypeId: {{category: Compute, owner: AWS, provider: Commands, version: "1"}}
+        inputArtifacts: [{{name: Src}}]
+        commands: ['test "#{{variables.Fail}}" != yes']
+"##
+    )
+}
+
+fn on_failure_rule(rule: &str) -> String {
+    format!(
+        r#"    onFailure:
+      conditions:
+        - result: ROLLBACK
+          rules:
+{rule}"#
+    )
+}
+
+impl Harness {
+    async fn start_failing(&self, pipeline: &str, fail: bool) -> String {
+        let request = StartRequest {
+            variables: [(
+                "Fail".to_owned(),
+                if fail { "yes" } else { "no" }.to_owned(),
+            )]
+            .into(),
+            ..StartRequest::default()
+        };
+        self.runtime
+            .start_execution(pipeline, request)
+            .await
+            .expect("started")
+            .execution_id
+    }
+
+    async fn rollbacks_of(&self, pipeline: &str) -> Vec<sluice_runtime::records::ExecutionRecord> {
+        self.runtime
+            .list_executions(pipeline, 100)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|e| e.rollback_metadata.is_some())
+            .collect()
+    }
+
+    /// The failed-stage task of `id`'s Deploy delivered again, twice at once, with tokens nobody waits on.
+    async fn redeliver_failure(&self, pipeline: &str, id: &str) {
+        let request = |token: &str| sluice_definition::contract::TaskRequest::StageFailed {
+            pipeline: pipeline.into(),
+            version: 1,
+            execution_id: id.into(),
+            stage: "Deploy".into(),
+            error: sluice_definition::contract::TaskError {
+                error: sluice_definition::contract::error::ACTION_FAILED.into(),
+                cause: "Ship failed".into(),
+            },
+            token: token.into(),
+        };
+        let (a, b) = tokio::join!(
+            self.runtime.handle(request("again-a")),
+            self.runtime.handle(request("again-b")),
+        );
+        a.expect("first redelivery");
+        b.expect("second redelivery");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_failure_rules_that_pass_roll_the_failed_stage_back() {
+    // A Commands rule: it runs as a job, and the failed-stage task is answered when it ends.
+    let rule = r#"            - name: Healthy
+              ruleTypeId: {category: Rule, owner: AWS, provider: Commands, version: "1"}
+              inputArtifacts: [{name: Src}]
+              commands: ["grep -q a a.txt"]"#;
+    let h = Harness::open(&failing("healing", &on_failure_rule(rule))).await;
+    let good = h.start_failing("healing", false).await;
+    assert_eq!(h.finished(&good).await, ExecutionStatus::Succeeded);
+    // Deploy succeeded: its onFailure conditions were never evaluated.
+    assert!(h
+        .runtime
+        .rule_executions(&good)
+        .await
+        .expect("rules")
+        .is_empty());
+
+    let bad = h.start_failing("healing", true).await;
+    assert_eq!(h.finished(&bad).await, ExecutionStatus::Failed);
+    let rules = h.runtime.rule_executions(&bad).await.expect("rules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].kind, ConditionKind::OnFailure);
+    assert_eq!(rules[0].status, RuleStatus::Succeeded, "{rules:?}");
+    assert_eq!(rules[0].check, 1, "it ran as one job: {rules:?}");
+    let conditions = h
+        .runtime
+        .latest_conditions(&bad, "Deploy", ConditionKind::OnFailure)
+        .await
+        .expect("read")
+        .expect("evaluated");
+    assert_eq!(conditions.status, ConditionStatus::Succeeded);
+
+    // The condition was met: ROLLBACK applied, to the execution that succeeded through Deploy.
+    let mut started = Vec::new();
+    until("the rollback to start", 30, async || {
+        started = h.rollbacks_of("healing").await;
+        !started.is_empty()
+    })
+    .await;
+    assert_eq!(started.len(), 1, "{started:?}");
+    let meta = started[0].rollback_metadata.clone().expect("metadata");
+    assert_eq!(meta.rollback_target_pipeline_execution_id, good);
+    assert_eq!(started[0].trigger.trigger_detail, bad);
+    assert_eq!(
+        h.finished(&started[0].execution_id).await,
+        ExecutionStatus::Succeeded
+    );
+
+    let (status, state) = h.api("GetPipelineState", json!({"name": "healing"})).await;
+    assert_eq!(status, 200, "{state}");
+    let on_failure = &state["stageStates"][1]["onFailureConditionState"];
+    assert_eq!(
+        on_failure["latestExecution"]["status"], "Succeeded",
+        "{state}"
+    );
+    assert_eq!(
+        on_failure["conditionStates"][0]["ruleStates"][0]["ruleName"], "Healthy",
+        "{state}"
+    );
+    let (status, listed) = h
+        .api(
+            "ListRuleExecutions",
+            json!({"pipelineName": "healing", "filter": {"pipelineExecutionId": bad}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let detail = &listed["ruleExecutionDetails"][0];
+    assert_eq!(detail["ruleName"], "Healthy");
+    assert_eq!(detail["status"], "Succeeded");
+    assert_eq!(detail["input"]["ruleTypeId"]["provider"], "Commands");
+
+    // The failed-stage task delivered again changes nothing: no rule runs again, no second rollback.
+    h.redeliver_failure("healing", &bad).await;
+    let again = h.runtime.rule_executions(&bad).await.expect("rules");
+    assert_eq!(again, rules);
+    assert_eq!(h.rollbacks_of("healing").await.len(), 1);
+    h.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_failure_rules_that_do_not_pass_leave_the_stage_failed() {
+    let rule = r##"            - name: Allowed
+              ruleTypeId: {category: Rule, owner: AWS, provider: VariableCheck, version: "1"}
+              configuration: {Variable: "#{variables.Fail}", Operator: EQ, Value: "no"}"##;
+    let h = Harness::open(&failing("stuck", &on_failure_rule(rule))).await;
+    let good = h.start_failing("stuck", false).await;
+    assert_eq!(h.finished(&good).await, ExecutionStatus::Succeeded);
+    let bad = h.start_failing("stuck", true).await;
+    assert_eq!(h.finished(&bad).await, ExecutionStatus::Failed);
+    let rules = h.runtime.rule_executions(&bad).await.expect("rules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0].status, RuleStatus::Failed, "{rules:?}");
+    let conditions = h
+        .runtime
+        .latest_conditions(&bad, "Deploy", ConditionKind::OnFailure)
+        .await
+        .expect("read")
+        .expect("evaluated");
+    assert_eq!(conditions.status, ConditionStatus::Failed);
+    // Not met: the stage failed and nothing was rolled back, though there was a target.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(h.rollbacks_of("stuck").await.is_empty());
+    let deploy = h
+        .runtime
+        .stages(&bad)
+        .await
+        .expect("stages")
+        .into_iter()
+        .find(|s| s.stage == "Deploy")
+        .expect("Deploy");
+    assert_eq!(deploy.status, StageStatus::Failed);
+    let error = deploy.error.unwrap_or_default();
+    assert!(
+        error.contains("not rolled back") && error.contains("Allowed"),
+        "{error}"
+    );
+    h.redeliver_failure("stuck", &bad).await;
+    assert!(h.rollbacks_of("stuck").await.is_empty());
+    assert_eq!(h.runtime.rule_executions(&bad).await.expect("rules"), rules);
+    h.close().await;
+}

@@ -2476,3 +2476,5 @@ fn webhooks_through_the_sdk() {
 mod rollback;
 #[path = "sdk/rules.rs"]
 mod rules;
+#[path = "sdk/versions.rs"]
+mod versions;

@@ -672,6 +672,7 @@ mod tests {
             revision_override: None,
             role_arn: None,
             artifact_store: None,
+            region: None,
             invocation: None,
         }
     }

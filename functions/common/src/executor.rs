@@ -157,6 +157,21 @@ impl AwsExecutor {
             .unwrap_or_default()
     }
 
+    /// Refuses a build-run job declared in another region: builds run in the stack's region, where their
+    /// state-change events arrive, and a job is never run somewhere else than declared.
+    fn in_the_stack_region(&self, job: &Job) -> Result<(), String> {
+        match job.region.as_ref().filter(|r| **r != self.region()) {
+            Some(region) => Err(format!(
+                "region: action {} is declared in {region}, and Sluice runs {} actions as builds only in \
+                 the stack's region ({}); declare it without a region, or deploy a Sluice stack in {region}",
+                job.action,
+                job.action_type.provider,
+                self.region()
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Sets who hears how jobs ended (the runtime; held weakly, as the runtime holds this executor).
     pub fn set_listener(&self, listener: Weak<dyn JobListener>) {
         *self
@@ -234,8 +249,9 @@ impl AwsExecutor {
         &self,
         job: &Job,
     ) -> Result<(SdkConfig, S3ObjectStore, PathBuf), String> {
-        let sdk = self.sdk_for(job).await?;
-        let objects = S3ObjectStore::new(aws_sdk_s3::Client::new(&sdk));
+        let home = self.sdk_for(job).await?;
+        let sdk = sluice_providers::provider::in_job_region(&home, job);
+        let objects = artifact_objects(&home, &sdk, job);
         let scratch = self
             .work_dir
             .join("providers")
@@ -341,8 +357,8 @@ impl AwsExecutor {
     }
 
     /// Runs an S3 job to its end in this invocation, logging the job's log.
-    async fn run_inline(&self, job: &Job, sdk: &SdkConfig) -> JobOutcome {
-        let objects = Arc::new(S3ObjectStore::new(aws_sdk_s3::Client::new(sdk)));
+    async fn run_inline(&self, job: &Job, home: &SdkConfig, sdk: &SdkConfig) -> JobOutcome {
+        let objects = Arc::new(artifact_objects(home, sdk, job));
         let mut config = AgentConfig::new(self.work_dir.join("work"), self.work_dir.join("logs"));
         config.keep_failed_workspaces = false;
         let agent = LocalAgent::new(objects, config);
@@ -381,11 +397,12 @@ impl Executor for AwsExecutor {
             let _ = std::fs::remove_dir_all(&scratch);
             return self.settle(&job, provider, step?).await;
         }
-        let sdk = self.sdk_for(&job).await?;
+        let home = self.sdk_for(&job).await?;
+        let sdk = sluice_providers::provider::in_job_region(&home, &job);
         match runner {
             Runner::Provider(_) => Ok(()),
             Runner::Inline => {
-                let outcome = self.run_inline(&job, &sdk).await;
+                let outcome = self.run_inline(&job, &home, &sdk).await;
                 self.report(&job, outcome).await;
                 Ok(())
             }
@@ -394,7 +411,7 @@ impl Executor for AwsExecutor {
                     .work_dir
                     .join("ecr")
                     .join(crate::builds::safe_name(&job.id));
-                let objects = S3ObjectStore::new(aws_sdk_s3::Client::new(&sdk));
+                let objects = artifact_objects(&home, &sdk, &job);
                 let outcome = crate::ecr_source::run(&job, &sdk, &objects, &scratch)
                     .await
                     .unwrap_or_else(|message| JobOutcome::Failed { message });
@@ -409,16 +426,20 @@ impl Executor for AwsExecutor {
                     .filter(|p| !p.is_empty())
                     .ok_or("configuration.ProjectName is required for a CodeBuild action")?
                     .clone();
+                // Builds run in the stack's region, where their state-change events arrive: a build
+                // project of another region is refused, not run somewhere else.
+                self.in_the_stack_region(&job)?;
                 let plan = BuildPlan::of(project, None);
-                self.builds.start(&sdk, &job, plan).await
+                self.builds.start(&home, &job, plan).await
             }
             Runner::Commands => {
                 let project = self.commands_project.clone().ok_or(
                     "Commands actions run on the stack's commands project, and this function has none \
                      (SLUICE_COMMANDS_PROJECT is not set)",
                 )?;
+                self.in_the_stack_region(&job)?;
                 let plan = BuildPlan::of(project, Some(commands_buildspec(&job)));
-                self.builds.start(&sdk, &job, plan).await
+                self.builds.start(&home, &job, plan).await
             }
             Runner::GitSource => {
                 let project = self.sources_project.clone().ok_or(
@@ -432,7 +453,7 @@ impl Executor for AwsExecutor {
                     _ => None,
                 };
                 let plan = crate::git_sources::plan(&job, &project, &self.region(), host.as_ref())?;
-                self.builds.start(&sdk, &job, plan).await
+                self.builds.start(&home, &job, plan).await
             }
         }
     }
@@ -491,4 +512,22 @@ impl Executor for AwsExecutor {
             Err(e) => warn!(job = job_id, error = %e, "cannot stop the build"),
         }
     }
+}
+
+/// The S3 a job works with: `home`'s region (the stack's), or for an action in another `region` that
+/// region's (`sdk`), where its artifact store and its service's buckets are, except for the input artifacts
+/// kept elsewhere, which are read through `home`: S3 refuses requests signed for another region than the
+/// bucket's.
+fn artifact_objects(home: &SdkConfig, sdk: &SdkConfig, job: &Job) -> S3ObjectStore {
+    if job.region.is_none() {
+        return S3ObjectStore::new(aws_sdk_s3::Client::new(home));
+    }
+    let home_client = aws_sdk_s3::Client::new(home);
+    let mut objects = S3ObjectStore::new(aws_sdk_s3::Client::new(sdk));
+    for input in &job.inputs {
+        if job.artifact_store.as_deref() != Some(input.object.bucket.as_str()) {
+            objects = objects.with_bucket_client(input.object.bucket.clone(), home_client.clone());
+        }
+    }
+    objects
 }

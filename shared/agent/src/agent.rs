@@ -266,7 +266,9 @@ async fn execute(inner: Arc<Inner>, job: Job, cancel: watch::Receiver<bool>) -> 
         objects: inner.objects.clone(),
         log: log.clone(),
         workspace: dir.join("src"),
-        scratch: dir.join("scratch"),
+        // Scratch files live in the job's folder itself (one folder fewer per job); their names never clash
+        // with `src/` and `inputs/`.
+        scratch: dir.clone(),
         dir: dir.clone(),
         limits: inner.config.limits,
         binding: inner
@@ -347,7 +349,7 @@ async fn run_within(ctx: &JobContext) -> Result<Success, JobError> {
 
 /// Stops the processes of earlier runs of the same attempt that outlived the sluice which started them (a
 /// crash, `kill -9`), and removes their folders: a restarted run must not race the run it replaces. A run's
-/// folder records its process group (`scratch/pgid`, written before any command runs); the group is killed
+/// folder records its process group (`pgid`, written before any command runs); the group is killed
 /// only when its leader still runs inside that folder, so a recycled process id is never hit.
 fn retire_earlier_runs(dir: &std::path::Path, log: &JobLog) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str()))
@@ -370,7 +372,9 @@ fn retire_earlier_runs(dir: &std::path::Path, log: &JobLog) {
         if !matches || earlier == dir {
             continue;
         }
-        let pid = std::fs::read_to_string(earlier.join("scratch/pgid"))
+        // `scratch/pgid` in folders of sluice versions that kept a scratch folder.
+        let pid = std::fs::read_to_string(earlier.join("pgid"))
+            .or_else(|_| std::fs::read_to_string(earlier.join("scratch/pgid")))
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok());
         let inside = pid.is_some_and(|pid| {

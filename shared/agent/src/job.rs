@@ -2,8 +2,8 @@
 //! the chores every provider shares (fetching and extracting inputs, zipping and storing outputs).
 //!
 //! A job's folder is `<work_dir>/<execution>/<stage>.<action>.<attempt>/`, holding `src/` (the workspace: the
-//! primary input), `inputs/<name>/` (the other inputs) and `scratch/` (zips, the shell script and its reports,
-//! kept out of the workspace so they never end up in an output).
+//! primary input), `inputs/<name>/` (the other inputs) and, beside them, the scratch files (zips, the shell script
+//! and its reports, kept out of the workspace so they never end up in an output).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ pub(crate) struct JobContext {
     pub dir: PathBuf,
     /// Where commands run: the primary input, extracted.
     pub workspace: PathBuf,
-    /// Zips, scripts and reports.
+    /// Zips, scripts and reports: the job's folder itself.
     pub scratch: PathBuf,
     pub limits: Limits,
     /// The working copy a git source action reads instead of fetching (`sluice run --source`).

@@ -180,19 +180,13 @@ const GATE: &str = "IFS= read -r __sl_gate || exit 125; [ \"$__sl_gate\" = go ] 
 /// When set, the process aborts right after spawning a shell, before recording its group (crash tests).
 pub const FAULT_AFTER_SPAWN: &str = "SLUICE_FAULT_ABORT_AFTER_SPAWN";
 
-/// Writes `text` to `path` so that it survives a crash: a temporary file, synced, renamed into place, and
-/// the folder synced.
+/// Writes `text` to `path` so that it survives a crash of this process: a temporary file renamed into place,
+/// so a reader finds the whole text or none. Not synced: the record only serves to find processes that outlive
+/// a killed sluice, and a crash of the machine that could lose the page cache leaves none.
 fn record_durably(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path)
 }
 
 /// Kills a process group when dropped, unless it was already killed.
@@ -228,10 +222,14 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
         let _ = fs::remove_file(scratch.join(stale));
     }
     let _ = fs::remove_dir_all(&vars_dir);
-    fs::create_dir_all(&vars_dir).map_err(JobError::io(format!(
-        "cannot create {}",
-        vars_dir.display()
-    )))?;
+    fs::create_dir_all(scratch)
+        .map_err(JobError::io(format!("cannot create {}", scratch.display())))?;
+    if !session.output_variables.is_empty() {
+        fs::create_dir_all(&vars_dir).map_err(JobError::io(format!(
+            "cannot create {}",
+            vars_dir.display()
+        )))?;
+    }
     let script = script(&session);
     let script_path: PathBuf = scratch.join("session.sh");
     fs::write(&script_path, &script.text).map_err(JobError::io(format!(

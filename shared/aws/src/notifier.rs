@@ -121,7 +121,7 @@ impl EventSink for AwsNotifier {
             .unwrap_or_default();
         let links = ApprovalLinks {
             region,
-            console_link: format!("{}/", notices.base_url),
+            console_link: notifications::console_link(&notices.base_url, approval),
             review_link: format!(
                 "{}{}",
                 notices.base_url,
@@ -129,30 +129,51 @@ impl EventSink for AwsNotifier {
             ),
             expires_s,
         };
-        let message = notifications::approval_message(approval, &links);
-        let (subject, body) = notifications::approval_email(approval, &links);
-        // One message per protocol: the JSON for programs, the readable body for people.
-        let structured = json!({"default": message.to_string(), "email": body});
-        self.sns
-            .publish()
-            .topic_arn(&notices.topic_arn)
-            .subject(subject_line(&subject))
-            .message_structure("json")
-            .message(structured.to_string())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "publish the approval of {}.{}.{} to {}: {}",
-                    approval.pipeline,
-                    approval.stage,
-                    approval.action,
-                    notices.topic_arn,
-                    aws_sdk_sns::error::DisplayErrorContext(&e)
-                )
-            })
+        // Sluice's own approval topic, and the action's NotificationArn as CodePipeline publishes to it.
+        let mut topics = vec![notices.topic_arn.as_str()];
+        topics.extend(approval.notification_arn.as_deref());
+        let mut failed = Vec::new();
+        for topic in topics {
+            if let Err(e) = publish_approval(&self.sns, topic, approval, &links).await {
+                failed.push(e);
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
     }
+}
+
+/// Publishes CodePipeline's approval notification to an SNS topic: the JSON message for programs (SQS,
+/// Lambda, HTTP subscribers) and the readable body for email, one message per protocol.
+pub async fn publish_approval(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    approval: &ApprovalRecord,
+    links: &ApprovalLinks,
+) -> Result<(), String> {
+    let message = notifications::approval_message(approval, links);
+    let (subject, body) = notifications::approval_email(approval, links);
+    let structured = json!({"default": message.to_string(), "email": body});
+    sns.publish()
+        .topic_arn(topic_arn)
+        .subject(subject_line(&subject))
+        .message_structure("json")
+        .message(structured.to_string())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "publish the approval of {}.{}.{} to {topic_arn}: {}",
+                approval.pipeline,
+                approval.stage,
+                approval.action,
+                aws_sdk_sns::error::DisplayErrorContext(&e)
+            )
+        })
 }
 
 /// The PutEvents entry, on `bus`, of an event built by `runtime::events`.

@@ -107,6 +107,9 @@ impl Default for Multipart {
 #[derive(Debug, Clone)]
 pub struct S3ObjectStore {
     client: Client,
+    /// Clients for buckets in other regions than `client`'s (S3 refuses a request signed for another
+    /// region than its bucket's), by bucket.
+    bucket_clients: std::collections::HashMap<String, Client>,
     multipart: Multipart,
     kms_key_id: Option<String>,
 }
@@ -117,9 +120,22 @@ impl S3ObjectStore {
     pub fn new(client: Client) -> Self {
         Self {
             client,
+            bucket_clients: std::collections::HashMap::new(),
             multipart: Multipart::default(),
             kms_key_id: None,
         }
+    }
+
+    /// The same store reaching `bucket` through `client` (one of the bucket's region), as a cross-region
+    /// pipeline's artifact stores need.
+    #[must_use]
+    pub fn with_bucket_client(mut self, bucket: impl Into<String>, client: Client) -> Self {
+        self.bucket_clients.insert(bucket.into(), client);
+        self
+    }
+
+    fn client_for(&self, bucket: &str) -> &Client {
+        self.bucket_clients.get(bucket).unwrap_or(&self.client)
     }
 
     /// The same store with other multipart settings.
@@ -161,7 +177,7 @@ impl S3ObjectStore {
             .await
             .map_err(|e| ObjectError::Other(format!("{}: {e}", file.display())))?;
         let output = self
-            .client
+            .client_for(bucket)
             .put_object()
             .bucket(bucket)
             .key(key)
@@ -192,7 +208,7 @@ impl S3ObjectStore {
         kms: Option<&str>,
     ) -> Result<ObjectInfo, ObjectError> {
         let created = self
-            .client
+            .client_for(bucket)
             .create_multipart_upload()
             .bucket(bucket)
             .key(key)
@@ -210,7 +226,7 @@ impl S3ObjectStore {
             })?
             .to_owned();
         let upload = Upload {
-            client: &self.client,
+            client: self.client_for(bucket),
             bucket,
             key,
             upload_id: &upload_id,
@@ -406,7 +422,7 @@ impl ObjectStore for S3ObjectStore {
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError> {
         validate(bucket, key)?;
         let output = self
-            .client
+            .client_for(bucket)
             .head_object()
             .bucket(bucket)
             .key(key)
@@ -444,7 +460,7 @@ impl S3ObjectStore {
     ) -> Result<ObjectInfo, ObjectError> {
         validate(bucket, key)?;
         let output = self
-            .client
+            .client_for(bucket)
             .get_object()
             .bucket(bucket)
             .key(key)

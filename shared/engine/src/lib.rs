@@ -35,7 +35,7 @@ use sluice_runtime::ports::{
 use sluice_runtime::{RunOutcome, Runtime};
 use sluice_states::execution::{Command, Effect, Execution, Outcome, StartExecution, Status};
 use sluice_states::{Failure, HistoryEvent, Machine, TaskMode, TaskToken, Timestamp};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 /// How long a lease lasts without renewal.
@@ -116,6 +116,8 @@ pub struct Engine {
     host: OnceLock<Weak<Runtime>>,
     machines: Mutex<HashMap<(String, u64), Machine>>,
     wake: Notify,
+    /// Counts the ends of runs this process recorded, for followers in this process (see [`Engine::ends`]).
+    ends: watch::Sender<u64>,
 }
 
 impl Engine {
@@ -129,12 +131,20 @@ impl Engine {
             host: OnceLock::new(),
             machines: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            ends: watch::channel(0).0,
         })
     }
 
     /// Sets the runtime whose dispatch handler runs the tasks.
     pub fn set_host(&self, runtime: &Arc<Runtime>) {
         let _ = self.host.set(Arc::downgrade(runtime));
+    }
+
+    /// Changes each time this process has recorded the end of a run (the runtime's `finish_run` returned): a
+    /// follower in the same process waits on it instead of polling for the end. Ends recorded by other
+    /// processes are not told here.
+    pub fn ends(&self) -> watch::Receiver<u64> {
+        self.ends.subscribe()
     }
 
     fn host(&self) -> Option<Arc<Runtime>> {
@@ -503,6 +513,7 @@ impl Engine {
                         warn!(run, error = %e, "could not record the end of a run");
                     }
                 }
+                self.ends.send_modify(|n| *n += 1);
             }
         }
     }

@@ -22,6 +22,9 @@ use sluice_definition::Limits;
 use sluice_engine::{Engine, SystemEnv};
 use sluice_local::{FolderObjectStore, JsonlEventLog, SqliteStore};
 use sluice_providers::local::LocalProviders;
+
+/// Approval notices on a Manual action's NotificationArn, published with the user's AWS settings.
+pub use sluice_providers::notices;
 use sluice_runtime::events::Origin;
 use sluice_runtime::jobs::{Executor, Job};
 use sluice_runtime::ports::ObjectInfo;

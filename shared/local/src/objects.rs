@@ -407,9 +407,7 @@ fn get_blocking(
                 info.sha256
             )));
         }
-        tmp.as_file()
-            .sync_data()
-            .map_err(|e| io_error(tmp.path(), &e))?;
+        // Not synced: a download is a scratch copy that a crash may lose; the object itself is durable.
         tmp.persist(dest).map_err(|e| io_error(dest, &e.error))?;
         Ok(Ok(info))
     })

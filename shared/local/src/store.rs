@@ -36,8 +36,9 @@
 //! Several processes may use one file at once. `synchronous=FULL`: a write acknowledged to the caller
 //! survives a power cut, as an acknowledged DynamoDB write does. With `NORMAL`, WAL keeps the file
 //! consistent but may lose the last commits, and a lost commit here is an approval or a stage result that
-//! the state machine has already acted on. The cost is one fsync per transaction, small at a pipeline's
-//! write rate.
+//! the state machine has already acted on. The cost is one fsync per commit, and transactions that arrive
+//! together share one: whoever holds the connection commits every transaction queued meanwhile in one SQLite
+//! transaction, a savepoint each (group commit), and answers each only after that commit.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -74,10 +75,13 @@ const PURGE_BATCH: i64 = 100;
 
 /// An [`ItemStore`] in a SQLite file.
 ///
-/// Cheap to clone; clones share one connection. The database work runs on Tokio's blocking pool.
+/// Cheap to clone; clones share one connection. Commits run on Tokio's blocking pool, reads on the caller's
+/// thread.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Transactions queued for the next group commit (see `commit_pending`).
+    pending: Arc<Pending>,
     path: PathBuf,
 }
 
@@ -134,6 +138,7 @@ impl SqliteStore {
         })?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::default(),
             path: path.to_path_buf(),
         })
     }
@@ -148,22 +153,19 @@ impl SqliteStore {
         self.with_conn(|conn| schema_version(conn)).await
     }
 
-    /// Runs `work` with the connection on the blocking pool.
+    /// Runs `work` (a read: a few indexed rows, microseconds) with the connection on the caller's thread: a hop
+    /// to the blocking pool and back would cost more than the read. It may wait for a commit in progress, which
+    /// holds the connection for one fsync.
     async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Other("the connection's lock is poisoned".into()))?;
-            work(&mut guard).map_err(|e| sql_error(&path, e))
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Other("the connection's lock is poisoned".into()))?;
+        work(&mut guard).map_err(|e| sql_error(&self.path, e))
     }
 }
 
@@ -298,6 +300,89 @@ fn prefix_end(prefix: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Transactions waiting for a commit, each with where its answer goes.
+type Pending = Mutex<
+    Vec<(
+        Vec<Write>,
+        tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    )>,
+>;
+
+/// Group commit: whoever holds the connection commits every transaction queued so far in one SQLite
+/// transaction (one WAL fsync), each inside a savepoint of its own, so each is still all or nothing and one
+/// refused does not touch the others; they apply in queue order, as if committed one after another. Every
+/// answer is sent only after the commit, so an acknowledged write is as durable as before.
+fn commit_pending(conn: &Mutex<Connection>, pending: &Pending, path: &Path) {
+    let Ok(mut guard) = conn.lock() else {
+        fail_all(pending, "the connection's lock is poisoned");
+        return;
+    };
+    let batch = match pending.lock() {
+        Ok(mut queue) => std::mem::take(&mut *queue),
+        Err(_) => return,
+    };
+    if batch.is_empty() {
+        // Another caller's task committed this one's transaction with its own.
+        return;
+    }
+    let map = |e: TxError| match e {
+        TxError::Sql(e) => sql_error(path, e),
+        TxError::Store(e) => e,
+    };
+    let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(batch.len());
+    let outcome = (|| -> Result<(), TxError> {
+        // Dropping the transaction on an error rolls it back.
+        let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now();
+        for (writes, _) in &batch {
+            if batch.len() == 1 {
+                results.push(apply(&tx, writes, now).map_err(map));
+                continue;
+            }
+            tx.execute_batch("SAVEPOINT one")?;
+            match apply(&tx, writes, now) {
+                Ok(()) => {
+                    tx.execute_batch("RELEASE one")?;
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    tx.execute_batch("ROLLBACK TO one; RELEASE one")?;
+                    results.push(Err(map(e)));
+                }
+            }
+        }
+        if results.iter().any(Result::is_ok) {
+            tx.commit()?;
+        }
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => {
+            for ((_, reply), result) in batch.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let e = map(e);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(match &e {
+                    StoreError::ConditionFailed(m) => StoreError::ConditionFailed(m.clone()),
+                    StoreError::Busy(m) => StoreError::Busy(m.clone()),
+                    StoreError::Other(m) => StoreError::Other(m.clone()),
+                }));
+            }
+        }
+    }
+}
+
+fn fail_all(pending: &Pending, why: &str) {
+    if let Ok(mut queue) = pending.lock() {
+        for (_, reply) in queue.drain(..) {
+            let _ = reply.send(Err(StoreError::Other(why.to_owned())));
+        }
+    }
 }
 
 /// The current version of a live item, inside a transaction.
@@ -481,26 +566,20 @@ impl ItemStore for SqliteStore {
             return Ok(());
         }
         validate_transaction(&writes)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| StoreError::Other("the commit queue's lock is poisoned".into()))?
+            .push((writes, reply));
         let conn = Arc::clone(&self.conn);
+        let pending = Arc::clone(&self.pending);
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Other("the connection's lock is poisoned".into()))?;
-            let mut run = || -> Result<(), TxError> {
-                let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                apply(&tx, &writes, now())?;
-                tx.commit()?;
-                Ok(())
-            };
-            // Dropping the transaction on an error rolls it back.
-            run().map_err(|e| match e {
-                TxError::Sql(e) => sql_error(&path, e),
-                TxError::Store(e) => e,
-            })
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?
+        tokio::task::spawn_blocking(move || commit_pending(&conn, &pending, &path))
+            .await
+            .map_err(|e| StoreError::Other(format!("store task failed: {e}")))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("the store dropped a transaction".into()))?
     }
 }
 

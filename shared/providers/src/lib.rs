@@ -22,6 +22,7 @@ pub mod codedeploy;
 pub mod ecs;
 pub mod lambda;
 pub mod local;
+pub mod notices;
 pub mod provider;
 pub mod rule_waits;
 pub mod stepfunctions;

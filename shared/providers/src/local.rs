@@ -152,7 +152,7 @@ impl Inner {
 
     /// Runs a job to its end (or until it is detached).
     async fn run(self: Arc<Self>, job: Job, provider: &'static dyn Provider) {
-        let sdk = self.sdk().await.clone();
+        let sdk = crate::provider::in_job_region(self.sdk().await, &job);
         let scratch = self.scratch(&job);
         let ctx = Context {
             job: &job,
@@ -301,7 +301,7 @@ impl Executor for LocalProviders {
             let _ = std::fs::remove_file(&path);
             info!(job = job_id, external = %saved.external.id, "cancelled while it waited");
             if let Some(provider) = crate::provider_for(&saved.job.action_type) {
-                let sdk = self.inner.sdk().await.clone();
+                let sdk = crate::provider::in_job_region(self.inner.sdk().await, &saved.job);
                 let scratch = self.inner.scratch(&saved.job);
                 let ctx = Context {
                     job: &saved.job,
@@ -321,7 +321,7 @@ impl Executor for LocalProviders {
         &self,
         job: &Job,
     ) -> Option<Result<BTreeMap<String, ObjectInfo>, String>> {
-        let sdk = self.inner.sdk().await.clone();
+        let sdk = crate::provider::in_job_region(self.inner.sdk().await, job);
         let scratch = self.inner.scratch(job);
         let ctx = Context {
             job,

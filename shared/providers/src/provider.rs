@@ -89,6 +89,18 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// The settings a job's provider calls AWS with: `sdk` in the job's region (the action's `region`) when it
+/// has one, as CodePipeline runs a cross-region action's calls in that region.
+pub fn in_job_region(sdk: &SdkConfig, job: &Job) -> SdkConfig {
+    match &job.region {
+        Some(region) => sdk
+            .to_builder()
+            .region(aws_config::Region::new(region.clone()))
+            .build(),
+        None => sdk.clone(),
+    }
+}
+
 /// The next wait when work is still going: from a quarter second, growing by half each time, at most `cap`.
 pub fn backoff(previous: Duration, cap: Duration) -> Duration {
     if previous.is_zero() {

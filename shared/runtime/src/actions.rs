@@ -18,28 +18,48 @@ use crate::records::{
 use crate::runtime::{find_stage, put, Runtime, Versioned};
 use sluice_definition::compile::default_timeout_minutes;
 use sluice_definition::contract::error;
-use sluice_definition::model::{Action, Pipeline, RetryMode, Stage};
+use sluice_definition::model::{Action, ArtifactStore, Pipeline, RetryMode, Stage};
 
-/// What the definition says about how a job runs in AWS: the role (the action's `roleArn`, else the
-/// pipeline's) and the KMS key of its output artifacts (`artifactStore.encryptionKey.id`).
-pub(crate) fn as_the_pipeline_says(job: &mut Job, action: &Action, definition: &Pipeline) {
+/// The artifact store of an action or rule working in `region` (None: the pipeline's own region, `home`):
+/// the `artifactStores` entry of that region in a cross-region pipeline, else the pipeline's `artifactStore`.
+pub(crate) fn store_of<'a>(
+    definition: &'a Pipeline,
+    region: Option<&str>,
+    home: &str,
+) -> Option<&'a ArtifactStore> {
+    match &definition.artifact_stores {
+        Some(stores) => stores.get(region.unwrap_or(home)),
+        None => definition.artifact_store.as_ref(),
+    }
+}
+
+/// What the definition says about where and how a job runs: the role (the action's `roleArn`, else the
+/// pipeline's), its region (the action's `region`), and its artifact store (see [`store_of`]): its outputs
+/// are stored in that store's bucket (`location`) under its KMS key (`encryptionKey.id`). Without a declared
+/// store, outputs stay in the runtime's own bucket.
+pub(crate) fn as_the_pipeline_says(
+    job: &mut Job,
+    action: &Action,
+    definition: &Pipeline,
+    home: &str,
+) {
     job.role_arn = action
         .role_arn
         .clone()
         .or_else(|| definition.role_arn.clone());
-    let key = definition
-        .artifact_store
-        .as_ref()
+    job.region.clone_from(&action.region);
+    let store = store_of(definition, action.region.as_deref(), home);
+    let key = store
         .and_then(|s| s.encryption_key.as_ref())
         .map(|k| k.id.clone());
+    let location = store.map(|s| s.location.clone()).filter(|l| !l.is_empty());
     for output in &mut job.outputs {
         output.encryption_key.clone_from(&key);
+        if let Some(bucket) = &location {
+            output.bucket.clone_from(bucket);
+        }
     }
-    job.artifact_store = definition
-        .artifact_store
-        .as_ref()
-        .map(|s| s.location.clone())
-        .filter(|l| !l.is_empty());
+    job.artifact_store = location;
 }
 
 /// The revision an execution was started with for a source action, if any.
@@ -87,9 +107,7 @@ impl Runtime {
         token: &str,
     ) -> Result<()> {
         let execution = self.execution(id).await?;
-        let record = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?;
+        let record = self.execution_pipeline(&execution).await?;
         let definition = &record.definition;
         let stage_def = find_stage(definition, stage)?;
         let action = stage_def
@@ -217,7 +235,7 @@ impl Runtime {
 
         let mut job = self.job(&rec, action, commands, env, inputs, &record.base_dir);
         job.revision_override = revision_override(&execution, &rec.action);
-        as_the_pipeline_says(&mut job, action, definition);
+        as_the_pipeline_says(&mut job, action, definition, &self.config.origin.region);
         if let Err(message) = self.start_job(job).await {
             self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                 .await?;
@@ -288,10 +306,7 @@ impl Runtime {
             // The process that recorded the attempt died before it asked for the approval: ask now.
             self.adopt_token(existing.version, &rec, token).await?;
             let execution = self.execution(&rec.execution_id).await?;
-            let definition = self
-                .pipeline(&rec.pipeline, Some(execution.version))
-                .await?
-                .definition;
+            let definition = self.execution_pipeline(&execution).await?.definition;
             let timeout = find_stage(&definition, &rec.stage)?
                 .actions
                 .iter()
@@ -323,10 +338,7 @@ impl Runtime {
         }
         if restart {
             let execution = self.execution(&rec.execution_id).await?;
-            let definition = self
-                .pipeline(&rec.pipeline, Some(execution.version))
-                .await?
-                .definition;
+            let definition = self.execution_pipeline(&execution).await?.definition;
             let action = find_stage(&definition, &rec.stage)?
                 .actions
                 .iter()
@@ -346,7 +358,7 @@ impl Runtime {
                 base_dir,
             );
             job.revision_override = revision_override(&execution, &rec.action);
-            as_the_pipeline_says(&mut job, &action, &definition);
+            as_the_pipeline_says(&mut job, &action, &definition, &self.config.origin.region);
             if let Err(message) = self.start_job(job).await {
                 self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                     .await?;
@@ -408,6 +420,7 @@ impl Runtime {
             revision_override: None,
             role_arn: None,
             artifact_store: None,
+            region: None,
             invocation: None,
         }
     }

@@ -27,6 +27,11 @@ impl Runtime {
             decided_by: None,
             custom_data: rec.configuration.get("CustomData").cloned(),
             external_link: rec.configuration.get("ExternalEntityLink").cloned(),
+            notification_arn: rec
+                .configuration
+                .get("NotificationArn")
+                .filter(|a| !a.is_empty())
+                .cloned(),
             requested_ms: rec.started_ms,
             decided_ms: None,
         };

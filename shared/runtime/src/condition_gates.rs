@@ -1,4 +1,5 @@
-//! A stage's beforeEntry and onSuccess conditions at its gates: every rule recorded as a rule execution,
+//! A stage's beforeEntry and onSuccess conditions at its gates, and its onFailure conditions at the failed-stage
+//! task (`stage_failures.rs`): every rule recorded as a rule execution,
 //! the rules the runtime decides itself evaluated at once, the others run as jobs whose outcomes come back
 //! later (as an action's do). While a rule runs or waits (a closed deployment window, an alarm watched for
 //! its WaitTime) the gate's task token is kept on the [`ConditionsRecord`] and the gate answers when the
@@ -51,10 +52,14 @@ pub enum Verdict {
 /// A stage's conditions of `kind`.
 pub(crate) fn conditions_of(stage: &Stage, kind: ConditionKind) -> &[Condition] {
     match kind {
-        ConditionKind::BeforeEntry => stage.before_entry.as_ref(),
-        ConditionKind::OnSuccess => stage.on_success.as_ref(),
+        ConditionKind::BeforeEntry => stage.before_entry.as_ref().map(|c| &c.conditions),
+        ConditionKind::OnSuccess => stage.on_success.as_ref().map(|c| &c.conditions),
+        ConditionKind::OnFailure => stage
+            .on_failure
+            .as_ref()
+            .and_then(|f| f.conditions.as_ref()),
     }
-    .map_or(&[], |c| c.conditions.as_slice())
+    .map_or(&[], Vec::as_slice)
 }
 
 fn rule_at<'a>(
@@ -71,14 +76,19 @@ fn rule_at<'a>(
         .find(|r| r.name == name)
 }
 
-/// What the rules' statuses decide: the first failed condition's result, all passed, or not yet.
+/// What the rules' statuses decide: the first failed condition's result, all passed, or not yet. An
+/// onFailure condition is met when its rules pass (its result, ROLLBACK or RETRY, then applies); a rule that
+/// does not pass leaves the stage failed (FAIL).
 fn decide(stage: &Stage, kind: ConditionKind, rules: &[RuleExecutionRecord]) -> Verdict {
     for (ci, condition) in conditions_of(stage, kind).iter().enumerate() {
         if let Some(failed) = rules
             .iter()
             .find(|r| r.condition == ci && r.status == RuleStatus::Failed)
         {
-            let result = condition.result.unwrap_or(ConditionResult::Fail);
+            let result = match kind {
+                ConditionKind::OnFailure => ConditionResult::Fail,
+                _ => condition.result.unwrap_or(ConditionResult::Fail),
+            };
             let why = failed.error.clone().unwrap_or_else(|| "it failed".into());
             return Verdict::Failed(result, format!("rule {} did not pass: {why}", failed.rule));
         }
@@ -510,11 +520,14 @@ impl Runtime {
             base_dir: None,
             revision_override: None,
             role_arn,
-            artifact_store: definition
-                .artifact_store
-                .as_ref()
-                .map(|s| s.location.clone())
-                .filter(|l| !l.is_empty()),
+            artifact_store: crate::actions::store_of(
+                definition,
+                rule.region.as_deref(),
+                &self.config.origin.region,
+            )
+            .map(|s| s.location.clone())
+            .filter(|l| !l.is_empty()),
+            region: rule.region.clone(),
             invocation: None,
         };
         if let Err(why) = self.start_job(job).await {
@@ -601,10 +614,7 @@ impl Runtime {
             return Ok(());
         }
         let execution = self.execution(&id).await?;
-        let definition = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(&execution).await?.definition;
         if crate::conditions::rule_run(&current.value.rule_type.provider) == RuleRun::Here {
             // The wait is over: the next look decides (or waits again).
         } else {

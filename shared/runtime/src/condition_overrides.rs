@@ -39,10 +39,7 @@ impl Runtime {
         kind: ConditionKind,
         caller: &str,
     ) -> std::result::Result<(), OverrideError> {
-        let definition = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(execution).await?.definition;
         let stage_def = definition
             .stages
             .iter()
@@ -106,13 +103,14 @@ impl Runtime {
     /// A stopped execution waits at no condition: conditions still in progress are abandoned (their rules'
     /// jobs cancelled) and their gates answer `Sluice.Stopped`.
     pub(crate) async fn abandon_conditions_of(&self, execution: &ExecutionRecord) -> Result<()> {
-        let definition = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(execution).await?.definition;
         let id = &execution.execution_id;
         for stage in &definition.stages {
-            for kind in [ConditionKind::BeforeEntry, ConditionKind::OnSuccess] {
+            for kind in [
+                ConditionKind::BeforeEntry,
+                ConditionKind::OnSuccess,
+                ConditionKind::OnFailure,
+            ] {
                 if conditions_of(stage, kind).is_empty() {
                     continue;
                 }

@@ -134,6 +134,7 @@ impl Runtime {
             pipeline: pipeline.to_owned(),
             execution_id: self.env.new_id(),
             version: def.version.unwrap_or(1),
+            serial: record.execution_serial(),
             status: ExecutionStatus::InProgress,
             status_summary: None,
             trigger: request.trigger.unwrap_or(TriggerInfo {
@@ -365,7 +366,7 @@ impl Runtime {
             .orchestrator
             .start_execution(
                 &execution.pipeline,
-                execution.version,
+                execution.serial(),
                 &execution.run_name(execution.runs),
                 input,
             )

@@ -100,10 +100,7 @@ impl Runtime {
             })
             .await?;
         // Whatever way it ended, it holds no stage and waits at no gate any more.
-        let definition = self
-            .pipeline(&record.pipeline, Some(record.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(&record).await?.definition;
         for stage in &definition.stages {
             self.release(&record, &stage.name).await?;
         }

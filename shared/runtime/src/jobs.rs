@@ -60,6 +60,10 @@ pub struct Job {
     /// hand artifacts to AWS services stage them when the job's own objects are not in S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_store: Option<String>,
+    /// The AWS region the action works in (the action's or rule's `region`): providers' calls go there;
+    /// None is the host's own region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// For a provider that answers through the API (Lambda invoke): the job id it is invoked with and the
     /// continuation token of the run it continues.
     #[serde(default, skip_serializing_if = "Option::is_none")]

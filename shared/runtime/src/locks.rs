@@ -165,10 +165,7 @@ impl Runtime {
                     .await;
                     return Box::pin(self.release(&record, stage)).await;
                 }
-                let definition = self
-                    .pipeline(pipeline, Some(record.version))
-                    .await?
-                    .definition;
+                let definition = self.execution_pipeline(&record).await?.definition;
                 Box::pin(self.admitted(&record, &definition, stage, &next.value.token)).await
             }
             // Someone else took the lock or the waiter: they will wake the rest.
@@ -179,10 +176,7 @@ impl Runtime {
 
     /// Removes an execution's waits at every gate (it stopped): their tasks fail with Sluice.Stopped.
     pub(crate) async fn release_waits_of(&self, execution: &ExecutionRecord) -> Result<()> {
-        let definition = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(execution).await?.definition;
         for stage in &definition.stages {
             for pk in [
                 keys::lock(&execution.pipeline, &stage.name),

@@ -21,6 +21,18 @@ pub struct ApprovalLinks {
     pub expires_s: i64,
 }
 
+/// The console page of an approval's execution, under a console served at `base_url` (`sluice serve`'s
+/// address, the web function's URL in AWS): what the notification's `consoleLink` points at. Pipeline names
+/// and execution ids are URL-safe as they are (CodePipeline's `[A-Za-z0-9.@\-_]+`, UUIDs).
+pub fn console_link(base_url: &str, approval: &ApprovalRecord) -> String {
+    format!(
+        "{}/pipelines/{}/executions/{}",
+        base_url.trim_end_matches('/'),
+        approval.pipeline,
+        approval.execution_id
+    )
+}
+
 /// CodePipeline's expiry format in approval notifications: UTC to the minute, `2016-07-07T20:22Z`.
 pub fn expiry_text(expires_s: i64) -> String {
     let full = rfc3339(expires_s.saturating_mul(1000));
@@ -95,6 +107,7 @@ mod tests {
             decided_by: None,
             custom_data: custom.map(str::to_owned),
             external_link: external.map(str::to_owned),
+            notification_arn: None,
             requested_ms: 0,
             decided_ms: None,
         }

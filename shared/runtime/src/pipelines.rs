@@ -33,7 +33,9 @@ impl Runtime {
         let name = definition.name.clone();
         let head: Option<Versioned<PipelineHead>> = self.read(keys::PIPELINES, &name).await?;
         if let Some(h) = &head {
-            let current = self.pipeline(&name, Some(h.value.version)).await?;
+            let current = self
+                .stored_version(&name, h.value.serial(h.value.version), h.value.version)
+                .await?;
             let mut same = definition.clone();
             same.version = current.definition.version;
             if same == current.definition && current.base_dir == base_dir {
@@ -115,29 +117,32 @@ impl Runtime {
     ) -> Result<PipelineRecord> {
         let name = definition.name.clone();
         let now = self.env.now_ms();
-        let version = match &head {
-            Some(h) => h.value.version + 1,
-            // A deleted pipeline's versions stay (its executions may still run, and the orchestrator keeps
-            // each version's machine), so a pipeline created again under its name numbers on after them.
-            None => self.last_stored_version(&name).await? + 1,
+        let (version, base) = match &head {
+            Some(h) => (h.value.version + 1, h.value.base),
+            // A deleted pipeline's versions stay stored (and published to the orchestrator) under their
+            // serials, so a pipeline created again under its name counts its versions from 1 above them.
+            None => (1, self.last_stored_version(&name).await?),
         };
+        let serial = base + version;
         definition.version = Some(version);
         let record = PipelineRecord {
             definition,
             created_ms: now,
             base_dir,
+            serial,
         };
         let new_head = PipelineHead {
             name: name.clone(),
             version,
             created_ms: head.as_ref().map_or(now, |h| h.value.created_ms),
             updated_ms: now,
+            base,
         };
         self.orchestrator
-            .publish(&name, version, &compile(&record.definition))
+            .publish(&name, serial, &compile(&record.definition))
             .await?;
         let mut writes = vec![
-            put(keys::pipeline(&name), keys::version(version), None, &record)?,
+            put(keys::pipeline(&name), keys::version(serial), None, &record)?,
             put(
                 keys::PIPELINES.into(),
                 name.clone(),
@@ -151,7 +156,8 @@ impl Runtime {
         Ok(record)
     }
 
-    /// The highest version stored for a pipeline name, 0 when there is none.
+    /// The highest serial stored for a pipeline name (of this pipeline or one deleted before it), 0 when there
+    /// is none.
     pub(crate) async fn last_stored_version(&self, name: &str) -> Result<u64> {
         let newest = self
             .store
@@ -249,23 +255,43 @@ impl Runtime {
             .await
     }
 
-    /// A pipeline version (the newest when `version` is None).
+    /// A version of a pipeline that exists (the newest when `version` is None). The versions of a pipeline
+    /// deleted before are not found, also when one of the same name exists now.
     pub async fn pipeline(&self, name: &str, version: Option<u64>) -> Result<PipelineRecord> {
-        let version = match version {
-            Some(v) => v,
-            None => {
-                self.read::<PipelineHead>(keys::PIPELINES, name)
-                    .await?
-                    .ok_or_else(|| RuntimeError::PipelineNotFound(name.to_owned()))?
-                    .value
-                    .version
-            }
-        };
-        Ok(self
-            .read::<PipelineRecord>(&keys::pipeline(name), &keys::version(version))
+        let head = self
+            .read::<PipelineHead>(keys::PIPELINES, name)
+            .await?
+            .ok_or_else(|| RuntimeError::PipelineNotFound(name.to_owned()))?
+            .value;
+        let version = version.unwrap_or(head.version);
+        if version == 0 || version > head.version {
+            return Err(RuntimeError::PipelineNotFound(format!(
+                "{name} version {version}"
+            )));
+        }
+        self.stored_version(name, head.serial(version), version)
+            .await
+    }
+
+    /// The pipeline version an execution runs (of a pipeline that may have been deleted since).
+    pub async fn execution_pipeline(&self, execution: &ExecutionRecord) -> Result<PipelineRecord> {
+        self.stored_version(&execution.pipeline, execution.serial(), execution.version)
+            .await
+    }
+
+    async fn stored_version(
+        &self,
+        name: &str,
+        serial: u64,
+        version: u64,
+    ) -> Result<PipelineRecord> {
+        let mut record = self
+            .read::<PipelineRecord>(&keys::pipeline(name), &keys::version(serial))
             .await?
             .ok_or_else(|| RuntimeError::PipelineNotFound(format!("{name} version {version}")))?
-            .value)
+            .value;
+        record.serial = serial;
+        Ok(record)
     }
 
     /// Every pipeline's newest version.

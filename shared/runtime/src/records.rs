@@ -142,6 +142,22 @@ pub struct PipelineHead {
     pub created_ms: i64,
     /// When its newest version was made.
     pub updated_ms: i64,
+    /// The stored serial of this pipeline's version 0: versions are numbered from 1 again when a pipeline is
+    /// deleted and created again, while the versions it had before stay stored (and published to the
+    /// orchestrator) under serials no later version takes. Version `v` is stored as serial `base + v`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub base: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl PipelineHead {
+    /// The stored serial of version `v` of this pipeline.
+    pub fn serial(&self, v: u64) -> u64 {
+        self.base + v
+    }
 }
 
 /// One version of a pipeline.
@@ -154,6 +170,16 @@ pub struct PipelineRecord {
     pub created_ms: i64,
     /// The folder local providers resolve relative paths against (the definition file's folder).
     pub base_dir: Option<String>,
+    /// Where it is stored ([`PipelineHead::base`]): set when read, never stored.
+    #[serde(skip)]
+    pub serial: u64,
+}
+
+impl PipelineRecord {
+    /// What an execution of this version records as its serial: None when it is the version itself.
+    pub fn execution_serial(&self) -> Option<u64> {
+        Some(self.serial).filter(|s| *s != 0 && Some(*s) != self.definition.version)
+    }
 }
 
 /// A pipeline's tags.
@@ -281,6 +307,10 @@ pub struct ExecutionRecord {
     pub execution_id: String,
     /// The pipeline version it runs.
     pub version: u64,
+    /// The stored serial of that version when it differs from the version (a pipeline deleted and created
+    /// again, see [`PipelineHead::base`]): where its definition is stored and what the orchestrator runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u64>,
     /// Its status.
     pub status: ExecutionStatus,
     /// Why it ended that way.
@@ -324,6 +354,11 @@ pub struct RollbackMetadata {
 }
 
 impl ExecutionRecord {
+    /// The stored serial of the pipeline version it runs.
+    pub fn serial(&self) -> u64 {
+        self.serial.unwrap_or(self.version)
+    }
+
     /// The name of the state machine run `n` (1-based): the execution id, then `<id>.retry-<n-1>`.
     pub fn run_name(&self, n: u32) -> String {
         run_name(&self.execution_id, n)
@@ -496,6 +531,10 @@ pub struct ApprovalRecord {
     pub custom_data: Option<String>,
     /// ExternalEntityLink from the configuration.
     pub external_link: Option<String>,
+    /// NotificationArn from the configuration: the SNS topic the approval is announced on (besides Sluice's
+    /// own channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_arn: Option<String>,
     /// When it was requested.
     pub requested_ms: i64,
     /// When it was decided.

@@ -11,6 +11,9 @@
 //!   are the target's objects and its `#{namespace.variable}` values the target's; its own records hold only
 //!   the stage it runs. When it reaches the next stage's entry gate the rolled-back stage is done: the
 //!   execution is recorded SUCCEEDED and its run ends there ([`Runtime::rollback_done_at`]).
+//! - One rollback of a stage runs at a time: a `ROLLING#<stage>` record under the pipeline names it, taken in
+//!   the rollback's own transaction (a racing RollbackStage is refused, ConflictException) and taken over once
+//!   the rollback it names has ended.
 //! - A target must be of the pipeline's current version, not a rollback itself, and have succeeded through the
 //!   stage (its latest attempt of it); a source stage, a stage running in some execution and a V1 pipeline
 //!   cannot be rolled back.
@@ -60,12 +63,20 @@ pub enum RollbackError {
     /// succeed through the stage or is a rollback, or none to roll back to (UnableToRollbackStageException).
     #[error("{0}")]
     Unable(String),
+    /// A rollback of the stage is in progress already (ConflictException).
+    #[error("{0}")]
+    Conflict(String),
     /// The pipeline or target execution is unknown, or the store failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
 
 type Result<T, E = RollbackError> = std::result::Result<T, E>;
+
+/// The sort key (under the pipeline) of a stage's rollback lock: the rollback execution rolling it back.
+fn rolling_key(stage: &str) -> String {
+    format!("ROLLING#{stage}")
+}
 
 /// Whether an execution succeeded through `stage`: its latest attempt of it succeeded.
 fn succeeded_through(stages: &[crate::records::StageRecord], stage: &str) -> bool {
@@ -138,6 +149,7 @@ impl Runtime {
                 ))
             })?,
         };
+        let lock_version = self.rollback_lock(pipeline, stage).await?;
         self.check_not_running(pipeline, stage).await?;
 
         let now = self.env.now_ms();
@@ -155,6 +167,7 @@ impl Runtime {
             pipeline: pipeline.to_owned(),
             execution_id: self.env.new_id(),
             version,
+            serial: record.execution_serial(),
             status: ExecutionStatus::InProgress,
             status_summary: None,
             trigger,
@@ -188,6 +201,15 @@ impl Runtime {
                 &json!({"executionId": id}),
             )?,
         ];
+        // One rollback of a stage at a time: the stage's lock names it, taken in the same transaction.
+        writes.push(put(
+            keys::pipeline(pipeline),
+            rolling_key(stage),
+            lock_version,
+            &ClientRequestRecord {
+                execution_id: id.clone(),
+            },
+        )?);
         if let Some(sk) = &once {
             writes.push(put(
                 keys::pipeline(pipeline),
@@ -198,16 +220,22 @@ impl Runtime {
                 },
             )?);
         }
-        match (self.store.transact(writes).await, &once) {
-            (Ok(()), _) => {}
-            (Err(StoreError::ConditionFailed(e)), Some(sk)) => {
+        match self.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed(_)) => {
                 // Another delivery of the same failure started it first: that rollback is the answer.
-                return self
-                    .rollback_started(pipeline, sk)
-                    .await?
-                    .ok_or_else(|| RuntimeError::Store(StoreError::ConditionFailed(e)).into());
+                if let Some(sk) = &once {
+                    if let Some(started) = self.rollback_started(pipeline, sk).await? {
+                        return Ok(started);
+                    }
+                }
+                // Another rollback of the stage took the lock first.
+                return Err(RollbackError::Conflict(format!(
+                    "stage {stage} of pipeline {pipeline} is being rolled back already: try again once \
+                     that rollback has finished"
+                )));
             }
-            (Err(e), _) => return Err(RuntimeError::from(e).into()),
+            Err(e) => return Err(RuntimeError::from(e).into()),
         }
         self.start_run(&execution).await?;
         self.publish(self.config.origin.pipeline_event(
@@ -307,6 +335,27 @@ impl Runtime {
         Ok(true)
     }
 
+    /// The version of the stage's rollback lock when it may be taken (None: there is none yet); Conflict when
+    /// the rollback it names has not finished. A lock of a finished (or vanished) rollback is simply taken over,
+    /// so it needs no release.
+    async fn rollback_lock(&self, pipeline: &str, stage: &str) -> Result<Option<u64>> {
+        let Some(lock) = self
+            .read::<ClientRequestRecord>(&keys::pipeline(pipeline), &rolling_key(stage))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let holder = &lock.value.execution_id;
+        match self.execution(holder).await {
+            Ok(e) if !e.status.is_final() => Err(RollbackError::Conflict(format!(
+                "stage {stage} of pipeline {pipeline} is being rolled back by execution {holder}: try again \
+                 once it has finished"
+            ))),
+            Ok(_) | Err(RuntimeError::ExecutionNotFound(_)) => Ok(Some(lock.version)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The rollback an automated request started before, if any.
     async fn rollback_started(&self, pipeline: &str, sk: &str) -> Result<Option<ExecutionRecord>> {
         match self
@@ -401,6 +450,16 @@ impl Runtime {
                 .filter(|s| s.stage == stage)
                 .max_by_key(|s| s.attempt)
                 .is_some_and(|s| s.status == StageStatus::InProgress);
+            let rolling_back = execution
+                .rollback_metadata
+                .as_ref()
+                .is_some_and(|m| m.stage == stage);
+            if running && rolling_back {
+                return Err(RollbackError::Conflict(format!(
+                    "stage {stage} of pipeline {pipeline} is being rolled back by execution {id}: try again \
+                     once it has finished"
+                )));
+            }
             if running {
                 return Err(RollbackError::Unable(format!(
                     "stage {stage} of pipeline {pipeline} is in progress in execution {id}: it can be \
@@ -412,7 +471,12 @@ impl Runtime {
     }
 
     /// Adds a note to the error of a stage's latest attempt (which the execution's summary quotes).
-    async fn note_on_stage(&self, id: &str, stage: &str, note: &str) -> crate::error::Result<()> {
+    pub(crate) async fn note_on_stage(
+        &self,
+        id: &str,
+        stage: &str,
+        note: &str,
+    ) -> crate::error::Result<()> {
         for _ in 0..10 {
             let Some(current) = self.current_stage(id, stage).await? else {
                 return Ok(());

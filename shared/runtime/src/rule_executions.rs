@@ -1,6 +1,6 @@
 //! The records stage conditions leave, and reading them: one [`ConditionsRecord`] per evaluation of a stage's
-//! conditions of one kind (beforeEntry, onSuccess) in a stage attempt, holding the gate's task token while
-//! rules run or wait, and one [`RuleExecutionRecord`] per rule evaluated (ListRuleExecutions,
+//! conditions of one kind (beforeEntry, onSuccess, onFailure) in a stage attempt, holding the gate's (or the
+//! failed-stage task's) token while rules run or wait, and one [`RuleExecutionRecord`] per rule evaluated (ListRuleExecutions,
 //! GetPipelineState's condition states).
 //!
 //! | pk | sk | item |
@@ -27,6 +27,8 @@ pub enum ConditionKind {
     BeforeEntry,
     /// When its actions succeeded, before it is left.
     OnSuccess,
+    /// When it failed: the result (ROLLBACK, RETRY) applies only if every rule passes.
+    OnFailure,
 }
 
 impl ConditionKind {
@@ -35,6 +37,7 @@ impl ConditionKind {
         match self {
             Self::BeforeEntry => "BEFORE_ENTRY",
             Self::OnSuccess => "ON_SUCCESS",
+            Self::OnFailure => "ON_FAILURE",
         }
     }
 
@@ -43,6 +46,7 @@ impl ConditionKind {
         match self {
             Self::BeforeEntry => "beforeEntry",
             Self::OnSuccess => "onSuccess",
+            Self::OnFailure => "onFailure",
         }
     }
 }
@@ -100,7 +104,7 @@ pub struct ConditionsRecord {
     pub version: u64,
     /// The stage.
     pub stage: String,
-    /// beforeEntry or onSuccess.
+    /// beforeEntry, onSuccess or onFailure.
     pub kind: ConditionKind,
     /// The stage attempt.
     pub attempt: u32,
@@ -135,7 +139,7 @@ pub struct RuleExecutionRecord {
     pub version: u64,
     /// The stage.
     pub stage: String,
-    /// beforeEntry or onSuccess.
+    /// beforeEntry, onSuccess or onFailure.
     pub kind: ConditionKind,
     /// The stage attempt.
     pub attempt: u32,
@@ -210,6 +214,7 @@ pub fn parse_rule_job(
     let kind = match *kind {
         "BEFORE_ENTRY" => ConditionKind::BeforeEntry,
         "ON_SUCCESS" => ConditionKind::OnSuccess,
+        "ON_FAILURE" => ConditionKind::OnFailure,
         _ => return None,
     };
     Some((

@@ -1,26 +1,51 @@
 //! A failed stage attempt: recorded (its running actions failed or abandoned with it), its lock released,
 //! and what follows decided from `onFailure` (fail, retry once, roll back: the `S (rollback)` task then
 //! starts the rollback execution, `crate::rollbacks`; a rollback execution itself is never rolled back).
+//!
+//! onFailure conditions are CodePipeline's: when the stage fails their rules are evaluated (recorded as rule
+//! executions, as beforeEntry's are, `condition_gates.rs`), and the result applies only when every rule
+//! passes; a rule that does not pass leaves the stage failed. While rules run the `S (failed)` task's token
+//! waits on the conditions record and is answered when they are decided
+//! ([`Runtime::failure_conditions_decided`]); a redelivered task adopts the evaluation begun before.
 
 use serde_json::json;
 use tracing::info;
 
+use crate::condition_gates::Verdict;
 use crate::error::Result;
-use crate::records::{keys, ActionStatus, ExecutionStatus, StageStatus};
+use crate::records::{keys, ActionStatus, ExecutionRecord, ExecutionStatus, StageStatus};
+use crate::rule_executions::{ConditionKind, ConditionsRecord};
 use crate::runtime::{find_stage, put, Runtime};
 use sluice_definition::contract::{error, Decision, RecoveryOutput, TaskError};
 use sluice_definition::model::{ConditionResult, Stage};
 
-/// What follows a failed stage attempt: onFailure's result, one automatic retry at most.
+/// What follows a failed stage attempt when onFailure's conditions (if any) are met: onFailure's result (or
+/// its condition's), one automatic retry at most.
 pub(crate) fn decide_recovery(stage: &Stage, attempt: u32) -> Decision {
     let Some(on_failure) = &stage.on_failure else {
         return Decision::Fail;
     };
-    match on_failure.result {
+    let result = on_failure.result.or_else(|| {
+        on_failure
+            .conditions
+            .iter()
+            .flatten()
+            .find_map(|c| c.result)
+    });
+    match result {
         Some(ConditionResult::Retry) if attempt < 2 => Decision::Retry,
         Some(ConditionResult::Rollback) => Decision::Rollback,
         _ => Decision::Fail,
     }
+}
+
+/// Whether the stage's onFailure has conditions whose rules decide.
+fn has_failure_conditions(stage: &Stage) -> bool {
+    stage
+        .on_failure
+        .as_ref()
+        .and_then(|f| f.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.rules.iter().flatten().next().is_some()))
 }
 
 /// A failure as people read it: the cause, else the error name.
@@ -44,10 +69,7 @@ impl Runtime {
         token: &str,
     ) -> Result<()> {
         let execution = self.execution(id).await?;
-        let definition = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(&execution).await?.definition;
         let stage_def = find_stage(&definition, stage)?;
         let stopped =
             failure.error == error::STOPPED || execution.status == ExecutionStatus::Stopping;
@@ -101,18 +123,87 @@ impl Runtime {
             }
         }
         self.release(&execution, stage).await?;
-        let decision = if stopped || failure.error == error::SUPERSEDED {
+        let planned = if stopped || failure.error == error::SUPERSEDED {
             Decision::Fail
         } else {
-            match decide_recovery(stage_def, attempt) {
-                // A rollback execution that fails is not rolled back in turn.
-                Decision::Rollback if execution.rollback_metadata.is_some() => Decision::Fail,
-                decision => decision,
+            planned_recovery(&execution, stage_def, attempt)
+        };
+        let decision = if planned != Decision::Fail && has_failure_conditions(stage_def) {
+            let verdict = self
+                .gate_conditions(
+                    &execution,
+                    &definition,
+                    stage,
+                    ConditionKind::OnFailure,
+                    attempt,
+                    token,
+                )
+                .await?;
+            match verdict {
+                Verdict::Waiting => {
+                    info!(execution = %id, stage, attempt, "waiting: the stage's failure conditions are being evaluated");
+                    return Ok(());
+                }
+                verdict => self.met_or_not(id, stage, planned, &verdict).await?,
             }
+        } else {
+            planned
         };
         info!(execution = %id, stage, ?decision, "stage failed");
         self.succeed(token, json!(RecoveryOutput { decision }))
             .await;
         Ok(())
+    }
+
+    /// onFailure conditions decided after the `S (failed)` task was left waiting: it is answered now with
+    /// the token they kept.
+    pub(crate) async fn failure_conditions_decided(
+        &self,
+        execution: &ExecutionRecord,
+        stage_def: &Stage,
+        record: &ConditionsRecord,
+        verdict: &Verdict,
+    ) -> Result<()> {
+        let planned = planned_recovery(execution, stage_def, record.attempt);
+        let decision = self
+            .met_or_not(&execution.execution_id, &record.stage, planned, verdict)
+            .await?;
+        info!(execution = %execution.execution_id, stage = %record.stage, ?decision, "stage failed; failure conditions decided");
+        self.succeed(&record.token, json!(RecoveryOutput { decision }))
+            .await;
+        Ok(())
+    }
+
+    /// The decision once the onFailure conditions are decided: the planned one when they are met, else FAIL
+    /// (and the failed stage says why).
+    async fn met_or_not(
+        &self,
+        id: &str,
+        stage: &str,
+        planned: Decision,
+        verdict: &Verdict,
+    ) -> Result<Decision> {
+        match verdict {
+            Verdict::Passed => Ok(planned),
+            Verdict::Waiting => Ok(Decision::Fail),
+            Verdict::Failed(_, why) => {
+                let what = match planned {
+                    Decision::Rollback => "not rolled back",
+                    _ => "not retried",
+                };
+                self.note_on_stage(id, stage, &format!("{what}: {why}"))
+                    .await?;
+                Ok(Decision::Fail)
+            }
+        }
+    }
+}
+
+/// onFailure's decision for a stage attempt, before its conditions: a rollback execution that fails is not
+/// rolled back in turn.
+fn planned_recovery(execution: &ExecutionRecord, stage_def: &Stage, attempt: u32) -> Decision {
+    match decide_recovery(stage_def, attempt) {
+        Decision::Rollback if execution.rollback_metadata.is_some() => Decision::Fail,
+        decision => decision,
     }
 }

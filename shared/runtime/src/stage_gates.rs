@@ -72,10 +72,7 @@ impl Runtime {
             info!(execution = %id, stage, "waiting: the transition into the stage is disabled");
             return Ok(());
         }
-        let definition = self
-            .pipeline(pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(execution).await?.definition;
         let mode = definition.mode();
         if mode != ExecutionMode::Parallel
             && !self
@@ -266,16 +263,18 @@ impl Runtime {
                 )
                 .await
             }
+            ConditionKind::OnFailure => {
+                let stage_def = find_stage(definition, &record.stage)?;
+                self.failure_conditions_decided(&execution, stage_def, &record, &verdict)
+                    .await
+            }
         }
     }
 
     /// The exit gate.
     pub(crate) async fn leave(&self, id: &str, stage: &str, token: &str) -> Result<()> {
         let execution = self.execution(id).await?;
-        let definition = self
-            .pipeline(&execution.pipeline, Some(execution.version))
-            .await?
-            .definition;
+        let definition = self.execution_pipeline(&execution).await?.definition;
         find_stage(&definition, stage)?;
         let Some(current) = self.current_stage(id, stage).await? else {
             return Err(RuntimeError::Corrupt(format!(

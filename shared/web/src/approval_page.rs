@@ -7,6 +7,9 @@
 //! transports turn a request into [`PageRequest`] and [`WebReply`] into their response.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
 
 use tracing::warn;
 
@@ -24,17 +27,29 @@ pub const DECIDED_BY: &str = "approval-link";
 /// CodePipeline's limit on an approval summary.
 const MAX_SUMMARY: usize = 512;
 
-/// Headers every page carries: never cached, nothing loaded or framed, no referrer (the URL is a credential).
-const PAGE_HEADERS: [(&str, &str); 5] = [
-    ("cache-control", "no-store"),
-    (
-        "content-security-policy",
-        "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-    ("x-frame-options", "DENY"),
-];
+/// Headers every page carries: never cached, nothing loaded or framed (only the console's stylesheet, inline
+/// and allowed by its hash), no referrer (the URL is a credential).
+fn page_headers() -> Vec<(&'static str, &'static str)> {
+    static POLICY: OnceLock<&'static str> = OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        let hash = crate::console::html::base64(&Sha256::digest(crate::console::html::CSS.as_bytes()));
+        // Made once per process and kept for its life: the headers are static strings.
+        Box::leak(
+            format!(
+                "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; \
+                 base-uri 'none'"
+            )
+            .into_boxed_str(),
+        )
+    });
+    vec![
+        ("cache-control", "no-store"),
+        ("content-security-policy", policy),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+    ]
+}
 
 /// One request for an approval page, as the transport read it.
 #[derive(Debug, Clone, Copy)]
@@ -251,8 +266,12 @@ fn document(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{} - Sluice</title>\n</head>\n<body>\n{body}</body>\n</html>\n",
-        esc(title)
+         <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"color-scheme\" content=\"light dark\">\n\
+         <title>{} - Sluice</title>\n<style>{}</style>\n</head>\n<body>\n\
+         <header class=\"top\"><span class=\"brand\">Sluice</span></header>\n\
+         <main><div class=\"panel\">\n{body}</div></main>\n</body>\n</html>\n",
+        esc(title),
+        crate::console::html::CSS
     )
 }
 
@@ -261,7 +280,7 @@ fn request_page(a: &ApprovalRecord, action: &str) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<h1>Approval requested</h1>\n<dl>\n<dt>Pipeline</dt><dd>{}</dd>\n<dt>Stage</dt><dd>{}</dd>\n\
+        "<h1>Approval requested</h1>\n<dl class=\"kv\">\n<dt>Pipeline</dt><dd>{}</dd>\n<dt>Stage</dt><dd>{}</dd>\n\
          <dt>Action</dt><dd>{}</dd>\n<dt>Execution</dt><dd>{}</dd>\n<dt>Requested</dt><dd>{}</dd>\n",
         esc(&a.pipeline),
         esc(&a.stage),
@@ -290,9 +309,9 @@ fn request_page(a: &ApprovalRecord, action: &str) -> String {
         "</dl>\n<form method=\"post\" action=\"{}\">\n\
          <p><label for=\"summary\">Comment (optional)</label><br>\n\
          <textarea id=\"summary\" name=\"summary\" maxlength=\"{MAX_SUMMARY}\" rows=\"4\" cols=\"60\"></textarea></p>\n\
-         <p><button type=\"submit\" name=\"decision\" value=\"Approved\">Approve</button>\n\
-         <button type=\"submit\" name=\"decision\" value=\"Rejected\">Reject</button></p>\n</form>\n\
-         <p>Opening this page changes nothing; only the buttons act. The link works once.</p>\n",
+         <p class=\"row\"><button type=\"submit\" name=\"decision\" value=\"Approved\">Approve</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"Rejected\" class=\"danger\">Reject</button></p>\n</form>\n\
+         <p class=\"muted\">Opening this page changes nothing; only the buttons act. The link works once.</p>\n",
         esc(action)
     );
     document(
@@ -316,7 +335,7 @@ fn html(status: u16, page: &str) -> WebReply {
     WebReply {
         status,
         content_type: "text/html; charset=utf-8",
-        headers: PAGE_HEADERS.to_vec(),
+        headers: page_headers(),
         body: page.to_owned(),
     }
 }
@@ -347,6 +366,7 @@ mod tests {
             decided_by: None,
             custom_data: Some("<img src=x onerror=alert(1)>".into()),
             external_link: Some("javascript:alert(1)".into()),
+            notification_arn: None,
             requested_ms: 0,
             decided_ms: None,
         };

@@ -1,15 +1,17 @@
 //! Stage conditions through the SDK against the built `sluice serve` (a child module of sdk.rs, whose helpers
 //! are in scope as `super::`): ListRuleTypes, a VariableCheck entry condition and an onSuccess Commands rule
 //! as ListRuleExecutions and GetPipelineState show them, and a deployment window that will not open soon
-//! let through with OverrideStageCondition, with CodePipeline's errors typed by the SDK.
+//! let through with OverrideStageCondition, with CodePipeline's errors typed by the SDK; an onFailure condition
+//! whose rule passes rolling the failed stage back.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{
-    BeforeEntryConditions, Condition, ConditionExecutionStatus, ConditionType,
-    PipelineExecutionStatus, Result as ConditionResult, RuleCategory, RuleDeclaration,
-    RuleExecutionFilter, RuleExecutionStatus, RuleOwner, RuleTypeId, SuccessConditions,
+    BeforeEntryConditions, Condition, ConditionExecutionStatus, ConditionType, ExecutionType,
+    FailureConditions, PipelineExecutionStatus, Result as ConditionResult, RuleCategory,
+    RuleDeclaration, RuleExecutionFilter, RuleExecutionStatus, RuleOwner, RuleTypeId,
+    SuccessConditions,
 };
 use aws_sdk_codepipeline::Client;
 
@@ -283,5 +285,115 @@ fn stage_conditions_through_the_sdk() {
         let window = &listed.rule_execution_details()[0];
         assert_eq!(window.status(), Some(&RuleExecutionStatus::Abandoned));
         assert!(window.updated_by().is_some());
+    });
+}
+
+#[test]
+fn an_on_failure_condition_that_is_met_rolls_the_stage_back_through_the_sdk() {
+    let f = fixture();
+    let c = &f.client;
+    runtime().block_on(async {
+        // Deploy fails on app v2; its onFailure condition's Commands rule passes, so ROLLBACK applies.
+        let healthy = rule("Healthy", "Commands")
+            .commands("grep -q app app.txt")
+            .input_artifacts(
+                aws_sdk_codepipeline::types::InputArtifact::builder()
+                    .name("Src")
+                    .build()
+                    .expect("in"),
+            )
+            .build()
+            .expect("rule");
+        let mut deploy = stage(
+            "Deploy",
+            vec![commands_action("Ship", &["grep -q v1 app.txt"])],
+        );
+        deploy.on_failure = Some(
+            FailureConditions::builder()
+                .conditions(condition(ConditionResult::Rollback, healthy))
+                .build(),
+        );
+        c.create_pipeline()
+            .pipeline(pipeline("healing", vec![source_stage(&f.source), deploy]))
+            .send()
+            .await
+            .expect("CreatePipeline");
+        let good = start(c, "healing").await;
+        assert_eq!(
+            finished(c, "healing", &good).await,
+            PipelineExecutionStatus::Succeeded
+        );
+        std::fs::write(f.source.join("app.txt"), "app v2\n").expect("source file");
+        let bad = start(c, "healing").await;
+        assert_eq!(
+            finished(c, "healing", &bad).await,
+            PipelineExecutionStatus::Failed
+        );
+        // The rollback execution, to the execution that succeeded through Deploy.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let rollback = loop {
+            let listed = c
+                .list_pipeline_executions()
+                .pipeline_name("healing")
+                .send()
+                .await
+                .expect("ListPipelineExecutions");
+            if let Some(r) = listed
+                .pipeline_execution_summaries()
+                .iter()
+                .find(|e| e.execution_type() == Some(&ExecutionType::Rollback))
+            {
+                break r.clone();
+            }
+            assert!(Instant::now() < deadline, "no rollback started");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(
+            rollback
+                .rollback_metadata()
+                .and_then(|m| m.rollback_target_pipeline_execution_id()),
+            Some(good.as_str())
+        );
+        let rollback_id = rollback.pipeline_execution_id().expect("id").to_owned();
+        assert_eq!(
+            finished(c, "healing", &rollback_id).await,
+            PipelineExecutionStatus::Succeeded
+        );
+        let listed = c
+            .list_rule_executions()
+            .pipeline_name("healing")
+            .filter(
+                RuleExecutionFilter::builder()
+                    .pipeline_execution_id(&bad)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("ListRuleExecutions");
+        let details = listed.rule_execution_details();
+        assert_eq!(details.len(), 1, "{details:?}");
+        assert_eq!(details[0].rule_name(), Some("Healthy"));
+        assert_eq!(details[0].stage_name(), Some("Deploy"));
+        assert_eq!(details[0].status(), Some(&RuleExecutionStatus::Succeeded));
+        let state = c
+            .get_pipeline_state()
+            .name("healing")
+            .send()
+            .await
+            .expect("GetPipelineState");
+        let on_failure = state
+            .stage_states()
+            .iter()
+            .find(|s| s.stage_name() == Some("Deploy"))
+            .and_then(|s| s.on_failure_condition_state())
+            .expect("onFailure state");
+        assert_eq!(
+            on_failure.latest_execution().and_then(|e| e.status()),
+            Some(&ConditionExecutionStatus::Succeeded)
+        );
+        assert_eq!(
+            on_failure.condition_states()[0].rule_states()[0].rule_name(),
+            Some("Healthy")
+        );
     });
 }

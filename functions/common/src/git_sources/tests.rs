@@ -127,6 +127,7 @@ fn job(owner: &str, provider: &str, config: &[(&str, &str)]) -> Job {
         revision_override: None,
         role_arn: None,
         artifact_store: None,
+        region: None,
         invocation: None,
     }
 }

@@ -226,6 +226,7 @@ pub fn job(action_name: &str, action_type: ActionTypeId) -> Job {
         revision_override: None,
         role_arn: None,
         artifact_store: None,
+        region: None,
         invocation: None,
     }
 }

@@ -76,11 +76,12 @@ impl Api<'_> {
         Ok((head, record))
     }
 
-    /// An execution of the named pipeline (which must exist), or PipelineExecutionNotFoundException.
+    /// An execution of the named pipeline (which must exist), or PipelineExecutionNotFoundException; also
+    /// for an execution of a pipeline of that name deleted before this one was created.
     pub(crate) async fn execution_of(&self, name: &str, id: &str) -> ApiResult<ExecutionRecord> {
-        self.current(name).await?;
+        let (head, _) = self.current(name).await?;
         match self.runtime.execution(id).await {
-            Ok(e) if e.pipeline == name => Ok(e),
+            Ok(e) if e.pipeline == name && e.serial() > head.base => Ok(e),
             Ok(_) | Err(RuntimeError::ExecutionNotFound(_)) => {
                 Err(Self::execution_not_found(name, id))
             }

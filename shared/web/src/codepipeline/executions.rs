@@ -36,7 +36,13 @@ impl Api<'_> {
                 &input.name,
                 StartRequest {
                     variables,
-                    trigger: None,
+                    // Who started it, as CodePipeline records the caller (the default "sluice" otherwise).
+                    trigger: (self.caller != super::API_CALLER).then(|| {
+                        sluice_runtime::records::TriggerInfo {
+                            trigger_type: "StartPipelineExecution".into(),
+                            trigger_detail: self.caller.to_owned(),
+                        }
+                    }),
                     source_revisions: input
                         .source_revisions
                         .unwrap_or_default()
@@ -105,11 +111,7 @@ impl Api<'_> {
         let e = self
             .execution_of(name, &input.pipeline_execution_id)
             .await?;
-        let definition = self
-            .runtime
-            .pipeline(name, Some(e.version))
-            .await?
-            .definition;
+        let definition = self.runtime.execution_pipeline(&e).await?.definition;
         let (execution_type, rollback_metadata) = (execution_type(&e), rollback_metadata(&e));
         let artifact_revisions = e
             .source_revisions
@@ -191,7 +193,7 @@ impl Api<'_> {
                 None => {
                     let m = self
                         .runtime
-                        .pipeline(name, Some(e.version))
+                        .execution_pipeline(&e)
                         .await?
                         .definition
                         .mode()
@@ -240,12 +242,7 @@ impl Api<'_> {
         definitions: &mut HashMap<u64, Pipeline>,
     ) -> ApiResult<Vec<ActionExecutionDetail>> {
         if let Entry::Vacant(slot) = definitions.entry(execution.version) {
-            slot.insert(
-                self.runtime
-                    .pipeline(&execution.pipeline, Some(execution.version))
-                    .await?
-                    .definition,
-            );
+            slot.insert(self.runtime.execution_pipeline(execution).await?.definition);
         }
         let definition = definitions.get(&execution.version);
         let mut actions = self.runtime.actions(&execution.execution_id).await?;

@@ -52,6 +52,7 @@ impl Api<'_> {
                     ApiError::new("PipelineExecutionOutdatedException", m)
                 }
                 RollbackError::Unable(m) => ApiError::new("UnableToRollbackStageException", m),
+                RollbackError::Conflict(m) => ApiError::new("ConflictException", m),
                 RollbackError::Runtime(RuntimeError::ExecutionNotFound(_)) => {
                     Self::execution_not_found(name, target)
                 }

@@ -314,7 +314,7 @@ impl Api<'_> {
         }
     }
 
-    /// GetPipelineState's beforeEntry and onSuccess condition states of each stage of `definition`, from
+    /// GetPipelineState's beforeEntry, onSuccess and onFailure condition states of each stage of `definition`, from
     /// the newest evaluations in `executions` (newest first).
     pub(crate) async fn condition_states(
         &self,
@@ -328,7 +328,11 @@ impl Api<'_> {
         for e in executions {
             let mut rules: Option<Vec<RuleExecutionRecord>> = None;
             for stage in &definition.stages {
-                for kind in [ConditionKind::BeforeEntry, ConditionKind::OnSuccess] {
+                for kind in [
+                    ConditionKind::BeforeEntry,
+                    ConditionKind::OnSuccess,
+                    ConditionKind::OnFailure,
+                ] {
                     let Some(c) = self
                         .runtime
                         .latest_conditions(&e.execution_id, &stage.name, kind)

@@ -123,6 +123,8 @@ impl Api<'_> {
                     .remove(&(stage.name.clone(), ConditionKind::BeforeEntry)),
                 on_success_condition_state: conditions
                     .remove(&(stage.name.clone(), ConditionKind::OnSuccess)),
+                on_failure_condition_state: conditions
+                    .remove(&(stage.name.clone(), ConditionKind::OnFailure)),
             });
         }
         Ok(GetPipelineStateOutput {

@@ -88,7 +88,7 @@ impl Keys {
         self.0.is_empty()
     }
 
-    fn secret(&self, access_key_id: &str) -> Option<&str> {
+    pub(crate) fn secret(&self, access_key_id: &str) -> Option<&str> {
         self.0.get(access_key_id).map(String::as_str)
     }
 }

@@ -51,6 +51,9 @@ pub struct StageState {
     /// Its onSuccess conditions' latest evaluation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_success_condition_state: Option<StageConditionStateOut>,
+    /// Its onFailure conditions' latest evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_failure_condition_state: Option<StageConditionStateOut>,
 }
 
 /// The transition into a stage.
