@@ -86,6 +86,32 @@ pub async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
     (url, arn)
 }
 
+/// An SNS topic with an SQS queue subscribed to it (raw delivery, so the queue gets each message as
+/// published): the topic's ARN and the queue's URL.
+pub async fn topic_to_queue(sdk: &aws_config::SdkConfig, name: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns
+        .create_topic()
+        .name(unique(name))
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_owned();
+    let (url, queue_arn) = queue(&sqs, &unique(name)).await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    (topic, url)
+}
+
 /// The next message bodies on a queue (each deleted once read) until `want` arrived or 20 s passed.
 pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<String> {
     let mut bodies = Vec::new();

@@ -10,26 +10,8 @@ use sluice_tests::served::Server;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sluice_serve_publishes_a_waiting_approval_to_its_notification_arn() {
     let sdk = config().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("reviews"))
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned();
-    let (queue, queue_arn) = moto::queue(&sqs, &unique("reviews")).await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
+    let (topic, queue) = moto::topic_to_queue(&sdk, "reviews").await;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let source = dir.path().join("src");

@@ -128,7 +128,11 @@ fn a_link_shows_the_request_on_get_and_approves_once_on_post() {
     );
     assert_eq!(a["customData"], "Ship <b>it</b> & \"go\"?");
     assert_eq!(a["externalEntityLink"], "https://example.com/notes");
-    assert_eq!(m["consoleLink"], format!("http://{}/", server.host()));
+    // The execution's console page.
+    assert_eq!(
+        m["consoleLink"],
+        format!("http://{}/pipelines/gate/executions/{id}", server.host())
+    );
     assert!(m["region"].is_string());
     // CodePipeline's expiry format, to the minute; seven days ahead.
     let expires = a["expires"].as_str().expect("expires");

@@ -279,26 +279,8 @@ async fn a_failed_deploy_rolls_back_once_to_the_last_good_artifact_on_step_funct
 async fn record_run_end(stack: &Stack, pipeline: &str, run: &str) -> (Value, Value) {
     use sluice_functions::config::{Common, RecorderConfig};
     let sdk = config().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("sluice-results"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned();
-    let (queue, queue_arn) = moto::queue(&sqs, &unique("sluice-results")).await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
+    let (topic, queue) = moto::topic_to_queue(&sdk, "sluice-results").await;
     let execution_arn = stack.sfn.execution_arn(pipeline, run);
     // arn:aws:states:<region>:<account>:execution:<state machine>:<run>
     let parts: Vec<&str> = execution_arn.split(':').collect();
@@ -315,7 +297,7 @@ async fn record_run_end(stack: &Stack, pipeline: &str, run: &str) -> (Value, Val
             notification_topic_arn: topic,
             account: ACCOUNT.into(),
         },
-        sns,
+        sns: aws_sdk_sns::Client::new(&sdk),
     };
     let event = json!({
         "source": "aws.states",

@@ -448,46 +448,10 @@ async fn events_reach_a_rule_on_the_bus_as_codepipeline_shapes_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
     let sdk = config().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(unique("sluice-approvals"))
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned();
-    let (url, queue_arn) = moto::queue(&sqs, &unique("approvals")).await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
-
+    let (topic, url) = moto::topic_to_queue(&sdk, "sluice-approvals").await;
     // The action's own NotificationArn: a second topic, with its own queue.
-    let own_topic = sns
-        .create_topic()
-        .name(unique("release-reviews"))
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn()
-        .expect("topic arn")
-        .to_owned();
-    let (own_url, own_queue_arn) = moto::queue(&sqs, &unique("reviews")).await;
-    sns.subscribe()
-        .topic_arn(&own_topic)
-        .protocol("sqs")
-        .endpoint(&own_queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
+    let (own_topic, own_url) = moto::topic_to_queue(&sdk, "release-reviews").await;
 
     let key = b"a key of thirty-two bytes or so!".to_vec();
     let notices = ApprovalNotices {

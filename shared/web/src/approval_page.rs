@@ -19,6 +19,8 @@ use sluice_runtime::links::{LinkError, PATH_PREFIX};
 use sluice_runtime::records::{ApprovalRecord, ApprovalStatus};
 use sluice_runtime::{Runtime, RuntimeError};
 
+use crate::console::html::esc;
+
 pub use crate::reply::WebReply;
 
 /// Who decisions through a link are recorded as.
@@ -245,22 +247,6 @@ fn internal(e: &RuntimeError) -> WebReply {
 }
 
 // ---------------------------------------------------------------------------------------------- pages
-
-/// Text made safe for HTML content and attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn document(title: &str, body: &str) -> String {
     format!(
