@@ -383,7 +383,16 @@ fn bad_input_gets_an_error_and_the_server_keeps_answering() {
     let r = server.call("NoSuchOperation", &json!({}));
     assert_eq!(r.status, 400, "{}", r.body);
 
+    // GET / is the console: without a session, the way to sign in.
     let r = server.send("GET", "/", &[], b"").expect("request");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.starts_with("/sign-in")),
+        "{:?}",
+        r.header("location")
+    );
+    let r = server.send("GET", "/elsewhere", &[], b"").expect("request");
     assert_eq!(r.status, 404);
     assert!(r.json()["__type"].is_string());
     let r = server
