@@ -6,7 +6,8 @@
 //! single-use because an approval is decided once: afterwards every use answers 410 Gone.
 //!
 //! The announcer polls the store for approvals that started waiting and, once per approval, prints the link
-//! and appends CodePipeline's SNS approval message to `<state>/notifications.jsonl`.
+//! and appends CodePipeline's SNS approval message to `<state>/notifications.jsonl`; it announces them again
+//! when their reminders (`Reminders`) fall due.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -80,6 +81,9 @@ pub(crate) async fn announce(runtime: Arc<Runtime>, key: Vec<u8>, base_url: Stri
         if let Err(e) = announce_new(&runtime, &key, &base_url, &out, &mut announced).await {
             warn!(error = %e, "cannot look for waiting approvals");
         }
+        if let Err(e) = remind_due(&runtime, &key, &base_url, &out).await {
+            warn!(error = %e, "cannot send approval reminders");
+        }
         tokio::time::sleep(POLL).await;
     }
 }
@@ -127,32 +131,71 @@ async fn announce_new(
                             }),
                         Err(_) => None,
                     };
-                let expires = links::expiry_s(approval.requested_ms, timeout);
-                let url = format!("{base_url}{}", links::path(key, &approval.token, expires));
-                let links = ApprovalLinks {
-                    region: runtime.config.origin.region.clone(),
-                    console_link: notifications::console_link(base_url, &approval),
-                    review_link: url.clone(),
-                    expires_s: expires,
-                };
-                let message = notifications::approval_message(&approval, &links);
-                append_line(out, &message.to_string())?;
-                if let Some(topic) = &approval.notification_arn {
-                    // As CodePipeline does: the action's topic gets the notice too.
-                    if let Err(e) = notices::publish_approval(topic, &approval, &links).await {
-                        warn!(error = %e, "cannot publish an approval notice to its NotificationArn");
-                        eprintln!("sluice: {e}");
-                    }
-                }
-                outln!(
-                    "sluice: approval waiting for {}.{}.{}: {url}",
-                    approval.pipeline,
-                    approval.stage,
-                    approval.action
+                // An action with approval rules records its deadline (`Deadline`); the link expires with it.
+                let expires = approval.deadline_ms.map_or_else(
+                    || links::expiry_s(approval.requested_ms, timeout),
+                    |d| d.div_euclid(1000),
                 );
+                publish(runtime, key, base_url, out, &approval, expires, "").await?;
             }
         }
     }
+    Ok(())
+}
+
+/// Announces again the approvals whose reminders (`Reminders`) fell due, each once.
+async fn remind_due(
+    runtime: &Runtime,
+    key: &[u8],
+    base_url: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    for (approval, minutes_before) in runtime.take_due_reminders().await? {
+        let expires = approval.deadline_ms.map_or_else(
+            || links::expiry_s(approval.requested_ms, None),
+            |d| d.div_euclid(1000),
+        );
+        let note = format!(
+            " (reminder: {} before its deadline)",
+            sluice_definition::approval_rules::describe_minutes(minutes_before)
+        );
+        publish(runtime, key, base_url, out, &approval, expires, &note).await?;
+    }
+    Ok(())
+}
+
+/// Appends the approval's message to `out`, publishes it on the action's NotificationArn, prints its link.
+async fn publish(
+    runtime: &Runtime,
+    key: &[u8],
+    base_url: &str,
+    out: &std::path::Path,
+    approval: &ApprovalRecord,
+    expires: i64,
+    note: &str,
+) -> anyhow::Result<()> {
+    let url = format!("{base_url}{}", links::path(key, &approval.token, expires));
+    let links = ApprovalLinks {
+        region: runtime.config.origin.region.clone(),
+        console_link: notifications::console_link(base_url, approval),
+        review_link: url.clone(),
+        expires_s: expires,
+    };
+    let message = notifications::approval_message(approval, &links);
+    append_line(out, &message.to_string())?;
+    if let Some(topic) = &approval.notification_arn {
+        // As CodePipeline does: the action's topic gets the notice too.
+        if let Err(e) = notices::publish_approval(topic, approval, &links).await {
+            warn!(error = %e, "cannot publish an approval notice to its NotificationArn");
+            eprintln!("sluice: {e}");
+        }
+    }
+    outln!(
+        "sluice: approval waiting for {}.{}.{}{note}: {url}",
+        approval.pipeline,
+        approval.stage,
+        approval.action
+    );
     Ok(())
 }
 

@@ -253,6 +253,24 @@ pub(crate) enum Command {
         #[arg(long, value_name = "URL", env = "SLUICE_PUBLIC_URL")]
         public_url: Option<String>,
     },
+    /// The people who may use `sluice serve` (its API and console) and their role per pipeline pattern:
+    /// viewer, operator (start, stop, retry, roll back, approve, transitions) or admin. Kept in
+    /// principals.yaml beside the keys file; the server reads changes at once.
+    Principals {
+        #[command(subcommand)]
+        action: PrincipalsAction,
+        /// The keys file the principals file sits beside (default `<state-dir>/keys`).
+        #[arg(long, value_name = "FILE", global = true)]
+        keys: Option<PathBuf>,
+    },
+    /// Access key pairs of principals (`sluice principals`): create one (its secret printed once) or remove one.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        /// The keys file (default `<state-dir>/keys`).
+        #[arg(long, value_name = "FILE", global = true)]
+        keys: Option<PathBuf>,
+    },
     /// Disables or enables the transition into a stage.
     Transition {
         /// disable or enable.
@@ -265,6 +283,59 @@ pub(crate) enum Command {
         /// Why (shown while disabled).
         #[arg(long, default_value = "Disabled from the sluice command")]
         reason: String,
+    },
+    /// The audit log of the state folder's store, newest first: every state-changing call (refused ones
+    /// too), who made it (principal and key), what it named, when, from where, and how it ended. Entries are
+    /// kept SLUICE_AUDIT_RETENTION_DAYS days (default 90).
+    Audit {
+        /// Only the calls that named this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Only calls this recent: a whole number and s, m, h or d (e.g. 30m, 2h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// How many entries (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Go on from where a page ended (the token it printed).
+        #[arg(long, value_name = "TOKEN")]
+        next_token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PrincipalsAction {
+    /// Every principal with its roles and key ids.
+    List,
+    /// Adds a principal, or replaces its roles.
+    Add {
+        /// Its name (letters, digits, . _ @ -): who its changes are recorded as.
+        name: String,
+        /// A role on the pipelines a pattern matches, e.g. '*=viewer' or 'release-*=operator'; repeatable.
+        #[arg(long = "role", value_name = "PATTERN=ROLE")]
+        roles: Vec<String>,
+        /// A group it belongs to (approval rules may name groups); repeatable; replaces its groups.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Removes a principal and its key pairs.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysAction {
+    /// A new key pair for a principal; prints the access key id and the secret (shown only now).
+    Create {
+        /// The principal.
+        name: String,
+    },
+    /// Removes a key pair.
+    Remove {
+        /// The access key id.
+        key_id: String,
     },
 }
 

@@ -31,7 +31,12 @@ impl Service {
                 );
             }
             match self.authenticate_declared(&parts) {
-                Ok((_, declared)) => Some((body, declared)),
+                Ok((caller, declared)) => {
+                    if let Err(refused) = self.worker(&caller) {
+                        return refused;
+                    }
+                    Some((body, declared))
+                }
                 Err(refused) => return refused,
             }
         } else {
@@ -42,8 +47,13 @@ impl Service {
                 Ok(b) => b,
                 Err(e) => return error(e.status(), "ValidationException", &e.to_string()),
             };
-            if let Err(refused) = self.authenticate(&parts, &body) {
-                return refused;
+            match self.authenticate(&parts, &body) {
+                Ok(caller) => {
+                    if let Err(refused) = self.worker(&caller) {
+                        return refused;
+                    }
+                }
+                Err(refused) => return refused,
             }
             None
         };

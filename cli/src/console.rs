@@ -33,6 +33,7 @@ impl Service {
             Bytes::new()
         };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let source = peer(&parts);
         let request = ConsoleRequest {
             method: parts.method.as_str(),
             path: parts.uri.path(),
@@ -46,11 +47,16 @@ impl Service {
             fragment: header("x-sluice-fragment").is_some(),
             body: &body,
             now_s: now_s(),
+            source: &source,
+        };
+        let access = self.access.get();
+        let logs = console::logs::LogFiles {
+            dir: self.logs.clone(),
         };
         let context = Console {
             runtime: &self.runtime,
-            keys: &self.keys,
-            logs: Some(self.logs.clone()),
+            access: &access,
+            logs: Some(&logs),
             session_lifetime_s: self.session_lifetime_s,
         };
         let answer = console::answer(&context, request).await;

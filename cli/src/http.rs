@@ -164,3 +164,11 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
+
+/// The client's address (what `sluice serve` put in the request's extensions), or `unknown`.
+pub(crate) fn peer(parts: &hyper::http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<std::net::SocketAddr>()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}

@@ -23,6 +23,7 @@ mod agent;
 mod approvals;
 mod args;
 mod artifacts;
+mod audit;
 mod bindings;
 mod changed_files;
 mod client;
@@ -31,6 +32,8 @@ mod control;
 mod definitions;
 mod http;
 mod inspect;
+mod people;
+mod people_remote;
 mod polls;
 mod progress;
 mod router;
@@ -76,6 +79,7 @@ pub(crate) fn main() -> ExitCode {
             ref service_token_export,
             ref service_token,
         } => port_template(file, service_token_export, service_token.as_deref()),
+        Command::Principals { .. } | Command::Keys { .. } => people_command(&cli),
         _ => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -93,6 +97,56 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
+/// `sluice principals` and `sluice keys`: Sluice's access operations, over the files of the state folder, or
+/// with --endpoint over a server's API (`people_remote.rs`).
+fn people_command(cli: &Cli) -> CmdResult {
+    let (keys, at_endpoint) = match &cli.command {
+        Command::Principals { keys, .. } | Command::Keys { keys, .. } => (keys, &cli.endpoint),
+        _ => unreachable!("only principals and keys reach here"),
+    };
+    let at = match at_endpoint {
+        Some(endpoint) => {
+            if keys.is_some() {
+                return Err(UsageError(
+                    "--keys names the local files; with --endpoint the server keeps its own people and keys: give one or the other"
+                        .into(),
+                ));
+            }
+            let remote = Remote::new(endpoint, cli.profile.as_deref())
+                .map_err(|e| UsageError(format!("{e:#}")))?;
+            people_remote::PeopleAt::Remote(Box::new(remote), endpoint.clone())
+        }
+        None => {
+            people_remote::PeopleAt::Local(people::AccessFiles::new(&cli.state_dir, keys.clone()))
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(format!("cannot start: {e}")))?;
+    let result = rt.block_on(async {
+        match &cli.command {
+            Command::Principals { action, .. } => match action {
+                PrincipalsAction::List => people_remote::list(&at).await,
+                PrincipalsAction::Add {
+                    name,
+                    roles,
+                    groups,
+                } => people_remote::add(&at, name, roles, groups).await,
+                PrincipalsAction::Remove { name } => people_remote::remove(&at, name).await,
+            },
+            Command::Keys { action, .. } => match action {
+                KeysAction::Create { name } => people_remote::create_key(&at, name).await,
+                KeysAction::Remove { key_id } => people_remote::remove_key(&at, key_id).await,
+            },
+            _ => unreachable!("only principals and keys reach here"),
+        }
+    });
+    result
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| UsageError(format!("{e:#}")))
+}
+
 /// Logs go to stderr, quiet unless SLUICE_LOG (an env-filter) asks.
 pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
@@ -106,6 +160,10 @@ pub(crate) fn init_tracing() {
 /// Routes a command: API verbs go through a [`Client`] (the state folder's runtime in-process, or
 /// `--endpoint`); the rest work on the state folder itself.
 pub(crate) async fn act(cli: Cli) -> CmdResult {
+    if let (Some(endpoint), Some(args)) = (&cli.endpoint, audit::AuditArgs::of(&cli.command)) {
+        let remote = Remote::new(endpoint, cli.profile.as_deref())?;
+        return audit::show_remote(&remote, args, cli.output).await;
+    }
     let through_api = matches!(
         cli.command,
         Command::Status { .. }
@@ -354,6 +412,10 @@ pub(crate) async fn local(cli: Cli) -> CmdResult {
         }
         Command::Logs { execution, action } => logs(&host, &execution, action.as_deref()).await,
         Command::Events { execution } => events(&host, execution.as_deref()),
+        ref command @ Command::Audit { .. } => match audit::AuditArgs::of(command) {
+            Some(args) => audit::show(&host, args, output).await,
+            None => unreachable!("an audit command has audit arguments"),
+        },
         _ => Ok(ExitCode::SUCCESS),
     }
 }

@@ -98,14 +98,18 @@ impl Service {
             Ok(read) => read,
             Err(e) => return error(e.status(), "ValidationException", &e.to_string()),
         };
+        // An invoked function's report, or the principal whose key signed.
         let caller = if by_job {
             match codepipeline::invoked_job_caller(&self.runtime, &target, &body).await {
-                Some(caller) => caller,
+                Some(caller) => Err(caller),
                 None => return auth_error(&sigv4::AuthError::UnknownKey),
             }
         } else {
             match self.authenticate(&parts, &body) {
-                Ok(caller) => caller,
+                Ok(key) => match self.principal(&key) {
+                    Some(p) => Ok(p),
+                    None => return auth_error(&sigv4::AuthError::UnknownKey),
+                },
                 Err(refused) => return refused,
             }
         };
@@ -116,7 +120,45 @@ impl Service {
                 "X-Amz-Target header is required",
             );
         }
-        let resp = codepipeline::handle_as(&self.runtime, &target, &body, &caller).await;
+        let resp = match caller {
+            // Sluice's own operations on people and keys, over the files `self.access` reads.
+            Ok(principal) if sluice_web::access::admin::is_access_target(&target) => {
+                // Recorded in the audit log like the API's changes.
+                let answer = sluice_web::access::admin::handle(
+                    self.access.files(),
+                    &target,
+                    &body,
+                    &principal,
+                );
+                sluice_web::audit::recorded(
+                    &self.runtime,
+                    &target,
+                    &body,
+                    &principal,
+                    &peer(&parts),
+                    answer,
+                )
+                .await
+            }
+            Ok(principal) => {
+                codepipeline::handle_by(&self.runtime, &target, &body, &principal, &peer(&parts))
+                    .await
+            }
+            Err(job) => {
+                // An invoked function's report, recorded as made by the job.
+                let answer = codepipeline::handle_as(&self.runtime, &target, &body, &job);
+                let by = sluice_web::access::Principal::admin(&job);
+                sluice_web::audit::recorded(
+                    &self.runtime,
+                    &target,
+                    &body,
+                    &by,
+                    &peer(&parts),
+                    answer,
+                )
+                .await
+            }
+        };
         let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = serde_json::to_vec(&resp.body).unwrap_or_else(|_| b"{}".to_vec());
         (status, Bytes::from(bytes))

@@ -9,11 +9,11 @@
 //! see `webhooks.rs`). Their keys live in the state folder: `approval.key` and `webhook.secret`.
 
 use crate::approvals;
+use crate::people::write_private;
 use crate::service::Service;
 use anyhow::{bail, Context, Result};
 use hyper_util::rt::TokioIo;
 use sluice_host::Host;
-use sluice_web::sigv4::Keys;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,11 +45,8 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
             options.bind
         );
     }
-    let keys_path = options
-        .keys
-        .clone()
-        .unwrap_or_else(|| host.state_dir.join("keys"));
-    let keys = load_or_create_keys(&keys_path, options.keys.is_none())?;
+    let files = crate::people::AccessFiles::new(&host.state_dir, options.keys.clone());
+    let access = crate::people::LiveAccess::open(files.clone())?;
     let listener = TcpListener::bind(options.bind)
         .await
         .with_context(|| format!("cannot listen on {}", options.bind))?;
@@ -68,10 +65,13 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
     let _ = host.runtime.config.webhook_base_url.set(base_url.clone());
     let (stop, engine) = host.drive().await?;
     outln!("sluice: serving the CodePipeline API on http://{addr}");
+    let now = access.get();
     outln!(
-        "sluice: {} access key(s) from {}",
-        keys.len(),
-        keys_path.display()
+        "sluice: {} access key(s) from {}, {} principal(s) from {} (keys no principal names are admins)",
+        now.keys().len(),
+        files.keys.display(),
+        now.principals().len(),
+        files.principals.display()
     );
     outln!(
         "sluice: configure the aws CLI with `aws configure` (the key pair from that file), then \
@@ -103,7 +103,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
     });
     let service = Arc::new(Service {
         runtime: Arc::clone(&host.runtime),
-        keys,
+        access,
         approval_key,
         webhook_secret,
         uploads: fresh_uploads(&host.state_dir)?,
@@ -185,32 +185,6 @@ pub(crate) async fn shutdown_signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await
 }
 
-/// Reads the keys file; the default one is created with a random pair (mode 0600) when missing.
-pub(crate) fn load_or_create_keys(path: &Path, create: bool) -> Result<Keys> {
-    if create && !path.exists() {
-        let id = format!(
-            "AKIA{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()
-        );
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        write_private(path, &format!("{id} {}\n", &secret[..40]))
-            .with_context(|| format!("cannot create the keys file {}", path.display()))?;
-        outln!("sluice: created an access key pair in {}", path.display());
-    }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the keys file {}", path.display()))?;
-    let keys =
-        Keys::parse(&text).map_err(|e| anyhow::anyhow!("keys file {}: {e}", path.display()))?;
-    if keys.is_empty() {
-        bail!("keys file {} has no key pairs", path.display());
-    }
-    Ok(keys)
-}
-
 /// Reads a secret from a file of hex text; the file is created with 32 random bytes (mode 0600) when missing.
 pub(crate) fn load_or_create_secret(path: &Path, what: &str) -> Result<Vec<u8>> {
     if !path.exists() {
@@ -237,18 +211,6 @@ pub(crate) fn load_or_create_secret(path: &Path, what: &str) -> Result<Vec<u8>> 
         );
     }
     Ok(text.as_bytes().to_vec())
-}
-
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// How long console sessions last: `SLUICE_CONSOLE_SESSION_SECONDS`, or 12 hours.

@@ -7,15 +7,16 @@ use hyper::body::Bytes;
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 use sluice_runtime::Runtime;
-use sluice_web::sigv4::{self, Keys, SignedRequest};
+use sluice_web::access::{Principal, Role};
+use sluice_web::sigv4::{self, SignedRequest};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What every connection shares.
 pub(crate) struct Service {
     pub(crate) runtime: Arc<Runtime>,
-    /// The access keys API requests must be signed with.
-    pub(crate) keys: Keys,
+    /// The access keys API requests must be signed with, and whose they are.
+    pub(crate) access: crate::people::LiveAccess,
     /// The key approval links are signed with.
     pub(crate) approval_key: Vec<u8>,
     /// The secret webhook deliveries are signed with.
@@ -40,7 +41,11 @@ impl Service {
     /// [`Self::precheck`], telling why.
     pub(crate) fn precheck_auth(&self, parts: &Parts) -> Result<(), sigv4::AuthError> {
         let headers = header_pairs(parts);
-        sigv4::precheck(&signed(parts, &headers, b""), &self.keys, now_s())
+        sigv4::precheck(
+            &signed(parts, &headers, b""),
+            self.access.get().keys(),
+            now_s(),
+        )
     }
 
     /// Checks a request's SigV4 signature; answers the access key id that signed it, or the refusal.
@@ -50,8 +55,12 @@ impl Service {
         body: &[u8],
     ) -> Result<String, (StatusCode, Bytes)> {
         let headers = header_pairs(parts);
-        sigv4::verify(&signed(parts, &headers, body), &self.keys, now_s())
-            .map_err(|e| auth_error(&e))
+        sigv4::verify(
+            &signed(parts, &headers, body),
+            self.access.get().keys(),
+            now_s(),
+        )
+        .map_err(|e| auth_error(&e))
     }
 
     /// Checks a request's signature before its body is read, against the body hash it declares in its signed
@@ -61,8 +70,12 @@ impl Service {
         parts: &Parts,
     ) -> Result<(String, String), (StatusCode, Bytes)> {
         let headers = header_pairs(parts);
-        let caller = sigv4::verify_declared(&signed(parts, &headers, b""), &self.keys, now_s())
-            .map_err(|e| auth_error(&e))?;
+        let caller = sigv4::verify_declared(
+            &signed(parts, &headers, b""),
+            self.access.get().keys(),
+            now_s(),
+        )
+        .map_err(|e| auth_error(&e))?;
         let declared = parts
             .headers
             .get("x-amz-content-sha256")
@@ -70,6 +83,34 @@ impl Service {
             .map(|v| v.trim().to_ascii_lowercase())
             .unwrap_or_default();
         Ok((caller, declared))
+    }
+}
+
+impl Service {
+    /// Whose key signed (None when the key was removed since).
+    pub(crate) fn principal(&self, key_id: &str) -> Option<Arc<Principal>> {
+        self.access.get().principal(key_id)
+    }
+
+    /// Refuses a key whose principal is not an operator on every pipeline: what job workers (agents moving
+    /// artifacts for any pipeline) need.
+    pub(crate) fn worker(&self, key_id: &str) -> Result<(), (StatusCode, Bytes)> {
+        let principal = self.principal(key_id);
+        if principal
+            .as_ref()
+            .and_then(|p| p.role_everywhere())
+            .is_some_and(|r| r >= Role::Operator)
+        {
+            return Ok(());
+        }
+        let name = principal.map_or_else(|| key_id.to_owned(), |p| p.name.clone());
+        Err(error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            &format!(
+                "User: {name} is not authorized to move artifacts: that needs operator on every pipeline (`*`)"
+            ),
+        ))
     }
 }
 

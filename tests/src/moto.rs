@@ -499,3 +499,40 @@ pub async fn state_machine(sdk: &aws_config::SdkConfig, name: &str, definition: 
         .state_machine_arn()
         .to_owned()
 }
+
+/// A CodeBuild project on moto, as Sluice's builds use one (every build overrides the source; moto wants one
+/// all the same).
+pub async fn codebuild_project(sdk: &aws_config::SdkConfig, name: &str) {
+    use aws_sdk_codebuild::types::{
+        ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+        ProjectSource, SourceType,
+    };
+    aws_sdk_codebuild::Client::new(sdk)
+        .create_project()
+        .name(name)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::S3)
+                .location("sluice-placeholder/source.zip")
+                .build()
+                .expect("source"),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .expect("artifacts"),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .expect("environment"),
+        )
+        .service_role(format!("arn:aws:iam::123456789012:role/codebuild-{name}"))
+        .send()
+        .await
+        .expect("project");
+}

@@ -177,6 +177,61 @@ impl Server {
         cmd
     }
 
+    /// The keys file the server reads (the principals file is beside it).
+    pub fn keys_path(&self) -> PathBuf {
+        if self.keys_file {
+            self.dir.join("keys")
+        } else {
+            self.state().join("keys")
+        }
+    }
+
+    /// A `sluice` command over this server's files (principals, keys): `--state-dir` and `--keys` set.
+    pub fn local(&self) -> Command {
+        let mut cmd = Command::new(crate::sluice_bin());
+        cmd.arg("--state-dir").arg(self.state());
+        cmd
+    }
+
+    /// Adds a principal with these roles (`PATTERN=ROLE`) and one key pair through `sluice principals add` and
+    /// `sluice keys create`, as an admin would; answers the key id and secret the command printed.
+    pub fn add_principal(&self, name: &str, roles: &[&str]) -> (String, String) {
+        let mut add = self.local();
+        add.args(["principals", "add", name])
+            .arg("--keys")
+            .arg(self.keys_path());
+        for role in roles {
+            add.args(["--role", role]);
+        }
+        let out = add.output().expect("sluice principals add");
+        assert!(
+            out.status.success(),
+            "principals add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = self
+            .local()
+            .args(["keys", "create", name])
+            .arg("--keys")
+            .arg(self.keys_path())
+            .output()
+            .expect("sluice keys create");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "keys create: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = |label: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: {label} ")))
+                .unwrap_or_else(|| panic!("no {label} in {text}"))
+                .trim()
+                .to_owned()
+        };
+        (after("access key id"), after("secret access key"))
+    }
+
     /// Everything the server printed.
     pub fn output(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.out")).unwrap_or_default()

@@ -31,10 +31,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_codebuild::types::{
-    ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
-    ProjectSource, SourceType,
-};
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 use sluice_aws::StepFunctionsOrchestrator;
@@ -61,6 +57,7 @@ struct Stack {
     sfn: Arc<StepFunctionsOrchestrator>,
     s3: aws_sdk_s3::Client,
     codebuild: aws_sdk_codebuild::Client,
+    sdk: aws_config::SdkConfig,
     /// The sources project git source actions run in (created by the tests that run them).
     sources: String,
     _jobs: tempfile::TempDir,
@@ -96,6 +93,7 @@ async fn stack(commands_project: Option<&str>) -> Stack {
         sfn: parts.sfn,
         s3: parts.s3,
         codebuild: aws_sdk_codebuild::Client::new(&parts.sdk),
+        sdk: parts.sdk.clone(),
         sources,
         _jobs: jobs,
     }
@@ -143,35 +141,7 @@ impl Stack {
     }
 
     async fn project(&self, name: &str) {
-        self.codebuild
-            .create_project()
-            .name(name)
-            .source(
-                // Every Sluice build overrides the source; moto wants one all the same.
-                ProjectSource::builder()
-                    .r#type(SourceType::S3)
-                    .location("sluice-placeholder/source.zip")
-                    .build()
-                    .expect("source"),
-            )
-            .artifacts(
-                ProjectArtifacts::builder()
-                    .r#type(ArtifactsType::NoArtifacts)
-                    .build()
-                    .expect("artifacts"),
-            )
-            .environment(
-                ProjectEnvironment::builder()
-                    .r#type(EnvironmentType::LinuxContainer)
-                    .image("aws/codebuild/standard:7.0")
-                    .compute_type(ComputeType::BuildGeneral1Small)
-                    .build()
-                    .expect("environment"),
-            )
-            .service_role("arn:aws:iam::123456789012:role/codebuild-web")
-            .send()
-            .await
-            .expect("project");
+        sluice_tests::moto::codebuild_project(&self.sdk, name).await;
     }
 
     /// Plays the dispatch function until `done` holds or the execution ends; returns the execution's status.

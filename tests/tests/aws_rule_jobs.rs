@@ -14,10 +14,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_codebuild::types::{
-    ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
-    ProjectSource, SourceType,
-};
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 use sluice_aws::StepFunctionsOrchestrator;
@@ -197,34 +193,7 @@ fn unix_seconds() -> u64 {
 }
 
 async fn project(sdk: &aws_config::SdkConfig, name: &str) {
-    aws_sdk_codebuild::Client::new(sdk)
-        .create_project()
-        .name(name)
-        .source(
-            ProjectSource::builder()
-                .r#type(SourceType::S3)
-                .location("sluice-placeholder/source.zip")
-                .build()
-                .expect("source"),
-        )
-        .artifacts(
-            ProjectArtifacts::builder()
-                .r#type(ArtifactsType::NoArtifacts)
-                .build()
-                .expect("artifacts"),
-        )
-        .environment(
-            ProjectEnvironment::builder()
-                .r#type(EnvironmentType::LinuxContainer)
-                .image("aws/codebuild/standard:7.0")
-                .compute_type(ComputeType::BuildGeneral1Small)
-                .build()
-                .expect("environment"),
-        )
-        .service_role("arn:aws:iam::123456789012:role/codebuild-rules")
-        .send()
-        .await
-        .expect("project");
+    sluice_tests::moto::codebuild_project(sdk, name).await;
 }
 
 /// The builds of `project` so far, oldest first, with the value of their `SLUICE_JOB_ID`.

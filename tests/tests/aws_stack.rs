@@ -475,6 +475,8 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         notification_arn: Some(own_topic.clone()),
         requested_ms: 1_700_000_000_000,
         decided_ms: None,
+        decisions: Vec::new(),
+        deadline_ms: None,
     };
     let expires = links::expiry_s(approval.requested_ms, None);
     notifier

@@ -271,7 +271,12 @@ fn a_signed_in_key_watches_and_steers_pipelines_in_chromium() {
 
 /// The session cookie and the CSRF token of a sign-in over plain HTTP.
 fn http_sign_in(server: &Server) -> (String, String) {
-    let body = format!("keyId={KEY_ID}&secret={SECRET}&next=%2F");
+    http_sign_in_as(server, KEY_ID, SECRET)
+}
+
+/// [`http_sign_in`] with another key pair.
+fn http_sign_in_as(server: &Server, key_id: &str, secret: &str) -> (String, String) {
+    let body = format!("keyId={key_id}&secret={secret}&next=%2F");
     let r = server
         .send(
             "POST",
@@ -319,6 +324,98 @@ fn executions(server: &Server, pipeline: &str) -> usize {
         ["pipelineExecutionSummaries"]
         .as_array()
         .map_or(0, Vec::len)
+}
+
+#[test]
+fn a_viewer_watches_but_is_refused_the_buttons_and_the_calls_behind_them() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (server, _) = served(dir.path(), &[]);
+    let base = server.url();
+    let (viewer_id, viewer_secret) = server.add_principal("vera", &["*=viewer"]);
+    let (operator_id, operator_secret) = server.add_principal("otto", &["steer=operator"]);
+    server.ok("StartPipelineExecution", json!({"name": "steer"}));
+
+    let browser = Browser::start(1280, 1000);
+    browser.goto(&format!("{base}/pipelines/steer"));
+    browser.wait_for("#keyId", 10);
+    browser.type_into("#keyId", &viewer_id);
+    browser.type_into("#secret", &viewer_secret);
+    browser.click("#sign-in");
+    browser.wait_for("section[data-stage=Approval] [data-status=InProgress]", 60);
+    let who = browser.text(".who");
+    assert!(who.contains("vera"), "{who}");
+    // Statuses, transitions and history are there; no button that changes anything.
+    browser.wait_for("[data-transition=Build]", 10);
+    for form in [
+        "start",
+        "stop",
+        "approve",
+        "transition",
+        "retry",
+        "rollback",
+    ] {
+        assert!(
+            browser.try_find(&format!("form[data-op={form}]")).is_none(),
+            "a viewer was shown the {form} form"
+        );
+    }
+    browser.assert_accessible("the pipeline page as a viewer");
+    shot(&browser, "pipeline-viewer.png");
+
+    // The call behind a button, posted anyway with the session's own token, is refused by the API's check.
+    let answer = browser.script_async(
+        "var done = arguments[arguments.length - 1];\
+         var token = document.querySelector('input[name=csrf]').value;\
+         fetch('/pipelines/steer/actions', {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'},\
+           body: 'op=start&csrf=' + encodeURIComponent(token)})\
+           .then(function (r) { return r.text().then(function (t) { done([r.status, t]); }); });",
+        json!([]),
+    );
+    assert_eq!(answer[0], 403, "{answer}");
+    let page = answer[1].as_str().unwrap_or_default();
+    assert!(
+        page.contains("AccessDeniedException") && page.contains("needs operator"),
+        "{page}"
+    );
+    assert_eq!(executions(&server, "steer"), 1, "nothing was started");
+
+    // An operator of that pipeline gets the buttons there, and approves: recorded by name.
+    let (cookie, csrf) = http_sign_in_as(&server, &operator_id, &operator_secret);
+    let page = server
+        .send(
+            "GET",
+            "/pipelines/steer",
+            &[("cookie".into(), cookie.clone())],
+            b"",
+        )
+        .expect("page");
+    assert!(page.body.contains("data-op=\"approve\""), "{}", page.body);
+    let token = page
+        .body
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the approval's token");
+    let body = format!(
+        "op=approve&stage=Approval&action=Review&decision=Approved&summary=fine&token={token}&csrf={csrf}"
+    );
+    let r = server
+        .send(
+            "POST",
+            "/pipelines/steer/actions",
+            &form_headers(&server, Some(&cookie)),
+            body.as_bytes(),
+        )
+        .expect("approve");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let state = server.ok("GetPipelineState", json!({"name": "steer"}));
+    let review = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
+    assert_eq!(review["summary"], "Approved by otto. fine", "{state}");
+    // The quick pipeline is not theirs to steer: no buttons there.
+    let page = server
+        .send("GET", "/pipelines/quick", &[("cookie".into(), cookie)], b"")
+        .expect("page");
+    assert_eq!(page.status, 403, "otto has no role on quick: {}", page.body);
 }
 
 #[test]

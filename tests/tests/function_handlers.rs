@@ -281,7 +281,16 @@ async fn the_api_function_checks_signatures_and_dispatch_names_its_errors() {
         sluice_functions::api::caller(&req, b"{}", &keys, now).as_deref(),
         Ok("AKIDRELEASEMANAGER")
     );
-    let listed = sluice_functions::api::answer(&p.runtime, &keys, &req, now).await;
+    // Only the keys matter here (no principals): every pair is an admin.
+    let access = sluice_web::access::Access::admins(keys.clone());
+    let people = sluice_functions::access::StackPeople::new(
+        p.runtime.store.clone(),
+        &aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build(),
+        "unused/",
+    );
+    let listed = sluice_functions::api::answer(&p.runtime, &access, &people, &req, now).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.content_type, "application/x-amz-json-1.1");
     assert!(listed.body.contains("\"gate\""), "{}", listed.body);
@@ -325,7 +334,7 @@ async fn the_api_function_checks_signatures_and_dispatch_names_its_errors() {
         ("changed body", &changed, now, "InvalidSignatureException"),
         ("stale", &req, now + 16 * 60, "InvalidSignatureException"),
     ] {
-        let refused = sluice_functions::api::answer(&p.runtime, &keys, req, at).await;
+        let refused = sluice_functions::api::answer(&p.runtime, &access, &people, req, at).await;
         assert_eq!(refused.status, 403, "{what}: {}", refused.body);
         assert!(refused.body.contains(kind), "{what}: {}", refused.body);
     }

@@ -1,22 +1,28 @@
 //! The api function: the CodePipeline-compatible JSON 1.1 API on its function URL (`POST /` with
-//! `X-Amz-Target: CodePipeline_20150709.<Operation>`), over `sluice_web::codepipeline::handle_as`.
+//! `X-Amz-Target: CodePipeline_20150709.<Operation>`), over `sluice_web::codepipeline::handle_by`, and Sluice's
+//! own operations on people and keys (`SluiceAccess_20261206.<Operation>`, `sluice_web::access::admin`).
 //!
 //! The aws CLI and the SDKs sign CodePipeline requests for the service `codepipeline`, and a function URL with
 //! `AuthType: AWS_IAM` accepts only signatures for `lambda`; so the URL has no IAM authentication and this
-//! function checks the SigV4 signature itself (`sluice_web::sigv4`, as `sluice serve` does) against the access
-//! keys in the secret `SLUICE_API_KEYS_SECRET_ARN`, before anything else. The caller recorded (e.g. as who
-//! decided an approval) is the access key id that signed.
+//! function checks the SigV4 signature itself (`sluice_web::sigv4`, as `sluice serve` does) against the stack's
+//! key pairs ([`crate::access`]: the admin pair in `SLUICE_API_KEYS_SECRET_ARN`, and principals' pairs), before
+//! anything else. The request is then answered as the principal whose key signed: refused unless its role
+//! allows it, recorded as its name. An invoked function's job report is answered as the job (`handle_as`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use sluice_runtime::Runtime;
+use sluice_web::access::admin::{self, People};
+use sluice_web::access::Access;
 use sluice_web::codepipeline;
 use sluice_web::sigv4::{self, Keys, SignedRequest};
 use sluice_web::WebReply;
 
+use crate::access::{AccessCache, StackPeople};
 use crate::config::ApiConfig;
 use crate::url;
 use crate::wiring::{self, RuntimeSettings, WiringError};
@@ -28,8 +34,8 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub struct Api {
     /// The runtime over the AWS adapters.
     pub runtime: Arc<Runtime>,
-    /// The access keys requests may be signed with.
-    pub keys: Keys,
+    /// Who may sign requests, read briefly cached.
+    pub access: AccessCache,
 }
 
 impl Api {
@@ -43,22 +49,62 @@ impl Api {
             &config.dispatch_function_arn,
             config.webhook_url.as_deref(),
         );
-        let secret = wiring::secret(&sdk, &config.api_keys_secret_arn).await?;
-        let keys = Keys::parse_secret(&String::from_utf8_lossy(&secret)).map_err(|message| {
-            WiringError::Secret {
-                arn: config.api_keys_secret_arn.clone(),
-                message,
-            }
-        })?;
-        Ok(Self {
-            runtime: wiring::runtime(&sdk, &config.common, settings)?.runtime,
-            keys,
-        })
+        let runtime = wiring::runtime(&sdk, &config.common, settings)?.runtime;
+        let access = wiring::access(
+            &sdk,
+            runtime.store.clone(),
+            &config.api_keys_secret_arn,
+            &config.access,
+        )
+        .await?;
+        Ok(Self { runtime, access })
     }
 
     /// Answers one request.
     pub async fn handle(&self, req: LambdaFunctionUrlRequest) -> LambdaFunctionUrlResponse {
-        url::response(answer(&self.runtime, &self.keys, &req, now_s()).await)
+        url::response(self.answer(&req, now_s()).await)
+    }
+
+    /// Answers one request at `now_s`: the access cache read, the request answered, and the cache forgotten
+    /// when the request changed people or keys (so this instance applies the change at once; others within
+    /// the cache's time).
+    pub async fn answer(&self, req: &LambdaFunctionUrlRequest, now_s: i64) -> WebReply {
+        let access = match self.access.get().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "the api cannot read people and keys");
+                return error_reply(503, "ServiceUnavailableException", &e.to_string());
+            }
+        };
+        let reply = answer(&self.runtime, &access, self.access.people(), req, now_s).await;
+        if reply.status == 200
+            && url::header(req, "x-amz-target").is_some_and(admin::changes_access)
+        {
+            self.access.forget().await;
+        }
+        reply
+    }
+}
+
+/// Builds an api whose access is read every `ttl` (tests give a short one).
+pub fn with_access(
+    runtime: Arc<Runtime>,
+    people: StackPeople,
+    api_keys_secret_arn: &str,
+    ttl: Duration,
+) -> Api {
+    Api {
+        runtime,
+        access: AccessCache::new(people, api_keys_secret_arn, ttl),
+    }
+}
+
+fn error_reply(status: u16, kind: &str, message: &str) -> WebReply {
+    WebReply {
+        status,
+        content_type: CONTENT_TYPE,
+        headers: Vec::new(),
+        body: serde_json::json!({"__type": kind, "message": message}).to_string(),
     }
 }
 
@@ -96,19 +142,15 @@ pub fn caller(
     sigv4::verify(&signed, keys, now_s)
 }
 
-/// Answers one API request, once its signature checks out.
-pub async fn answer(
+/// Answers one API request, once its signature checks out, as the principal whose key signed it.
+pub async fn answer<P: People>(
     runtime: &Runtime,
-    keys: &Keys,
+    access: &Access,
+    people: &P,
     req: &LambdaFunctionUrlRequest,
     now_s: i64,
 ) -> WebReply {
-    let error = |status: u16, kind: &str, message: &str| WebReply {
-        status,
-        content_type: CONTENT_TYPE,
-        headers: Vec::new(),
-        body: serde_json::json!({"__type": kind, "message": message}).to_string(),
-    };
+    let error = error_reply;
     if url::method(req) != "POST" || req.raw_path.as_deref().unwrap_or("/") != "/" {
         return error(404, "UnknownOperationException", "the API is POST /");
     }
@@ -123,12 +165,29 @@ pub async fn answer(
         Ok(b) => b,
         Err(m) => return error(400, "SerializationException", &m),
     };
-    let caller = match caller(req, &body, keys, now_s) {
-        Ok(key) => key,
+    let source = req
+        .request_context
+        .http
+        .source_ip
+        .clone()
+        .unwrap_or_default();
+    let answer = match caller(req, &body, access.keys(), now_s) {
+        Ok(key) => match access.principal(&key) {
+            Some(principal) if admin::is_access_target(target) => {
+                admin::handle(people, target, &body, &principal).await
+            }
+            Some(principal) => {
+                codepipeline::handle_by(runtime, target, &body, &principal, &source).await
+            }
+            None => {
+                let e = sigv4::AuthError::UnknownKey;
+                return error(403, e.kind(), &e.message());
+            }
+        },
         // A job's report signed by a key Sluice does not know may be an invoked function's: its job id decides.
         Err(sigv4::AuthError::UnknownKey) => {
             match codepipeline::invoked_job_caller(runtime, target, &body).await {
-                Some(caller) => caller,
+                Some(caller) => codepipeline::handle_as(runtime, target, &body, &caller).await,
                 None => {
                     let e = sigv4::AuthError::UnknownKey;
                     return error(403, e.kind(), &e.message());
@@ -137,7 +196,6 @@ pub async fn answer(
         }
         Err(e) => return error(403, e.kind(), &e.message()),
     };
-    let answer = codepipeline::handle_as(runtime, target, &body, &caller).await;
     WebReply {
         status: answer.status,
         content_type: CONTENT_TYPE,

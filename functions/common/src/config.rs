@@ -163,18 +163,80 @@ pub struct ApprovalConfig {
     pub approval_key_secret_arn: String,
     /// The account, from the secret's ARN.
     pub account: String,
+    /// The console's settings; None (no `SLUICE_API_KEYS_SECRET_ARN`): only approval pages are served.
+    pub console: Option<ConsoleSettings>,
 }
 
 impl ApprovalConfig {
     /// Reads the settings from `vars`.
     pub fn read(vars: &dyn Vars) -> Result<Self, ConfigError> {
         let secret = var(vars, "SLUICE_APPROVAL_KEY_SECRET_ARN")?;
+        let common = Common::read(vars)?;
+        let console = match var(vars, "SLUICE_API_KEYS_SECRET_ARN") {
+            Ok(api_keys_secret_arn) => Some(ConsoleSettings {
+                api_keys_secret_arn,
+                access: AccessSettings::read(vars, &common)?,
+                session_lifetime_s: match var(vars, "SLUICE_CONSOLE_SESSION_SECONDS") {
+                    Ok(v) => positive("SLUICE_CONSOLE_SESSION_SECONDS", &v)?,
+                    Err(_) => sluice_web::console::session::DEFAULT_LIFETIME_S,
+                },
+            }),
+            Err(_) => None,
+        };
         Ok(Self {
-            common: Common::read(vars)?,
+            common,
             account: account_of("SLUICE_APPROVAL_KEY_SECRET_ARN", &secret)?,
             approval_key_secret_arn: secret,
+            console,
         })
     }
+}
+
+/// The console's settings (the approval function serves it when `SLUICE_API_KEYS_SECRET_ARN` is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// `SLUICE_API_KEYS_SECRET_ARN`: the stack's admin key pair.
+    pub api_keys_secret_arn: String,
+    /// Where people and keys are.
+    pub access: AccessSettings,
+    /// `SLUICE_CONSOLE_SESSION_SECONDS` (optional, 12 hours by default): how long a session lasts.
+    pub session_lifetime_s: i64,
+}
+
+/// Where the stack's people and keys are, and how long a reading of them is used (see [`crate::access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// `SLUICE_ACCESS_KEY_SECRET_PREFIX` (optional, `sluice/<table>/access-keys/` by default): the name prefix
+    /// of the key pairs' secrets.
+    pub key_secret_prefix: String,
+    /// `SLUICE_ACCESS_CACHE_SECONDS` (optional, 30 by default): how long a reading of people and keys is used.
+    pub cache_seconds: u64,
+}
+
+impl AccessSettings {
+    fn read(vars: &dyn Vars, common: &Common) -> Result<Self, ConfigError> {
+        Ok(Self {
+            key_secret_prefix: var(vars, "SLUICE_ACCESS_KEY_SECRET_PREFIX")
+                .unwrap_or_else(|_| format!("sluice/{}/access-keys/", common.table)),
+            cache_seconds: match var(vars, "SLUICE_ACCESS_CACHE_SECONDS") {
+                Ok(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                    name: "SLUICE_ACCESS_CACHE_SECONDS",
+                    problem: format!("`{v}` is not a number of seconds"),
+                })?,
+                Err(_) => crate::access::DEFAULT_CACHE_SECONDS,
+            },
+        })
+    }
+}
+
+fn positive(name: &'static str, v: &str) -> Result<i64, ConfigError> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError::Invalid {
+            name,
+            problem: format!("`{v}` is not a positive number of seconds"),
+        })
 }
 from_env!(ApprovalConfig);
 
@@ -269,14 +331,18 @@ pub struct ApiConfig {
     pub webhook_url: Option<String>,
     /// The account, from the role's ARN.
     pub account: String,
+    /// Where people and keys are.
+    pub access: AccessSettings,
 }
 
 impl ApiConfig {
     /// Reads the settings from `vars`.
     pub fn read(vars: &dyn Vars) -> Result<Self, ConfigError> {
         let role = var(vars, "SLUICE_STATE_MACHINE_ROLE_ARN")?;
+        let common = Common::read(vars)?;
         Ok(Self {
-            common: Common::read(vars)?,
+            access: AccessSettings::read(vars, &common)?,
+            common,
             bucket: var(vars, "SLUICE_BUCKET")?,
             kms_key_arn: var(vars, "SLUICE_KMS_KEY_ARN")?,
             account: account_of("SLUICE_STATE_MACHINE_ROLE_ARN", &role)?,

@@ -5,12 +5,14 @@
 //! The binaries in `functions/<name>` only wire: tracing, `<Name>Config::from_env()`, `<Name>::connect`, and
 //! `lambda_runtime::run` over the handler. template.yaml and functions/README.md fix names and variables.
 
+pub mod access;
 pub mod api;
 pub mod approval;
 pub mod builds;
 pub mod cfn_resource;
 pub mod config;
 pub mod connections;
+pub mod console_logs;
 pub mod dispatch;
 pub mod ecr_source;
 pub mod executor;

@@ -197,3 +197,25 @@ pub async fn secret(sdk: &SdkConfig, arn: &str) -> Result<Vec<u8>, WiringError> 
         }),
     }
 }
+
+/// Who may sign requests (the api function) or sign in (the approval function's console): the admin key pair
+/// in `api_keys_secret_arn` and the principals in the store, each key's secret in Secrets Manager
+/// ([`crate::access`]). Read once now, so a function that cannot read them does not start.
+pub async fn access(
+    sdk: &SdkConfig,
+    store: Arc<dyn sluice_runtime::ports::ItemStore>,
+    api_keys_secret_arn: &str,
+    settings: &crate::config::AccessSettings,
+) -> Result<crate::access::AccessCache, WiringError> {
+    let people = crate::access::StackPeople::new(store, sdk, &settings.key_secret_prefix);
+    let cache = crate::access::AccessCache::new(
+        people,
+        api_keys_secret_arn,
+        std::time::Duration::from_secs(settings.cache_seconds),
+    );
+    cache.get().await.map_err(|e| WiringError::Secret {
+        arn: api_keys_secret_arn.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(cache)
+}

@@ -56,6 +56,20 @@ pub fn default_timeout_minutes(action: &Action) -> u32 {
     }
 }
 
+/// A Manual approval's `Deadline` (Sluice's approval rule), in minutes, when it sets one.
+fn approval_deadline(action: &Action) -> Option<u32> {
+    let id = &action.action_type_id;
+    (id.category == "Approval" && id.provider == "Manual")
+        .then(|| {
+            action
+                .configuration
+                .as_ref()?
+                .get(crate::approval_rules::DEADLINE)
+        })
+        .flatten()
+        .and_then(|d| crate::approval_rules::parse_minutes(d).ok())
+}
+
 /// Compiles a validated pipeline. Validation first: the compiler assumes names are unique and artifacts flow
 /// forward, and does not re-check.
 pub fn compile(pipeline: &Pipeline) -> Value {
@@ -400,6 +414,7 @@ impl<'a> Compiler<'a> {
         );
         let minutes = action
             .timeout_in_minutes
+            .or_else(|| approval_deadline(action))
             .unwrap_or_else(|| default_timeout_minutes(action));
         task.insert("TimeoutSeconds".into(), (u64::from(minutes) * 60).into());
         task.insert("Retry".into(), retry());

@@ -6,6 +6,7 @@
 //! No async, no IO, no AWS SDK: every binary uses this crate, `sluice validate` and `sluice asl` need nothing
 //! else.
 
+pub mod approval_rules;
 pub mod compile;
 pub mod contract;
 pub mod document;

@@ -125,6 +125,7 @@ impl Runtime {
         stage: &str,
         enabled: bool,
         reason: &str,
+        by: &str,
     ) -> Result<()> {
         let def = self.pipeline(pipeline, None).await?.definition;
         if !def.stages.iter().any(|s| s.name == stage) {
@@ -170,6 +171,7 @@ impl Runtime {
             let record = TransitionRecord {
                 reason: reason.to_owned(),
                 disabled_ms: self.env.now_ms(),
+                by: (!by.is_empty()).then(|| by.to_owned()),
             };
             self.store
                 .transact(vec![put(pk, sk, current.map(|c| c.version), &record)?])

@@ -27,6 +27,8 @@
 //! | PutActionRevision: a source's revision told, one start per new revision | [`action_revisions`] |
 //! | PutWebhook's webhooks: definitions, authentication, filters | [`webhooks`] |
 //! | approval links: what a link may act on | [`approval_links`] |
+//! | approval rules: one decision judged (approvers, quorum, no self-approval) | [`approval_quorum`] |
+//! | the audit log: an entry per state-changing call, retention, pages | [`audit`] |
 //! | stage conditions at the gates: rule executions, rule jobs | [`condition_gates`] |
 //! | conditions decided from outside: overrides, stops | [`condition_overrides`] |
 //! | the records conditions leave and reading them | [`rule_executions`] |
@@ -39,7 +41,9 @@
 pub mod action_revisions;
 pub mod actions;
 pub mod approval_links;
+pub mod approval_quorum;
 pub mod approvals;
+pub mod audit;
 pub mod bitbucket_events;
 pub mod condition_gates;
 pub mod condition_overrides;

@@ -110,6 +110,8 @@ mod tests {
             notification_arn: None,
             requested_ms: 0,
             decided_ms: None,
+            decisions: Vec::new(),
+            deadline_ms: None,
         }
     }
 

@@ -263,6 +263,18 @@ pub trait EventSink: Send + Sync {
         let _ = (approval, expires_s);
         Ok(())
     }
+
+    /// A reminder of an approval still waiting `minutes_before` minutes before its deadline (the action's
+    /// `Reminders`). By default it is announced again as when it started waiting, on the same channels.
+    async fn approval_reminder(
+        &self,
+        approval: &ApprovalRecord,
+        expires_s: i64,
+        minutes_before: u32,
+    ) -> Result<(), String> {
+        let _ = minutes_before;
+        self.approval_requested(approval, expires_s).await
+    }
 }
 
 /// Time and identity: the two things the handlers take from the world besides the ports above.

@@ -20,6 +20,7 @@
 //! | `TRANSITION#<pipeline>#<stage>` | `WAIT#<start:015>#<id>` | [`Waiter`] | executions held by a disabled transition |
 //! | `APPROVAL#<pipeline>#<stage>#<action>` | `<id>` | [`ApprovalRecord`] | the approvals of an action |
 //! | `APPROVAL_TOKEN#<token>` | `META` | [`ApprovalRecord`] (copy) | an approval by its token |
+//! | `APPROVAL_REMINDERS` | `<due:015>#<token>#<minutes>` | [`ReminderRecord`] | reminders due, oldest first |
 //! | `WEBHOOK#<pipeline>` | `DELIVERY#<id>` | [`DeliveryRecord`] (with an expiry) | webhook deliveries seen |
 //! | `WEBHOOKS` | `<name>` | [`WebhookRecord`](crate::webhooks::WebhookRecord) | PutWebhook's webhooks |
 
@@ -106,6 +107,12 @@ pub mod keys {
     /// The partition of an approval found by its token.
     pub fn approval_token(token: &str) -> String {
         format!("APPROVAL_TOKEN#{token}")
+    }
+    /// The partition of approval reminders not yet sent.
+    pub const APPROVAL_REMINDERS: &str = "APPROVAL_REMINDERS";
+    /// A reminder's sort key: when it is due, the approval's token, minutes before the deadline.
+    pub fn approval_reminder(due_ms: i64, token: &str, minutes_before: u32) -> String {
+        format!("{due_ms:015}#{token}#{minutes_before}")
     }
     /// The partition of a pipeline's webhook deliveries.
     pub fn webhook(pipeline: &str) -> String {
@@ -472,6 +479,9 @@ pub struct TransitionRecord {
     pub reason: String,
     /// When.
     pub disabled_ms: i64,
+    /// Who disabled it (a principal's name), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// The execution holding a stage.
@@ -539,6 +549,40 @@ pub struct ApprovalRecord {
     pub requested_ms: i64,
     /// When it was decided.
     pub decided_ms: Option<i64>,
+    /// Every decision so far, in order (one per principal): who, when, which way, with what comment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<ApprovalDecision>,
+    /// When it fails if still waiting, for an action with approval rules (`Deadline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<i64>,
+}
+
+/// One principal's decision on an approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalDecision {
+    /// Who decided (a principal's name, or what the transport calls the caller).
+    pub principal: String,
+    /// Approved (else rejected).
+    pub approved: bool,
+    /// When.
+    pub decided_ms: i64,
+    /// The comment given with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// An approval reminder waiting to be sent: the approval is announced again when it falls due, unless it was
+/// decided or its action ended before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderRecord {
+    /// The approval's token.
+    pub token: String,
+    /// When it is due.
+    pub due_ms: i64,
+    /// How long before the deadline, in minutes.
+    pub minutes_before: u32,
 }
 
 /// A source action's revision, as CodePipeline reports it.

@@ -176,6 +176,8 @@ pub async fn answer(runtime: &Runtime, key: &[u8], req: PageRequest<'_>) -> WebR
         }
         Err(RuntimeError::Conflict(m)) => message(410, "Already decided", &m),
         Err(RuntimeError::NotFound(m)) => message(404, "No such approval", &m),
+        // The action's approval rules refuse a decision through a link (it names no approver).
+        Err(RuntimeError::Invalid(m)) => message(403, "Not allowed", &m),
         Err(e) => internal(&e),
     }
 }
@@ -355,6 +357,8 @@ mod tests {
             notification_arn: None,
             requested_ms: 0,
             decided_ms: None,
+            decisions: Vec::new(),
+            deadline_ms: None,
         };
         let page = request_page(&a, "/approvals/t?expires=1&sig=ab");
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));

@@ -5,7 +5,9 @@
 //! answers data ([`reply::WebReply`], or the API's status and JSON body): `sluice serve` adapts hyper to them,
 //! the Lambda functions adapt function URL events, so both answer the same.
 
+pub mod access;
 pub mod approval_page;
+pub mod audit;
 pub mod cfn_resource;
 pub mod codepipeline;
 pub mod console;

@@ -421,14 +421,25 @@ pub static BUILT_IN: &[ProviderSpec] = &[
     },
     // --------------------------------------------------------------- Approval
     // CodePipeline pipeline structure reference (manual approval configuration example) and
-    // Valid input and output artifacts for each action type. All three keys are optional.
+    // Valid input and output artifacts for each action type. All three keys are optional. The keys after them
+    // are Sluice's own approval rules (`crate::approval_rules`), which CodePipeline does not know.
     ProviderSpec {
         category: Category::Approval,
         owner: Owner::Aws,
         provider: "Manual",
         version: "1",
         required: &[],
-        optional: &["CustomData", "ExternalEntityLink", "NotificationArn"],
+        optional: &[
+            "CustomData",
+            "ExternalEntityLink",
+            "NotificationArn",
+            "Approvers",
+            "RequiredApprovals",
+            "RejectionFails",
+            "AllowSelfApproval",
+            "Deadline",
+            "Reminders",
+        ],
         inputs: (0, 0),
         outputs: (0, 0),
     },

@@ -1,6 +1,7 @@
 //! What each provider needs: configuration keys, artifact counts, the Commands action's fields.
 
 use super::*;
+use crate::approval_rules::ApprovalRules;
 use crate::model::Action;
 use crate::problem::JsonPath;
 use crate::providers::{self, Owner, ProviderSpec};
@@ -115,6 +116,15 @@ impl<'a> Validator<'a> {
                     .push(at.field("configuration").field(key), message);
             }
         }
+        if spec.category == Category::Approval && spec.provider == "Manual" {
+            let config = config.cloned().unwrap_or_default();
+            if let Err(problems) = ApprovalRules::read(&config, action.timeout_in_minutes) {
+                for (key, message) in problems {
+                    self.problems
+                        .push(at.field("configuration").field(key), message);
+                }
+            }
+        }
         Some(spec)
     }
 
@@ -210,6 +220,66 @@ mod tests {
                 && found[0].contains("did you mean \"GitHub\""),
             "{found:?}"
         );
+    }
+
+    fn approval_problems(action_extra: &str, config: &str) -> Vec<String> {
+        let text = format!(
+            r#"{{"pipeline": {{"name": "p", "roleArn": "arn:aws:iam::123456789012:role/r",
+              "artifactStore": {{"type": "S3", "location": "bucket"}},
+              "stages": [
+                {{"name": "Source", "actions": [{{"name": "S", "actionTypeId": {{"category": "Source",
+                  "owner": "AWS", "provider": "S3", "version": "1"}}, "configuration": {{"S3Bucket": "b",
+                  "S3ObjectKey": "k"}}, "outputArtifacts": [{{"name": "Src"}}]}}]}},
+                {{"name": "Gate", "actions": [{{"name": "Review", {action_extra} "actionTypeId": {{
+                  "category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"}},
+                  "configuration": {config}}}]}}]}}}}"#
+        );
+        let doc = Document::parse(&text, Syntax::Json).expect("a definition");
+        crate::validate::validate(&doc.pipeline, &Limits::default())
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn approval_rules_are_checked_at_their_keys() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "",
+                r#"{"Approvers": "alice,bob,group:leads", "RequiredApprovals": "2", "Deadline": "2d",
+                    "Reminders": "1d,1h", "RejectionFails": "false", "AllowSelfApproval": "false",
+                    "CustomData": "ship?"}"#,
+                &[],
+            ),
+            (
+                "",
+                r#"{"Approvers": "alice,bob", "RequiredApprovals": "3"}"#,
+                &["stages[1].actions[0].configuration.RequiredApprovals: 3 approvals required, but \
+                   Approvers names only 2 principals"],
+            ),
+            (
+                r#""timeoutInMinutes": 60,"#,
+                r#"{"Deadline": "2h", "Reminders": "3h"}"#,
+                &[
+                    "stages[1].actions[0].configuration.Deadline: timeoutInMinutes already sets",
+                    "stages[1].actions[0].configuration.Reminders: reminder `3h`",
+                ],
+            ),
+            (
+                "",
+                r#"{"RequiredApproval": "2"}"#,
+                &["stages[1].actions[0].configuration.RequiredApproval: unknown configuration key for \
+                   the Manual provider (did you mean \"RequiredApprovals\"?)"],
+            ),
+        ];
+        for (extra, config, expected) in cases {
+            let found = approval_problems(extra, config);
+            assert_eq!(found.len(), expected.len(), "{config}: {found:?}");
+            for (f, e) in found.iter().zip(expected.iter()) {
+                let e: String = e.split_whitespace().collect::<Vec<_>>().join(" ");
+                assert!(f.contains(&e), "{config}: {f:?} does not say {e:?}");
+            }
+        }
     }
 
     #[test]

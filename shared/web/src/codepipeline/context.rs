@@ -15,6 +15,8 @@ pub(crate) struct Api<'a> {
     pub(crate) runtime: &'a Runtime,
     /// Who is asking (an access key id, a user name): whom approvals are recorded as.
     pub(crate) caller: &'a str,
+    /// The caller's groups, when the transport knows them (approval rules may name groups).
+    pub(crate) groups: &'a [String],
 }
 
 /// Epoch seconds, as the SDKs read CodePipeline's timestamps.

@@ -15,6 +15,7 @@
 
 mod action_revisions;
 mod action_types;
+mod audit_events;
 mod context;
 mod declarations;
 mod deploy_targets;
@@ -37,6 +38,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sluice_runtime::Runtime;
 
+use crate::access::{self, Principal, Scope};
+use crate::audit::Call;
+
+pub use self::audit_events::LIST_AUDIT_EVENTS;
 use self::context::Api;
 use self::errors::ApiResult;
 pub use self::errors::{ApiError, ApiResponse};
@@ -74,10 +79,105 @@ pub async fn handle(runtime: &Runtime, target: &str, body: &[u8]) -> ApiResponse
 
 /// Answers one request on behalf of `caller` (an access key id, a user name), whom approvals are recorded as.
 pub async fn handle_as(runtime: &Runtime, target: &str, body: &[u8], caller: &str) -> ApiResponse {
-    match answer(runtime, target, body, caller).await {
+    handle_as_member(runtime, target, body, caller, &[]).await
+}
+
+/// Answers one request on behalf of `caller`, a member of `groups`: approval rules may name groups
+/// (`Approvers: group:<name>`).
+pub async fn handle_as_member(
+    runtime: &Runtime,
+    target: &str,
+    body: &[u8],
+    caller: &str,
+    groups: &[String],
+) -> ApiResponse {
+    match answer(runtime, target, body, caller, groups).await {
         Ok(body) => ApiResponse { status: 200, body },
         Err(e) => e.response(),
     }
+}
+
+/// Answers one request on behalf of a principal: refused with `AccessDeniedException` (HTTP 400, as
+/// CodePipeline refuses what IAM does not allow) unless one of its roles allows the operation on the pipeline
+/// the request names ([`crate::access::need`]); changes are recorded as made by the principal's name, and
+/// ListPipelines answers only the pipelines it may view. `source` says where the request came from (the
+/// client's address; `console <address>` for the console's calls; `local` in process): every state-changing
+/// call, refused ones included, leaves an entry in the audit log ([`crate::audit`]), which
+/// [`LIST_AUDIT_EVENTS`] reads.
+pub async fn handle_by(
+    runtime: &Runtime,
+    target: &str,
+    body: &[u8],
+    principal: &Principal,
+    source: &str,
+) -> ApiResponse {
+    // Sluice's own reading of the audit log, beside CodePipeline's operations.
+    if target == LIST_AUDIT_EVENTS {
+        return audit_events::list_audit_events(runtime, body, principal).await;
+    }
+    // A state-changing call leaves an audit entry (see [`crate::audit`]): a refusal before it is answered,
+    // anything else once answered. A failed record is logged and never changes the answer.
+    let call = target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(|operation| Call::start(runtime, operation, body, principal, source));
+    if let Err(e) = authorize(target, body, principal) {
+        if let Some(call) = call {
+            call.refused(runtime, e.kind, &e.message).await;
+        }
+        return e.response();
+    }
+    let mut response =
+        handle_as_member(runtime, target, body, &principal.name, &principal.groups).await;
+    if let Some(call) = call {
+        call.answered(runtime, response.status, &response.body)
+            .await;
+    }
+    if response.status == 200 && target.strip_prefix(TARGET_PREFIX) == Some("ListPipelines") {
+        if let Some(Value::Array(pipelines)) = response.body.get_mut("pipelines") {
+            pipelines.retain(|p| {
+                p["name"]
+                    .as_str()
+                    .is_some_and(|n| principal.role_on(n).is_some())
+            });
+        }
+    }
+    response
+}
+
+/// Whether `principal` may make this request; the refusal names the operation, the pipeline and the roles.
+pub fn authorize(target: &str, body: &[u8], principal: &Principal) -> Result<(), ApiError> {
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+        return Ok(());
+    };
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let Some(need) = access::need(operation, &request) else {
+        return Ok(());
+    };
+    if principal.may(&need) {
+        return Ok(());
+    }
+    let (resource, held) = match &need.scope {
+        Scope::Pipeline(p) => (format!("pipeline {p}"), principal.role_on(p)),
+        Scope::Everything => (
+            "every pipeline (`*`)".to_owned(),
+            principal.role_everywhere(),
+        ),
+        Scope::Anywhere => (
+            "any pipeline".to_owned(),
+            principal.grants.iter().map(|g| g.role).max(),
+        ),
+    };
+    let has = match held {
+        Some(role) => format!("{} is {role} there", principal.name),
+        None => format!("{} has no role there", principal.name),
+    };
+    Err(ApiError::new(
+        "AccessDeniedException",
+        format!(
+            "User: {} is not authorized to perform: codepipeline:{operation} on resource: {resource} (it needs {}; {has})",
+            principal.name, need.role
+        ),
+    ))
 }
 
 pub(crate) async fn answer(
@@ -85,11 +185,16 @@ pub(crate) async fn answer(
     target: &str,
     body: &[u8],
     caller: &str,
+    groups: &[String],
 ) -> ApiResult<Value> {
     let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
         return Err(unknown_operation(target));
     };
-    let api = Api { runtime, caller };
+    let api = Api {
+        runtime,
+        caller,
+        groups,
+    };
     match operation {
         "CreatePipeline" => reply(api.create_pipeline(read(body, &CREATE_PIPELINE)?).await),
         "GetPipeline" => reply(api.get_pipeline(read(body, &GET_PIPELINE)?).await),

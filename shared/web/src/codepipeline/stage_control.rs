@@ -1,5 +1,6 @@
 //! PutApprovalResult, EnableStageTransition, DisableStageTransition and RetryStageExecution.
 
+use sluice_runtime::approval_quorum::Decider;
 use sluice_runtime::records::{ActionStatus, ApprovalStatus};
 use sluice_runtime::RuntimeError;
 
@@ -70,16 +71,21 @@ impl Api<'_> {
         let summary = Some(input.result.summary).filter(|s| !s.is_empty());
         let decided = self
             .runtime
-            .decide_approval(
+            .decide_approval_as(
                 &input.token,
                 input.result.status == "Approved",
                 summary,
-                self.caller,
+                &Decider {
+                    name: self.caller.to_owned(),
+                    groups: self.groups.to_vec(),
+                },
             )
             .await
             .map_err(|e| match e {
                 RuntimeError::Conflict(_) => completed(),
                 RuntimeError::NotFound(_) => invalid(),
+                // The approval rules refuse this decider: who may decide, no self-approval, once each.
+                RuntimeError::Invalid(why) => ApiError::new("ValidationException", why),
                 other => other.into(),
             })?;
         Ok(PutApprovalResultOutput {
@@ -128,7 +134,7 @@ impl Api<'_> {
             )
             .await?;
         self.runtime
-            .set_transition(&input.pipeline_name, &target, true, "")
+            .set_transition(&input.pipeline_name, &target, true, "", self.caller)
             .await?;
         Ok(Empty {})
     }
@@ -145,7 +151,13 @@ impl Api<'_> {
             )
             .await?;
         self.runtime
-            .set_transition(&input.pipeline_name, &target, false, &input.reason)
+            .set_transition(
+                &input.pipeline_name,
+                &target,
+                false,
+                &input.reason,
+                self.caller,
+            )
             .await?;
         Ok(Empty {})
     }

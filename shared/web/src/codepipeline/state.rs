@@ -109,6 +109,7 @@ impl Api<'_> {
                     enabled: transition.is_none(),
                     disabled_reason: transition.map(|t| t.reason.clone()),
                     last_changed_at: transition.map(|t| seconds(t.disabled_ms)),
+                    last_changed_by: transition.and_then(|t| t.by.clone()),
                 },
                 action_states,
                 latest_execution: stages.get(&stage.name).map(|s| StageExecution {

@@ -2,14 +2,15 @@
 //! ([`Ctx`]: the API called as the signed-in key, pages rendered whole or as their live region) and why a page
 //! could not be shown ([`Failure`]).
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_runtime::Runtime;
 
-use crate::sigv4::Keys;
+use crate::access::{Access, Principal, Role};
 
 use super::html::{self, esc, Page};
+use super::logs::ActionLogs;
 use super::request::{html_reply, ConsoleReply, ConsoleRequest};
 use super::session::Session;
 
@@ -17,10 +18,10 @@ use super::session::Session;
 pub struct Console<'a> {
     /// The runtime the API answers from.
     pub runtime: &'a Runtime,
-    /// The key pairs people sign in with.
-    pub keys: &'a Keys,
-    /// Where local action logs are (`<logs>/<execution>/<stage>.<action>.<attempt>.log`), when there are any.
-    pub logs: Option<PathBuf>,
+    /// The key pairs people sign in with, and who each belongs to.
+    pub access: &'a Access,
+    /// Where action logs are read from, when the host has any.
+    pub logs: Option<&'a dyn ActionLogs>,
     /// How long a session lasts, in seconds.
     pub session_lifetime_s: i64,
 }
@@ -30,6 +31,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) console: &'a Console<'a>,
     pub(crate) req: &'a ConsoleRequest<'a>,
     pub(crate) session: &'a Session,
+    /// Who signed in (the session's key's principal).
+    pub(crate) principal: Arc<Principal>,
 }
 
 /// Why a page could not be shown: the API's refusal, or a thing that is not there.
@@ -52,12 +55,13 @@ impl Failure {
     pub(crate) fn reply(&self, ctx: &Ctx<'_>) -> ConsoleReply {
         let status = match self.status {
             400 if self.kind.ends_with("NotFoundException") => 404,
+            400 if self.kind == "AccessDeniedException" => 403,
             s => s,
         };
-        let mut page = Page::new(if status == 404 {
-            "Not found"
-        } else {
-            "Something went wrong"
+        let mut page = Page::new(match status {
+            404 => "Not found",
+            403 => "Not allowed",
+            _ => "Something went wrong",
         });
         page.refresh = false;
         page.raw(&format!(
@@ -77,23 +81,34 @@ impl<'a> Ctx<'a> {
         console: &'a Console<'a>,
         req: &'a ConsoleRequest<'a>,
         session: &'a Session,
+        principal: Arc<Principal>,
     ) -> Self {
         Self {
             console,
             req,
             session,
+            principal,
         }
     }
 
-    /// Calls the CodePipeline API as the signed-in key.
+    /// Whether the signed-in principal may start, stop, retry, roll back, approve and switch transitions on
+    /// `pipeline` (the console shows those buttons only then; the API checks again).
+    pub(crate) fn steers(&self, pipeline: &str) -> bool {
+        self.principal
+            .role_on(pipeline)
+            .is_some_and(|r| r >= Role::Operator)
+    }
+
+    /// Calls the CodePipeline API as the signed-in principal (whose roles it checks).
     pub(crate) async fn call(&self, operation: &str, body: Value) -> Result<Value, Failure> {
         let target = format!("{}{operation}", crate::codepipeline::TARGET_PREFIX);
         let body = body.to_string();
-        let resp = crate::codepipeline::handle_as(
+        let resp = crate::codepipeline::handle_by(
             self.console.runtime,
             &target,
             body.as_bytes(),
-            &self.session.key_id,
+            &self.principal,
+            &format!("console {}", self.req.source),
         )
         .await;
         if resp.status == 200 {
@@ -106,6 +121,16 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Who is signed in, as the page header shows it: the principal's name (and the key, when it is not the
+    /// name).
+    pub(crate) fn who(&self) -> String {
+        if self.principal.name == self.session.key_id {
+            self.principal.name.clone()
+        } else {
+            format!("{} ({})", self.principal.name, self.session.key_id)
+        }
+    }
+
     /// The CSRF field every form of this session carries.
     pub(crate) fn csrf_field(&self) -> String {
         html::hidden("csrf", &self.session.csrf)
@@ -116,7 +141,7 @@ impl<'a> Ctx<'a> {
         let body = if self.req.fragment {
             page.live.clone()
         } else {
-            page.finish(Some((&self.session.key_id, &self.session.csrf)))
+            page.finish(Some((&self.who(), &self.session.csrf)))
         };
         html_reply(200, body).into()
     }

@@ -2,12 +2,12 @@
 //! links and log), an action's whole log, and artifact downloads.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::context::{Ctx, Failure};
 use super::html::{badge, duration, enc, esc, external_link, when, Page};
+use super::logs::{safe_component, LogRef, LogTail};
 use super::pipelines::{short_id, trigger_text};
 use super::request::{field, html_reply, ConsoleReply, Download};
 
@@ -261,7 +261,8 @@ pub(super) async fn show(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<Page, Fa
     }
     out.push_str("<h2>Actions</h2>\n");
     for d in &details {
-        out.push_str(&action_panel(ctx, name, id, d));
+        let tail = log_tail(ctx, id, d, 16 * 1024).await;
+        out.push_str(&action_panel(name, id, d, tail));
     }
     if details.is_empty() {
         out.push_str("<p class=\"muted\">No action has started yet.</p>\n");
@@ -270,8 +271,26 @@ pub(super) async fn show(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<Page, Fa
     Ok(page)
 }
 
+/// The end of an action attempt's log, from the host's logs (nothing when it has none, or they cannot be read).
+async fn log_tail(ctx: &Ctx<'_>, id: &str, d: &Value, max: u64) -> Option<LogTail> {
+    let logs = ctx.console.logs?;
+    let at = LogRef {
+        execution_id: id,
+        stage: d["stageName"].as_str().unwrap_or_default(),
+        action: d["actionName"].as_str().unwrap_or_default(),
+        external_execution_id: d["output"]["executionResult"]["externalExecutionId"].as_str(),
+    };
+    match logs.tail(&at, max).await {
+        Ok(tail) => tail,
+        Err(e) => {
+            tracing::warn!(error = %e, execution = id, "an action's log could not be read");
+            None
+        }
+    }
+}
+
 /// One action attempt: status, times, summary, links, output artifacts, variables and the end of its log.
-fn action_panel(ctx: &Ctx<'_>, name: &str, id: &str, d: &Value) -> String {
+fn action_panel(name: &str, id: &str, d: &Value, tail: Option<LogTail>) -> String {
     let stage = d["stageName"].as_str().unwrap_or_default();
     let action = d["actionName"].as_str().unwrap_or_default();
     let start = d["startTime"].as_f64().unwrap_or(0.0);
@@ -336,87 +355,28 @@ fn action_panel(ctx: &Ctx<'_>, name: &str, id: &str, d: &Value) -> String {
         }
         out.push_str("</dl></details>");
     }
-    if let Some(path) = log_file(ctx, id, stage, action) {
-        let tail = read_tail(&path, 16 * 1024);
-        let lines: Vec<&str> = tail.lines().collect();
+    if let Some(tail) = tail {
+        let lines: Vec<&str> = tail.text.lines().collect();
         let shown = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
         let _ = write!(
             out,
             "<details class=\"log\"><summary>Log (last lines)</summary><pre tabindex=\"0\">{}</pre></details>\
-             <p><a href=\"/pipelines/{}/executions/{}/logs/{}/{}\" data-log=\"{}.{}\">Open the whole log</a></p>",
+             <p><a href=\"/pipelines/{}/executions/{}/logs/{}/{}\" data-log=\"{}.{}\">Open the whole log</a>{}</p>",
             esc(&shown),
             enc(name),
             enc(id),
             enc(stage),
             enc(action),
             esc(stage),
-            esc(action)
+            esc(action),
+            tail.link
+                .as_deref()
+                .map(|l| format!(" · {}", external_link(l, "in CloudWatch Logs")))
+                .unwrap_or_default()
         );
     }
     out.push_str("</section>\n");
     out
-}
-
-/// Keeps the characters an agent keeps in log file names (as `sluice_agent::log_path` does).
-fn safe_component(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    match cleaned.as_str() {
-        "" | "." | ".." => format!("_{cleaned}"),
-        _ => cleaned,
-    }
-}
-
-/// The newest attempt's log of an action, when the host keeps local logs and one exists.
-fn log_file(ctx: &Ctx<'_>, id: &str, stage: &str, action: &str) -> Option<PathBuf> {
-    let dir = ctx.console.logs.as_ref()?.join(safe_component(id));
-    let prefix = format!("{}.{}.", safe_component(stage), safe_component(action));
-    std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let file = e.file_name().to_string_lossy().into_owned();
-            let attempt: u32 = file
-                .strip_prefix(&prefix)?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()?;
-            Some((attempt, e.path()))
-        })
-        .max_by_key(|(attempt, _)| *attempt)
-        .map(|(_, path)| path)
-}
-
-/// The last `max` bytes of a file, as text.
-fn read_tail(path: &Path, max: u64) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(max);
-    let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(from)).is_err() || file.take(max).read_to_end(&mut bytes).is_err()
-    {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if from > 0 {
-        // Cut at the first whole line.
-        text.split_once('\n')
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or(text)
-    } else {
-        text
-    }
 }
 
 /// `GET /pipelines/{name}/executions/{id}/logs/{stage}/{action}`: the newest attempt's log, refreshing while
@@ -434,9 +394,18 @@ pub(super) async fn log(
         json!({"pipelineName": name, "pipelineExecutionId": id}),
     )
     .await?;
-    let Some(path) = log_file(ctx, id, stage, action) else {
+    let details = action_details(ctx, name, id).await?;
+    let newest = details
+        .iter()
+        .rev()
+        .find(|d| {
+            d["stageName"].as_str() == Some(stage) && d["actionName"].as_str() == Some(action)
+        })
+        .cloned()
+        .unwrap_or_else(|| json!({"stageName": stage, "actionName": action}));
+    let Some(tail) = log_tail(ctx, id, &newest, MAX_LOG).await else {
         return Err(Failure::not_found(format!(
-            "no local log of {stage}.{action} in execution {id}"
+            "no log of {stage}.{action} in execution {id}"
         )));
     };
     let mut page = Page::new(format!("Log of {stage}.{action}"));
@@ -451,8 +420,14 @@ pub(super) async fn log(
         "<h1>Log of {}.{}</h1>\n<pre id=\"log\" tabindex=\"0\" aria-label=\"log\">{}</pre>\n",
         esc(stage),
         esc(action),
-        esc(&read_tail(&path, MAX_LOG))
+        esc(&tail.text)
     ));
+    if let Some(link) = &tail.link {
+        page.raw(&format!(
+            "<p>{}</p>\n",
+            external_link(link, "The whole log in CloudWatch Logs")
+        ));
+    }
     Ok(page)
 }
 

@@ -138,7 +138,11 @@ fn refused(ctx: &Ctx<'_>, name: &str, status: u16, kind: &str, message: &str) ->
         esc(name)
     ));
     let mut r = ctx.render(&page);
-    r.reply.status = if status == 200 { 400 } else { status };
+    r.reply.status = match (status, kind) {
+        (_, "AccessDeniedException") => 403,
+        (200, _) => 400,
+        (s, _) => s,
+    };
     r
 }
 

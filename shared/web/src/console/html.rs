@@ -205,6 +205,12 @@ impl Page {
         }
         out.push_str("</head>\n<body>\n<a class=\"skip\" href=\"#live\">Skip to content</a>\n");
         out.push_str("<header class=\"top\"><a class=\"brand\" href=\"/\">Sluice</a>");
+        if who.is_some() {
+            out.push_str(
+                "<nav class=\"main\" aria-label=\"Console\"><a href=\"/\">Pipelines</a> \
+                 <a href=\"/audit\">Audit log</a></nav>",
+            );
+        }
         if let Some((id, csrf)) = who {
             let _ = write!(
                 out,

@@ -12,6 +12,7 @@
 //!   `.../executions/{id}/logs/{stage}/{action}` — an action's log; `.../artifacts/{stage}/{action}/{artifact}`
 //!   — an output artifact, downloaded;
 //! - `GET /pipelines/{name}/definition` — JSON, YAML, and the difference between two versions;
+//! - `GET /audit` and `GET /pipelines/{name}/audit` — the audit log, newest first, paged ([`audit`]);
 //! - `POST /pipelines/{name}/actions` — start, stop, retry, roll back, approve or reject, transitions;
 //! - `GET|POST /sign-in`, `POST /sign-out`, `GET /console/assets/*`.
 //!
@@ -20,11 +21,13 @@
 //! refused with 403. With the `X-Sluice-Fragment` header a page answers only its live region, which the
 //! page's script swaps in every two seconds.
 
+mod audit;
 mod context;
 mod definition;
 mod executions;
 mod forms;
 pub mod html;
+pub mod logs;
 mod pipelines;
 mod request;
 pub mod session;
@@ -44,6 +47,7 @@ pub fn is_console_path(method: &str, path: &str) -> bool {
     (method == "GET" && path == "/")
         || path == "/pipelines"
         || path.starts_with("/pipelines/")
+        || (method == "GET" && path == "/audit")
         || path == "/sign-in"
         || path == "/sign-out"
         || path.starts_with("/console/")
@@ -80,7 +84,9 @@ pub async fn answer(console: &Console<'_>, req: ConsoleRequest<'_>) -> ConsoleRe
             return message(503, "Try again", "Sessions cannot be read just now.").into();
         }
     };
-    let Some(session) = session else {
+    // A session whose key has since been removed is no session.
+    let session = session.and_then(|s| console.access.principal(&s.key_id).map(|p| (s, p)));
+    let Some((session, principal)) = session else {
         if req.method == "GET" {
             if req.fragment {
                 return message(401, "Signed out", "Sign in again.").into();
@@ -118,7 +124,7 @@ pub async fn answer(console: &Console<'_>, req: ConsoleRequest<'_>) -> ConsoleRe
         return match segs.as_slice() {
             ["sign-out"] => signin::sign_out(console, &req, &session).await,
             ["pipelines", name, "actions"] => {
-                forms::act(&Ctx::new(console, &req, &session), name, &fields).await
+                forms::act(&Ctx::new(console, &req, &session, principal), name, &fields).await
             }
             _ => not_found(),
         };
@@ -132,7 +138,7 @@ pub async fn answer(console: &Console<'_>, req: ConsoleRequest<'_>) -> ConsoleRe
         r.headers.push(("allow", "GET, POST"));
         return r.into();
     }
-    let ctx = Ctx::new(console, &req, &session);
+    let ctx = Ctx::new(console, &req, &session, principal);
     let page = match segs.as_slice() {
         [] | ["pipelines"] => pipelines::list(&ctx).await,
         ["pipelines", name] => pipelines::show(&ctx, name).await,
@@ -145,6 +151,8 @@ pub async fn answer(console: &Console<'_>, req: ConsoleRequest<'_>) -> ConsoleRe
             return executions::artifact(&ctx, name, id, stage, action, artifact).await
         }
         ["pipelines", name, "definition"] => definition::show(&ctx, name).await,
+        ["audit"] => audit::all(&ctx).await,
+        ["pipelines", name, "audit"] => audit::pipeline(&ctx, name).await,
         _ => return not_found(),
     };
     match page {

@@ -154,6 +154,12 @@ pub(super) async fn show(ctx: &Ctx<'_>, name: &str) -> Result<Page, Failure> {
         esc(name),
         state["pipelineVersion"].as_u64().unwrap_or(0)
     );
+    if !ctx.steers(name) {
+        out.push_str(
+            "<p class=\"muted\" id=\"watch-only\">You can watch this pipeline; starting, stopping, retrying, \
+             approving and switching transitions need the operator role on it.</p>\n",
+        );
+    }
     out.push_str(&release_form(ctx, name, declaration));
     for e in recent
         .iter()
@@ -190,6 +196,9 @@ pub(super) async fn show(ctx: &Ctx<'_>, name: &str) -> Result<Page, Failure> {
 
 /// The Release change form: starts an execution, with pipeline variables (`name=value` lines).
 fn release_form(ctx: &Ctx<'_>, name: &str, declaration: &Value) -> String {
+    if !ctx.steers(name) {
+        return String::new();
+    }
     let vars: Vec<String> = declaration["variables"]
         .as_array()
         .into_iter()
@@ -223,6 +232,9 @@ fn release_form(ctx: &Ctx<'_>, name: &str, declaration: &Value) -> String {
 
 /// Stop and Abandon for a running execution.
 fn stop_form(ctx: &Ctx<'_>, name: &str, e: &Value) -> String {
+    if !ctx.steers(name) {
+        return String::new();
+    }
     let id = e["pipelineExecutionId"].as_str().unwrap_or_default();
     let field = format!("reason-{}", esc(id));
     format!(
@@ -247,9 +259,36 @@ pub(super) fn short_id(id: &str) -> &str {
     id.split('-').next().unwrap_or(id)
 }
 
+/// Who last switched a transition, and when (nothing when it never was).
+fn changed_by(t: &Value) -> String {
+    match (t["lastChangedBy"].as_str(), t["lastChangedAt"].as_f64()) {
+        (Some(by), Some(at)) => format!(
+            " <span class=\"muted changed-by\">(by {} {})</span>",
+            esc(by),
+            when(at)
+        ),
+        (Some(by), None) => format!(" <span class=\"muted changed-by\">(by {})</span>", esc(by)),
+        _ => String::new(),
+    }
+}
+
 /// The transition into a stage, with its switch.
 fn transition(ctx: &Ctx<'_>, name: &str, stage: &str, t: &Value) -> String {
     let enabled = t["enabled"].as_bool().unwrap_or(true);
+    let changed = changed_by(t);
+    if !ctx.steers(name) {
+        return format!(
+            "<div class=\"transition{}\" data-transition=\"{}\" data-enabled=\"{enabled}\"><span class=\"muted\">into {}: {}{}{changed}</span></div>\n",
+            if enabled { "" } else { " disabled" },
+            esc(stage),
+            esc(stage),
+            if enabled { "enabled" } else { "<strong>disabled</strong>" },
+            t["disabledReason"]
+                .as_str()
+                .map(|r| format!(" — {}", esc(r)))
+                .unwrap_or_default()
+        );
+    }
     let form_start = format!(
         "<form method=\"post\" action=\"/pipelines/{}/actions\" class=\"inline\" data-op=\"transition\" \
          data-stage=\"{}\">{}{}{}",
@@ -262,7 +301,7 @@ fn transition(ctx: &Ctx<'_>, name: &str, stage: &str, t: &Value) -> String {
     if enabled {
         format!(
             "<div class=\"transition\" data-transition=\"{0}\" data-enabled=\"true\"><span class=\"muted\">↓ into {0}: \
-             enabled</span>{form_start}<label for=\"why-{0}\" class=\"muted\">Reason</label>\
+             enabled{changed}</span>{form_start}<label for=\"why-{0}\" class=\"muted\">Reason</label>\
              <input type=\"text\" id=\"why-{0}\" name=\"reason\" maxlength=\"300\" placeholder=\"why\">\
              <button type=\"submit\" name=\"enable\" value=\"false\" class=\"secondary\">Disable transition</button>\
              </form></div>\n",
@@ -271,7 +310,7 @@ fn transition(ctx: &Ctx<'_>, name: &str, stage: &str, t: &Value) -> String {
     } else {
         format!(
             "<div class=\"transition disabled\" data-transition=\"{0}\" data-enabled=\"false\"><span>⏸ into {0}: \
-             <strong>disabled</strong>{1}</span>{form_start}\
+             <strong>disabled</strong>{1}{changed}</span>{form_start}\
              <button type=\"submit\" name=\"enable\" value=\"true\">Enable transition</button></form></div>\n",
             esc(stage),
             t["disabledReason"]
@@ -356,7 +395,7 @@ fn stage_card(
         }
         out.push_str("</div>\n");
     }
-    if status == "Failed" {
+    if status == "Failed" && ctx.steers(name) {
         let _ = writeln!(
             out,
             "<form method=\"post\" action=\"/pipelines/{}/actions\" class=\"inline\" data-op=\"retry\" data-stage=\"{}\">\
@@ -370,7 +409,7 @@ fn stage_card(
             hidden("executionId", exec_id),
         );
     }
-    if v2 {
+    if v2 && ctx.steers(name) {
         out.push_str(&rollback_form(ctx, name, stage_name, exec_id, recent));
     }
     out.push_str("</section>\n");
@@ -467,9 +506,12 @@ fn action_card(
     if let Some(url) = state["entityUrl"].as_str() {
         let _ = write!(out, "<div>{}</div>", external_link(url, "Resource"));
     }
-    if let (Some(token), "InProgress", Some("Approval")) =
-        (latest["token"].as_str(), status, kind["category"].as_str())
-    {
+    if let (Some(token), "InProgress", Some("Approval"), true) = (
+        latest["token"].as_str(),
+        status,
+        kind["category"].as_str(),
+        ctx.steers(name),
+    ) {
         let _ = write!(
             out,
             "<form method=\"post\" action=\"/pipelines/{0}/actions\" data-op=\"approve\" data-action=\"{1}.{2}\">\

@@ -32,6 +32,8 @@ pub struct ConsoleRequest<'a> {
     pub body: &'a [u8],
     /// Now, in seconds since the epoch.
     pub now_s: i64,
+    /// Where the request came from (the client's address), for the record of changes.
+    pub source: &'a str,
 }
 
 impl ConsoleRequest<'_> {

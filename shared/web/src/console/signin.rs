@@ -67,7 +67,8 @@ pub(super) async fn sign_in(console: &Console<'_>, req: &ConsoleRequest<'_>) -> 
     let key_id = field(&fields, "keyId").unwrap_or("").trim();
     let secret = field(&fields, "secret").unwrap_or("").trim();
     let known = console
-        .keys
+        .access
+        .keys()
         .secret(key_id)
         .is_some_and(|s| session::same_secret(s, secret));
     if !known {

@@ -88,7 +88,8 @@ impl Keys {
         self.0.is_empty()
     }
 
-    pub(crate) fn secret(&self, access_key_id: &str) -> Option<&str> {
+    /// The secret of an access key id.
+    pub fn secret(&self, access_key_id: &str) -> Option<&str> {
         self.0.get(access_key_id).map(String::as_str)
     }
 }

@@ -68,6 +68,9 @@ pub struct TransitionState {
     /// When it was disabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_at: Option<f64>,
+    /// Who disabled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_by: Option<String>,
 }
 
 /// An execution's passage through a stage.
