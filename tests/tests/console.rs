@@ -418,6 +418,86 @@ fn a_viewer_watches_but_is_refused_the_buttons_and_the_calls_behind_them() {
     assert_eq!(page.status, 403, "otto has no role on quick: {}", page.body);
 }
 
+/// The newest approval link `sluice serve` announced (its notifications file), waiting for one.
+fn approval_link(server: &Server) -> String {
+    let file = server.state().join("notifications.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let link = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|n| {
+                n["approval"]["approvalReviewLink"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .last();
+        if let Some(link) = link {
+            return link;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no approval link in {}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_approval_links_page_has_the_consoles_look_and_fits_a_phone() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (server, _) = served(dir.path(), &[]);
+    server.ok("StartPipelineExecution", json!({"name": "steer"}));
+    let link = approval_link(&server);
+
+    let browser = Browser::start(390, 844);
+    browser.goto(&link);
+    browser.wait_for("textarea#summary", 10);
+    // The console's stylesheet, not the browser's defaults: its header bar and panel.
+    let styled = browser.script(
+        "var top = document.querySelector('header.top');\
+         var panel = document.querySelector('.panel');\
+         return [getComputedStyle(document.body).fontFamily, getComputedStyle(top).display,\
+                 getComputedStyle(panel).borderTopStyle];",
+        json!([]),
+    );
+    assert!(
+        !styled[0].as_str().unwrap_or_default().contains("Times"),
+        "browser-default font: {styled}"
+    );
+    assert_eq!(styled[1], "flex", "the header bar is laid out: {styled}");
+    assert_eq!(styled[2], "solid", "the panel has its border: {styled}");
+    // At 390 px nothing runs off the screen, the comment box included.
+    let overflow = browser.script(
+        "var box = document.querySelector('textarea#summary').getBoundingClientRect();\
+         return [document.documentElement.scrollWidth - document.documentElement.clientWidth,\
+                 Math.ceil(box.right) - document.documentElement.clientWidth];",
+        json!([]),
+    );
+    assert!(
+        overflow[0].as_i64().unwrap_or(1) <= 0 && overflow[1].as_i64().unwrap_or(1) <= 0,
+        "wider than the screen (page, comment box): {overflow}"
+    );
+    browser.assert_accessible("the approval link's page");
+    shot(&browser, "approval-link-390.png");
+
+    browser.type_into("textarea#summary", "from my phone");
+    browser.click("button[value=Approved]");
+    browser.wait_for("h1", 10);
+    let state = server.ok("GetPipelineState", json!({"name": "steer"}));
+    let review = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
+    assert_eq!(review["status"], "Succeeded", "{state}");
+    assert!(
+        review["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("from my phone"),
+        "{state}"
+    );
+}
+
 #[test]
 fn requests_without_a_session_or_from_another_site_change_nothing() {
     let dir = tempfile::tempdir().expect("temp");
