@@ -20,7 +20,7 @@ pub(crate) struct Cli {
     pub(crate) output: Output,
     /// Act through a Sluice API (`sluice serve`, or a deployed stack) instead of the local state folder:
     /// status, history, list, create, update, delete, start, approve, reject, stop, retry, rollback, transition,
-    /// agent.
+    /// agent, audit, principals, keys.
     #[arg(long, global = true, env = "SLUICE_ENDPOINT", value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// The AWS profile whose credentials sign requests to --endpoint (else the standard AWS variables).
