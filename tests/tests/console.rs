@@ -426,13 +426,14 @@ fn approval_link(server: &Server) -> String {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let link = text
             .lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter_map(|n| {
                 n["approval"]["approvalReviewLink"]
                     .as_str()
                     .map(str::to_owned)
             })
-            .last();
+            .next();
         if let Some(link) = link {
             return link;
         }
