@@ -20,7 +20,7 @@ use hyper::{Method, Request};
 use sluice_host::notices;
 use sluice_runtime::links;
 use sluice_runtime::notifications::{self, ApprovalLinks};
-use sluice_runtime::ports::Order;
+use sluice_runtime::ports::{Directory, Order};
 use sluice_runtime::records::{keys, ActionStatus, ApprovalRecord, ApprovalStatus};
 use sluice_runtime::Runtime;
 use sluice_web::approval_page::{self, PageRequest};
@@ -69,32 +69,56 @@ pub(crate) async fn page(service: &Service, req: Request<Incoming>, token: &str)
         body: &body,
         now_s: now_s(),
     };
-    http::web(approval_page::answer(&service.runtime, &service.approval_key, request).await)
+    let directory: &dyn Directory = &*service.access;
+    http::web(
+        approval_page::answer(&service.runtime, &service.approval_key, directory, request).await,
+    )
 }
 
 // ------------------------------------------------------------------------------------------ announcer
 
 /// Announces every approval that starts waiting, once, until the task is aborted.
-pub(crate) async fn announce(runtime: Arc<Runtime>, key: Vec<u8>, base_url: String, out: PathBuf) {
+/// Links go to each approver the action names (groups expanded with `directory`).
+pub(crate) async fn announce(
+    runtime: Arc<Runtime>,
+    directory: Arc<dyn Directory>,
+    key: Vec<u8>,
+    base_url: String,
+    out: PathBuf,
+) {
     let mut announced = HashSet::new();
+    let channel = Channel {
+        runtime: &runtime,
+        directory: &*directory,
+        key: &key,
+        base_url: &base_url,
+        out: &out,
+    };
     loop {
-        if let Err(e) = announce_new(&runtime, &key, &base_url, &out, &mut announced).await {
+        if let Err(e) = announce_new(&channel, &mut announced).await {
             warn!(error = %e, "cannot look for waiting approvals");
         }
-        if let Err(e) = remind_due(&runtime, &key, &base_url, &out).await {
+        if let Err(e) = remind_due(&channel).await {
             warn!(error = %e, "cannot send approval reminders");
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
+/// Where and how approvals are announced.
+struct Channel<'a> {
+    runtime: &'a Runtime,
+    directory: &'a dyn Directory,
+    key: &'a [u8],
+    base_url: &'a str,
+    out: &'a std::path::Path,
+}
+
 async fn announce_new(
-    runtime: &Runtime,
-    key: &[u8],
-    base_url: &str,
-    out: &std::path::Path,
+    channel: &Channel<'_>,
     announced: &mut HashSet<String>,
 ) -> anyhow::Result<()> {
+    let runtime = channel.runtime;
     for head in runtime.list_pipelines().await? {
         let record = runtime.pipeline(&head.name, None).await?;
         let manual: Vec<(String, String)> = record
@@ -136,7 +160,7 @@ async fn announce_new(
                     || links::expiry_s(approval.requested_ms, timeout),
                     |d| d.div_euclid(1000),
                 );
-                publish(runtime, key, base_url, out, &approval, expires, "").await?;
+                publish(channel, &approval, expires, "").await?;
             }
         }
     }
@@ -144,13 +168,8 @@ async fn announce_new(
 }
 
 /// Announces again the approvals whose reminders (`Reminders`) fell due, each once.
-async fn remind_due(
-    runtime: &Runtime,
-    key: &[u8],
-    base_url: &str,
-    out: &std::path::Path,
-) -> anyhow::Result<()> {
-    for (approval, minutes_before) in runtime.take_due_reminders().await? {
+async fn remind_due(channel: &Channel<'_>) -> anyhow::Result<()> {
+    for (approval, minutes_before) in channel.runtime.take_due_reminders().await? {
         let expires = approval.deadline_ms.map_or_else(
             || links::expiry_s(approval.requested_ms, None),
             |d| d.div_euclid(1000),
@@ -159,30 +178,37 @@ async fn remind_due(
             " (reminder: {} before its deadline)",
             sluice_definition::approval_rules::describe_minutes(minutes_before)
         );
-        publish(runtime, key, base_url, out, &approval, expires, &note).await?;
+        publish(channel, &approval, expires, &note).await?;
     }
     Ok(())
 }
 
-/// Appends the approval's message to `out`, publishes it on the action's NotificationArn, prints its link.
+/// Appends the approval's message to the channel's file, publishes it on the action's NotificationArn, prints
+/// its links (one per approver who has not decided, when the action names approvers).
 async fn publish(
-    runtime: &Runtime,
-    key: &[u8],
-    base_url: &str,
-    out: &std::path::Path,
+    channel: &Channel<'_>,
     approval: &ApprovalRecord,
     expires: i64,
     note: &str,
 ) -> anyhow::Result<()> {
-    let url = format!("{base_url}{}", links::path(key, &approval.token, expires));
-    let links = ApprovalLinks {
-        region: runtime.config.origin.region.clone(),
-        console_link: notifications::console_link(base_url, approval),
-        review_link: url.clone(),
-        expires_s: expires,
+    let people = if approval.approvers.is_empty() {
+        Vec::new()
+    } else {
+        channel.directory.people().await.unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read the principals: approver groups expand to no one");
+            Vec::new()
+        })
     };
+    let links = ApprovalLinks::issue(
+        channel.key,
+        channel.base_url,
+        &channel.runtime.config.origin.region,
+        approval,
+        expires,
+        &people,
+    );
     let message = notifications::approval_message(approval, &links);
-    append_line(out, &message.to_string())?;
+    append_line(channel.out, &message.to_string())?;
     if let Some(topic) = &approval.notification_arn {
         // As CodePipeline does: the action's topic gets the notice too.
         if let Err(e) = notices::publish_approval(topic, approval, &links).await {
@@ -190,12 +216,23 @@ async fn publish(
             eprintln!("sluice: {e}");
         }
     }
-    outln!(
-        "sluice: approval waiting for {}.{}.{}{note}: {url}",
-        approval.pipeline,
-        approval.stage,
-        approval.action
-    );
+    if links.approver_links.is_empty() {
+        outln!(
+            "sluice: approval waiting for {}.{}.{}{note}: {}",
+            approval.pipeline,
+            approval.stage,
+            approval.action,
+            links.review_link
+        );
+    }
+    for (who, link) in &links.approver_links {
+        outln!(
+            "sluice: approval waiting for {}.{}.{}{note}, {who}'s link: {link}",
+            approval.pipeline,
+            approval.stage,
+            approval.action
+        );
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! process (`people_remote.rs`). Files are replaced whole (written beside, then renamed), the keys file with
 //! mode 0600.
 
+use sluice_runtime::ports::{Directory, Person};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -106,6 +107,23 @@ impl LiveAccess {
             }
         }
         Arc::clone(&current.1)
+    }
+}
+
+/// The principals of the principals file as approval links and link decisions see them (groups expanded,
+/// a link's approver's groups).
+#[async_trait::async_trait]
+impl Directory for LiveAccess {
+    async fn people(&self) -> std::result::Result<Vec<Person>, String> {
+        Ok(self
+            .get()
+            .principals()
+            .iter()
+            .map(|p| Person {
+                name: p.name.clone(),
+                groups: p.groups.clone(),
+            })
+            .collect())
     }
 }
 

@@ -46,7 +46,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
         );
     }
     let files = crate::people::AccessFiles::new(&host.state_dir, options.keys.clone());
-    let access = crate::people::LiveAccess::open(files.clone())?;
+    let access = Arc::new(crate::people::LiveAccess::open(files.clone())?);
     let listener = TcpListener::bind(options.bind)
         .await
         .with_context(|| format!("cannot listen on {}", options.bind))?;
@@ -90,6 +90,7 @@ pub async fn serve(host: &Host, options: ServeOptions) -> Result<()> {
     );
     let announcer = tokio::spawn(approvals::announce(
         Arc::clone(&host.runtime),
+        Arc::clone(&access) as Arc<dyn sluice_runtime::ports::Directory>,
         approval_key.clone(),
         base_url,
         notifications,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub(crate) struct Service {
     pub(crate) runtime: Arc<Runtime>,
     /// The access keys API requests must be signed with, and whose they are.
-    pub(crate) access: crate::people::LiveAccess,
+    pub(crate) access: Arc<crate::people::LiveAccess>,
     /// The key approval links are signed with.
     pub(crate) approval_key: Vec<u8>,
     /// The secret webhook deliveries are signed with.

@@ -74,6 +74,7 @@ impl MotoStack {
             events: Arc::new(AwsNotifier::from_sdk(&self.sdk, "default", None)),
             executor,
             env: Arc::new(sluice_engine::SystemEnv),
+            definitions: Default::default(),
             config: RuntimeConfig {
                 artifact_bucket: self.bucket.clone(),
                 origin: Origin {

@@ -16,12 +16,15 @@ use sluice_engine::Engine;
 use sluice_local::{FolderObjectStore, SqliteStore};
 use sluice_runtime::approval_quorum::Decider;
 use sluice_runtime::events::Origin;
-use sluice_runtime::ports::{EventSink, ItemStore};
+use sluice_runtime::links;
+use sluice_runtime::notifications::ApprovalLinks;
+use sluice_runtime::ports::{Directory, EventSink, ItemStore, Person};
 use sluice_runtime::records::{
     ActionRecord, ActionStatus, ApprovalRecord, ApprovalStatus, ExecutionStatus, TriggerInfo,
 };
 use sluice_runtime::{Runtime, RuntimeConfig, RuntimeError, StartRequest};
 use sluice_tests::embedded::TestEnv;
+use sluice_web::approval_page::{self, PageRequest};
 use tokio::sync::Notify;
 
 const START_MS: i64 = 1_800_000_000_000;
@@ -129,6 +132,7 @@ impl Rig {
             events: recorded.clone(),
             executor: Arc::new(agent.clone()),
             env: env.clone(),
+            definitions: Default::default(),
             config: RuntimeConfig {
                 artifact_bucket: "artifacts".into(),
                 origin: Origin {
@@ -186,6 +190,7 @@ impl Rig {
                     trigger: Some(TriggerInfo {
                         trigger_type: "StartPipelineExecution".into(),
                         trigger_detail: by.into(),
+                        pushed_by: None,
                     }),
                     ..StartRequest::default()
                 },
@@ -485,9 +490,194 @@ async fn an_approval_still_waiting_at_its_deadline_fails_after_its_reminders() {
     let review = rig.review(&id).await;
     assert_eq!(review.status, ActionStatus::Failed);
     let error = review.error.unwrap_or_default();
-    assert!(error.contains("States.Timeout"), "{error}");
+    assert!(
+        error.starts_with("The approval was not decided before its deadline")
+            && error.ends_with(": 1 of 2 approvals: bob"),
+        "the error says the deadline passed, with the decisions so far: {error}"
+    );
+    let expired = rig
+        .runtime
+        .approval_by_token(&token)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(expired.status, ApprovalStatus::Expired);
+    assert!(
+        rig.runtime
+            .pending_approvals("late")
+            .await
+            .expect("read")
+            .is_empty(),
+        "an expired approval no longer waits for anyone"
+    );
     let late = rig.decide(&token, "carol", &[], true).await;
     assert!(matches!(late, Err(RuntimeError::Conflict(_))), "{late:?}");
+    rig.stop().await;
+}
+
+/// The principals links are issued to: alice alone; bob, carol and dave in group leads.
+struct People;
+
+#[async_trait]
+impl Directory for People {
+    async fn people(&self) -> Result<Vec<Person>, String> {
+        Ok([
+            ("alice", ""),
+            ("bob", "leads"),
+            ("carol", "leads"),
+            ("dave", "leads"),
+        ]
+        .iter()
+        .map(|(name, group)| Person {
+            name: (*name).to_owned(),
+            groups: group
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+        .collect())
+    }
+}
+
+const LINK_KEY: &[u8] = b"the approval link key of this test";
+
+/// POSTs a decision through a link's page, as a browser's form does: the status and the page.
+async fn post_link(runtime: &Runtime, link: &str, decision: &str) -> (u16, String) {
+    let (token, query) = link
+        .split_once(links::PATH_PREFIX)
+        .and_then(|(_, rest)| rest.split_once('?'))
+        .unwrap_or_else(|| panic!("{link} is not an approval link"));
+    let body = format!("decision={decision}&summary=via+my+link");
+    let reply = approval_page::answer(
+        runtime,
+        LINK_KEY,
+        &People,
+        PageRequest {
+            method: "POST",
+            token,
+            query,
+            content_type: Some("application/x-www-form-urlencoded"),
+            body: body.as_bytes(),
+            now_s: START_MS / 1000 + 60,
+        },
+    )
+    .await;
+    (reply.status, reply.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_approver_gets_a_link_that_decides_once_as_them() {
+    let rig = Rig::sqlite().await;
+    rig.put(
+        "links",
+        "Approvers: 'alice, group:leads', RequiredApprovals: '2'",
+    )
+    .await;
+    // carol starts it, so she gets no link and may not approve.
+    let (id, token) = rig.start_as("links", "carol").await;
+    let approval = rig
+        .runtime
+        .approval_by_token(&token)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(approval.not_approvable_by.as_deref(), Some("carol"));
+    let people = People.people().await.expect("people");
+    let issued = ApprovalLinks::issue(
+        LINK_KEY,
+        "http://127.0.0.1:1",
+        "us-east-1",
+        &approval,
+        START_MS / 1000 + 3600,
+        &people,
+    );
+    let who: Vec<&str> = issued
+        .approver_links
+        .iter()
+        .map(|(w, _)| w.as_str())
+        .collect();
+    assert_eq!(
+        who,
+        ["alice", "bob", "dave"],
+        "one link per approver, groups expanded, carol left out"
+    );
+    let link = |name: &str| {
+        issued
+            .approver_links
+            .iter()
+            .find(|(w, _)| w == name)
+            .map(|(_, l)| l.clone())
+            .expect("a link")
+    };
+
+    let (status, page) = post_link(&rig.runtime, &link("alice"), "Approved").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("1 of 2 approvals: alice"), "{page}");
+    assert_eq!(
+        rig.review(&id).await.summary.as_deref(),
+        Some("1 of 2 approvals: alice")
+    );
+    let (status, page) = post_link(&rig.runtime, &link("alice"), "Approved").await;
+    assert_eq!(status, 410, "alice's link works once: {page}");
+    assert!(page.contains("alice already decided"), "{page}");
+    // A shared link (no approver named) decides as nobody in particular: refused when approvers are named.
+    let shared = format!(
+        "http://h{}",
+        links::path(LINK_KEY, &token, START_MS / 1000 + 3600)
+    );
+    let (status, page) = post_link(&rig.runtime, &shared, "Approved").await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("not one of the approvers"), "{page}");
+
+    let (status, page) = post_link(&rig.runtime, &link("dave"), "Approved").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Approved"), "{page}");
+    assert_eq!(rig.finished(&id).await, ExecutionStatus::Succeeded);
+    let review = rig.review(&id).await;
+    assert_eq!(
+        review.summary.as_deref(),
+        Some("Approved by alice, dave (2 of 2 approvals). via my link")
+    );
+    let (status, page) = post_link(&rig.runtime, &link("bob"), "Approved").await;
+    assert_eq!(status, 410, "once settled, every link is spent: {page}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoever_pushed_the_commit_may_not_approve_it() {
+    let rig = Rig::sqlite().await;
+    rig.put("pushed", "Approvers: 'group:leads'").await;
+    let id = rig
+        .runtime
+        .start_execution(
+            "pushed",
+            StartRequest {
+                trigger: Some(TriggerInfo {
+                    trigger_type: "WebhookV2".into(),
+                    trigger_detail: "delivery-1".into(),
+                    pushed_by: Some("bob".into()),
+                }),
+                ..StartRequest::default()
+            },
+        )
+        .await
+        .expect("started")
+        .execution_id;
+    let token = until("the approval", async || {
+        rig.runtime
+            .approval("pushed", "Gate", "Review", &id)
+            .await
+            .expect("read")
+            .map(|a| a.token)
+    })
+    .await;
+    let why = refusal(rig.decide(&token, "bob", &["leads"], true).await);
+    assert!(why.contains("bob started execution"), "{why}");
+    rig.decide(&token, "carol", &["leads"], true)
+        .await
+        .expect("another lead approves");
+    assert_eq!(rig.finished(&id).await, ExecutionStatus::Succeeded);
     rig.stop().await;
 }
 

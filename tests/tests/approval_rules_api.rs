@@ -1,11 +1,13 @@
 //! Approval rules through the API of the built binary (`sluice serve`): principals with groups made with
 //! `sluice principals add` and `sluice keys create`, a two-of-three approval decided by PutApprovalResult,
 //! the starter's own approval and a non-approver's refused with ValidationException saying why, and the
-//! progress in GetPipelineState and ListActionExecutions.
+//! progress in GetPipelineState and ListActionExecutions; and a two-of-three approval decided through each
+//! approver's own link from the notification and the console's "waiting for you" page in Chromium.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use sluice_tests::browser::Browser;
 use sluice_tests::gate_pipeline;
 use sluice_tests::served::{now_s, Reply, Server};
 
@@ -188,4 +190,159 @@ fn two_of_three_through_the_api_refusing_the_starter_and_strangers() {
     );
     let late = approve(&server, &erin, &token);
     assert_eq!(late.status, 400, "{}", late.body);
+}
+
+/// The approver links of the newest approval message `sluice serve` appended to its notifications file, by
+/// principal, waiting for one.
+fn approver_links(server: &Server) -> Vec<(String, String)> {
+    let file = server.state().join("notifications.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let newest = text
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|m| m["approval"]["approverLinks"].is_array());
+        if let Some(message) = newest {
+            return message["approval"]["approverLinks"]
+                .as_array()
+                .expect("links")
+                .iter()
+                .map(|l| {
+                    (
+                        l["principal"].as_str().expect("principal").to_owned(),
+                        l["approvalReviewLink"].as_str().expect("link").to_owned(),
+                    )
+                })
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no approver links in {}: {}",
+            file.display(),
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// POSTs a decision through a link, as its page's form does.
+fn decide_by_link(server: &Server, link: &str, decision: &str) -> Reply {
+    let path = link
+        .strip_prefix(&server.url())
+        .expect("a link of this server");
+    server
+        .send(
+            "POST",
+            path,
+            &[(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            format!("decision={decision}&summary=from+my+mail").as_bytes(),
+        )
+        .expect("the link answers")
+}
+
+#[test]
+fn two_of_three_through_each_approvers_link_and_the_consoles_waiting_page_in_chromium() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::write(src.join("greeting.txt"), "hello").expect("file");
+    let mut pipeline = gate_pipeline(&src, "Ship it?");
+    let config = &mut pipeline["stages"][1]["actions"][0]["configuration"];
+    config["Approvers"] = json!("alice,group:leads");
+    config["RequiredApprovals"] = json!("2");
+    server.ok("CreatePipeline", json!({"pipeline": pipeline}));
+    let _alice = person(&server, "alice", &[]);
+    let bob = person(&server, "bob", &["leads"]);
+    let carol = person(&server, "carol", &["leads"]);
+    let _dave = person(&server, "dave", &["leads"]);
+
+    let started = call(
+        &server,
+        &carol,
+        "StartPipelineExecution",
+        json!({"name": "gate"}),
+    );
+    assert_eq!(started.status, 200, "{}", started.body);
+    let id = started.json()["pipelineExecutionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let links = approver_links(&server);
+    let names: Vec<&str> = links.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["alice", "bob", "dave"],
+        "one link per approver, the leads expanded, carol (who started it) left out"
+    );
+    let link_of = |name: &str| {
+        links
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l.clone())
+            .expect("a link")
+    };
+
+    // GET never acts: it shows who the link decides as.
+    let shown = server
+        .send(
+            "GET",
+            link_of("alice")
+                .strip_prefix(&server.url())
+                .expect("a link of this server"),
+            &[],
+            b"",
+        )
+        .expect("page");
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown.body.contains("Deciding as</dt><dd>alice"),
+        "{}",
+        shown.body
+    );
+    let first = decide_by_link(&server, &link_of("alice"), "Approved");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        first.body.contains("1 of 2 approvals: alice"),
+        "{}",
+        first.body
+    );
+    let again = decide_by_link(&server, &link_of("alice"), "Approved");
+    assert_eq!(again.status, 410, "a link decides once: {}", again.body);
+    assert_eq!(review(&server)["summary"], "1 of 2 approvals: alice");
+
+    // bob signs in to the console: the approval waits for him, with alice's decision so far.
+    let browser = Browser::start(1280, 900);
+    browser.goto(&format!("{}/waiting", server.url()));
+    browser.wait_for("#keyId", 10);
+    browser.type_into("#keyId", &bob.0);
+    browser.type_into("#secret", &bob.1);
+    browser.click("#sign-in");
+    browser.wait_for(
+        "[data-list=mine] [data-approval='gate.Approval.Review']",
+        10,
+    );
+    let decisions = browser.text("[data-list=mine] .decisions");
+    assert!(
+        decisions.contains("Approved by alice") && decisions.contains("from my mail"),
+        "{decisions}"
+    );
+    browser.assert_accessible("the waiting-for-you page");
+    browser.type_into("[data-list=mine] textarea", "second approval");
+    browser.click("[data-list=mine] button[value=Approved]");
+    browser.wait_for("[data-list=mine] p.muted", 10);
+    assert_eq!(server.wait_done("gate", &id), "Succeeded");
+    let done = review(&server);
+    assert_eq!(
+        done["summary"],
+        "Approved by alice, bob (2 of 2 approvals). second approval"
+    );
+    // Every link is spent once the approval is settled.
+    let late = decide_by_link(&server, &link_of("dave"), "Approved");
+    assert_eq!(late.status, 410, "{}", late.body);
 }

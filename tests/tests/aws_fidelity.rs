@@ -613,6 +613,7 @@ async fn cloud_on(
         events: events.clone(),
         executor: Arc::new(agent.clone()),
         env: TestEnv::at(CLOCK_MS),
+        definitions: Default::default(),
         config: RuntimeConfig {
             artifact_bucket: bucket,
             origin: Origin {
@@ -969,7 +970,7 @@ async fn approve_through_link(
         matches!(forged, Err(LinkRefusal::Link(LinkError::Forged))),
         "a link signed with another key is refused: {forged:?}"
     );
-    let waiting = runtime
+    let (waiting, _) = runtime
         .approval_for_link(key, token, query, now_s)
         .await
         .expect("the link names a waiting approval");

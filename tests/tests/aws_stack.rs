@@ -477,6 +477,9 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
         decided_ms: None,
         decisions: Vec::new(),
         deadline_ms: None,
+        approvers: Vec::new(),
+        not_approvable_by: None,
+        required_approvals: 0,
     };
     let expires = links::expiry_s(approval.requested_ms, None);
     notifier
@@ -497,6 +500,7 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
             console_link: "https://approvals.example.com/pipelines/release/executions/x-1".into(),
             review_link: review.clone(),
             expires_s: expires,
+            approver_links: Vec::new(),
         },
     );
     assert_eq!(

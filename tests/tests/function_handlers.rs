@@ -123,7 +123,16 @@ async fn the_approval_function_shows_then_decides_a_waiting_approval_once() {
     let path = format!("{}{token}", links::PATH_PREFIX);
     let answer = |event: Value| {
         let runtime = Arc::clone(&p.runtime);
-        async move { sluice_functions::approval::answer(&runtime, key, &typed(&event), now_s).await }
+        async move {
+            sluice_functions::approval::answer(
+                &runtime,
+                key,
+                &sluice_runtime::ports::NoDirectory,
+                &typed(&event),
+                now_s,
+            )
+            .await
+        }
     };
 
     let page = answer(url_request("GET", &path, &query, &[], b"")).await;

@@ -160,6 +160,7 @@ async fn the_function_binaries_answer_their_events_under_cargo_lambda_watch() {
             None,
         )),
         env: Arc::new(SystemEnv),
+        definitions: Default::default(),
         config: RuntimeConfig {
             artifact_bucket: bucket.clone(),
             origin: Origin {

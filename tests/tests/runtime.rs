@@ -150,7 +150,7 @@ async fn an_approval_link_acts_only_while_signed_unexpired_and_its_approval_wait
         .approval_for_link(key, &approval.token, &query, now_s)
         .await
         .expect("a good link finds its waiting approval");
-    assert_eq!(found, approval);
+    assert_eq!(found, (approval.clone(), None));
     let refusal = |r: Result<_, LinkRefusal>| format!("{:?}", r.expect_err("refused"));
     let forged = runtime
         .approval_for_link(b"other key", &approval.token, &query, now_s)

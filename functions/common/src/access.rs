@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde_json::{json, Value};
-use sluice_runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
+use sluice_runtime::ports::{
+    Condition, Directory, Item, ItemStore, Order, Person, StoreError, Write,
+};
 use sluice_web::access::admin::{People, PeopleError};
 use sluice_web::access::{Access, Grant, Principal, Role};
 use sluice_web::sigv4::Keys;
@@ -187,6 +189,22 @@ fn principal_data(p: &Principal) -> Value {
         "grants": p.grants.iter().map(|g| json!({"pattern": g.pattern, "role": g.role.name()})).collect::<Vec<_>>(),
         "groups": p.groups,
     })
+}
+
+/// The stack's principals as approval links see them: whom an approver's group expands to, and a link's
+/// approver's groups when it decides.
+#[async_trait::async_trait]
+impl Directory for StackPeople {
+    async fn people(&self) -> Result<Vec<Person>, String> {
+        let items = self.items().await.map_err(|e| e.to_string())?;
+        Ok(principals_of(&items)
+            .into_iter()
+            .map(|p| Person {
+                name: p.name,
+                groups: p.groups,
+            })
+            .collect())
+    }
 }
 
 impl People for StackPeople {

@@ -18,6 +18,7 @@ use aws_lambda_events::event::lambda_function_urls::{
 use sluice_runtime::Runtime;
 use sluice_web::access::admin::{self, People};
 use sluice_web::access::Access;
+use sluice_web::audit;
 use sluice_web::codepipeline;
 use sluice_web::sigv4::{self, Keys, SignedRequest};
 use sluice_web::WebReply;
@@ -174,7 +175,9 @@ pub async fn answer<P: People>(
     let answer = match caller(req, &body, access.keys(), now_s) {
         Ok(key) => match access.principal(&key) {
             Some(principal) if admin::is_access_target(target) => {
-                admin::handle(people, target, &body, &principal).await
+                // Recorded in the audit log like the API's changes.
+                let answer = admin::handle(people, target, &body, &principal);
+                audit::recorded(runtime, target, &body, &principal, &source, answer).await
             }
             Some(principal) => {
                 codepipeline::handle_by(runtime, target, &body, &principal, &source).await
@@ -187,7 +190,12 @@ pub async fn answer<P: People>(
         // A job's report signed by a key Sluice does not know may be an invoked function's: its job id decides.
         Err(sigv4::AuthError::UnknownKey) => {
             match codepipeline::invoked_job_caller(runtime, target, &body).await {
-                Some(caller) => codepipeline::handle_as(runtime, target, &body, &caller).await,
+                Some(caller) => {
+                    // Recorded as made by the job, as `sluice serve` records it.
+                    let answer = codepipeline::handle_as(runtime, target, &body, &caller);
+                    let by = sluice_web::access::Principal::admin(&caller);
+                    audit::recorded(runtime, target, &body, &by, &source, answer).await
+                }
                 None => {
                     let e = sigv4::AuthError::UnknownKey;
                     return error(403, e.kind(), &e.message());

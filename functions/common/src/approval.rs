@@ -5,6 +5,7 @@
 //! api function reads them). An artifact download is answered with a redirect to a presigned S3 GET that
 //! expires after [`DOWNLOAD_SECONDS`].
 
+use sluice_runtime::ports::Directory;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct Approval {
     pub runtime: Arc<Runtime>,
     /// The key links are signed with.
     pub key: Vec<u8>,
+    /// The stack's principals: a decision through an approver's link is judged with its groups.
+    pub directory: Arc<dyn Directory>,
     /// The console, when configured.
     pub console: Option<ConsoleHost>,
 }
@@ -74,9 +77,15 @@ impl Approval {
             }),
             None => None,
         };
+        let directory = Arc::new(crate::access::StackPeople::new(
+            runtime.store.clone(),
+            &sdk,
+            "",
+        ));
         Ok(Self {
             runtime,
             key,
+            directory,
             console,
         })
     }
@@ -100,7 +109,7 @@ impl Approval {
                 };
             }
         }
-        url::response(answer(&self.runtime, &self.key, &req, now_s).await)
+        url::response(answer(&self.runtime, &self.key, &*self.directory, &req, now_s).await)
     }
 }
 
@@ -232,6 +241,7 @@ async fn presign(
 pub async fn answer(
     runtime: &Runtime,
     key: &[u8],
+    directory: &dyn Directory,
     req: &LambdaFunctionUrlRequest,
     now_s: i64,
 ) -> approval_page::WebReply {
@@ -256,5 +266,5 @@ pub async fn answer(
         body: &body,
         now_s,
     };
-    approval_page::answer(runtime, key, request).await
+    approval_page::answer(runtime, key, directory, request).await
 }

@@ -7,7 +7,7 @@
 //! completes its action ([`crate::builds`]); other builds' events are acknowledged and ignored. So do the state
 //! changes of CloudFormation stacks, ECS deployments, CodeDeploy deployments and Step Functions executions, and
 //! the one-minute `{"sluice": "check-waiting"}`: each looks at the AWS actions waiting on that work
-//! ([`crate::waits`]).
+//! ([`crate::waits`]); the one-minute check also sends the approval reminders that fell due.
 
 use std::sync::Arc;
 
@@ -121,7 +121,16 @@ pub async fn handle(
     }
     if event.get("sluice").and_then(Value::as_str) == Some("check-waiting") {
         let looked = executor.check_due().await.map_err(retryable)?;
-        return Ok(json!({"lookedAt": looked}));
+        // Approval reminders (`Reminders`) fall due by the minute too: each is claimed once, however many
+        // instances sweep, and published on the approval topic and the action's NotificationArn.
+        let reminded = match runtime.send_due_reminders().await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "approval reminders not sent this minute");
+                0
+            }
+        };
+        return Ok(json!({"lookedAt": looked, "remindersSent": reminded}));
     }
     let request: TaskRequest = serde_json::from_value(event).map_err(|e| {
         warn!(error = %e, "not a task request");

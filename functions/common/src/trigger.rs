@@ -342,6 +342,7 @@ async fn service_event(runtime: &Runtime, event: &Value) -> WebReply {
             trigger: Some(TriggerInfo {
                 trigger_type: "CloudWatchEvent".into(),
                 trigger_detail: detail.clone(),
+                pushed_by: None,
             }),
             // The execution fetches the revision the event announced, not whatever is newest when it runs.
             source_revisions: revision.pinned(action).into_iter().collect(),

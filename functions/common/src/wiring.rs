@@ -140,16 +140,21 @@ pub fn runtime(
         .with_sources_project(settings.sources_project),
     );
     let runtime = Arc::new(Runtime {
-        store,
+        store: store.clone(),
         objects: Arc::new(S3ObjectStore::new(aws_sdk_s3_client(sdk))),
         orchestrator: Arc::new(orchestrator),
-        events: Arc::new(AwsNotifier::from_sdk(
-            sdk,
-            common.event_bus.clone(),
-            settings.approvals,
-        )),
+        events: Arc::new(
+            AwsNotifier::from_sdk(sdk, common.event_bus.clone(), settings.approvals)
+                // Approval links go to each approver, groups expanded with the stack's principals.
+                .with_directory(Arc::new(crate::access::StackPeople::new(
+                    store.clone(),
+                    sdk,
+                    "",
+                ))),
+        ),
         executor: executor.clone(),
         env: Arc::new(SystemEnv),
+        definitions: Default::default(),
         config: RuntimeConfig {
             artifact_bucket: settings.bucket,
             origin: Origin {

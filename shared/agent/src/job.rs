@@ -14,8 +14,8 @@ use sluice_runtime::ports::{ObjectInfo, ObjectStore};
 
 use crate::error::JobError;
 use crate::log::{safe_component, JobLog};
-use crate::zip_files::build::{self, Selection};
-use crate::zip_files::extract::extract_zip;
+use crate::zip_files::build::{self, ArchiveDigest, Selection};
+use crate::zip_files::extract::{extract_file, extract_zip};
 use crate::zip_files::{Limits, ZipSummary};
 
 /// What a provider produced.
@@ -124,19 +124,49 @@ impl JobContext {
         Ok(())
     }
 
+    /// Extracts input `index` into `target` straight from the object store when it keeps objects as local
+    /// files (its size and SHA-256 checked first); false when it does not, and nothing was done.
+    async fn extract_in_place(&self, index: usize, target: &Path) -> Result<bool, JobError> {
+        let Some(input) = self.job.inputs.get(index) else {
+            return Ok(false);
+        };
+        let Some((info, file)) = self
+            .objects
+            .open_checked(&input.object.bucket, &input.object.key)
+            .await?
+        else {
+            return Ok(false);
+        };
+        self.log.line(&format!(
+            "Reading input artifact {} in place (s3://{}/{}, {} bytes)",
+            input.name, info.bucket, info.key, info.size
+        ));
+        let limits = self.limits;
+        let label = PathBuf::from(format!("s3://{}/{}", info.bucket, info.key));
+        let target = target.to_path_buf();
+        let summary = blocking(move || Ok(extract_file(&file, &label, &target, &limits)?)).await?;
+        self.log.line(&format!(
+            "Extracted {} files and {} symlinks ({} bytes)",
+            summary.files, summary.symlinks, summary.bytes
+        ));
+        Ok(true)
+    }
+
     /// Fetches and extracts every input: the first into the workspace, the others under `inputs/<name>`.
     /// Creates the workspace (empty when there are no inputs).
     pub(crate) async fn fetch_inputs(&self) -> Result<Vec<InputDir>, JobError> {
         let mut dirs = Vec::new();
         for (index, input) in self.job.inputs.iter().enumerate() {
-            let zip = self.fetch_zip(index).await?;
             let target = if index == 0 {
                 self.workspace.clone()
             } else {
                 self.dir.join("inputs").join(safe_component(&input.name))
             };
-            self.extract(zip.clone(), target.clone()).await?;
-            let _ = std::fs::remove_file(&zip);
+            if !self.extract_in_place(index, &target).await? {
+                let zip = self.fetch_zip(index).await?;
+                self.extract(zip.clone(), target.clone()).await?;
+                let _ = std::fs::remove_file(&zip);
+            }
             dirs.push(InputDir {
                 name: input.name.clone(),
                 dir: target,
@@ -196,6 +226,31 @@ impl JobContext {
         Ok(info)
     }
 
+    /// Stores a zip that is not needed afterwards as the output artifact: the store may move it into place,
+    /// trusting `digest` (its size and SHA-256 computed as it was written).
+    pub(crate) async fn put_owned_output(
+        &self,
+        output: &JobOutput,
+        zip: &Path,
+        digest: Option<&ArchiveDigest>,
+    ) -> Result<ObjectInfo, JobError> {
+        let info = self
+            .objects
+            .put_owned_file(
+                &output.bucket,
+                &output.key,
+                zip,
+                output.encryption_key.as_deref(),
+                digest.map(|d| (d.size, d.sha256.clone())),
+            )
+            .await?;
+        self.log.line(&format!(
+            "Stored output artifact {} (s3://{}/{}, {} bytes)",
+            output.name, info.bucket, info.key, info.size
+        ));
+        Ok(info)
+    }
+
     /// Zips the files of `root` chosen by `selection` and stores them as the output artifact.
     pub(crate) async fn zip_and_put(
         &self,
@@ -207,7 +262,8 @@ impl JobContext {
             .scratch
             .join(format!("output-{}.zip", safe_component(&output.name)));
         let dest = zip.clone();
-        let summary = blocking(move || Ok(build::zip_folder(&root, &selection, &dest)?)).await?;
+        let (summary, digest) =
+            blocking(move || Ok(build::zip_folder_with_digest(&root, &selection, &dest)?)).await?;
         self.log_skipped(&summary);
         if summary.entries.is_empty() {
             self.log.line(&format!(
@@ -215,8 +271,7 @@ impl JobContext {
                 output.name
             ));
         }
-        let info = self.put_output(output, &zip).await?;
-        let _ = std::fs::remove_file(&zip);
+        let info = self.put_owned_output(output, &zip, Some(&digest)).await?;
         Ok((info, summary))
     }
 

@@ -8,9 +8,10 @@ use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use serde_json::{json, Value};
 use sluice_runtime::events::SOURCE;
-use sluice_runtime::links;
 use sluice_runtime::notifications::{self, ApprovalLinks};
-use sluice_runtime::ports::EventSink;
+use std::sync::Arc;
+
+use sluice_runtime::ports::{Directory, EventSink, NoDirectory};
 use sluice_runtime::records::ApprovalRecord;
 
 /// SNS's limit on a subject.
@@ -34,6 +35,17 @@ pub struct AwsNotifier {
     sns: aws_sdk_sns::Client,
     bus: String,
     approvals: Option<ApprovalNotices>,
+    directory: People,
+}
+
+/// The principals approval links are issued to (one per approver, groups expanded).
+#[derive(Clone)]
+struct People(Arc<dyn Directory>);
+
+impl std::fmt::Debug for People {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("People")
+    }
 }
 
 impl AwsNotifier {
@@ -50,7 +62,15 @@ impl AwsNotifier {
             sns,
             bus: bus.into(),
             approvals,
+            directory: People(Arc::new(NoDirectory)),
         }
+    }
+
+    /// The same notifier issuing one approval link per approver, groups expanded with `directory` (the
+    /// stack's principals); without one, only approvers named outright get links.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = People(directory);
+        self
     }
 
     /// A notifier with clients from `sdk` and the control-plane settings.
@@ -119,16 +139,22 @@ impl EventSink for AwsNotifier {
             .region()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let links = ApprovalLinks {
-            region,
-            console_link: notifications::console_link(&notices.base_url, approval),
-            review_link: format!(
-                "{}{}",
-                notices.base_url,
-                links::path(&notices.link_key, &approval.token, expires_s)
-            ),
-            expires_s,
+        let people = if approval.approvers.is_empty() {
+            Vec::new()
+        } else {
+            self.directory.0.people().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the principals: approver groups expand to no one");
+                Vec::new()
+            })
         };
+        let links = ApprovalLinks::issue(
+            &notices.link_key,
+            &notices.base_url,
+            &region,
+            approval,
+            expires_s,
+            &people,
+        );
         // Sluice's own approval topic, and the action's NotificationArn as CodePipeline publishes to it.
         let mut topics = vec![notices.topic_arn.as_str()];
         topics.extend(approval.notification_arn.as_deref());

@@ -20,6 +20,8 @@ pub mod error {
     pub const SUPERSEDED: &str = "Sluice.Superseded";
     /// Somebody stopped the execution.
     pub const STOPPED: &str = "Sluice.Stopped";
+    /// A task ran past its `TimeoutSeconds` (the States Language's own error; an approval's `Deadline`).
+    pub const TIMEOUT: &str = "States.Timeout";
     /// Errors of the Lambda service itself, retried like [`RETRYABLE`].
     pub const LAMBDA_TRANSIENT: &[&str] = &[
         "Lambda.ServiceException",

@@ -38,14 +38,13 @@ use sluice_states::{Failure, HistoryEvent, Machine, TaskMode, TaskToken, Timesta
 use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
+mod items;
+use items::{err, item, step_writes};
+
 /// How long a lease lasts without renewal.
 const LEASE_MS: i64 = 10_000;
 /// How often the loop looks for work from other processes.
 const POLL: Duration = Duration::from_millis(50);
-
-fn err<E: std::fmt::Display>(e: E) -> OrchestratorError {
-    OrchestratorError::Other(e.to_string())
-}
 
 /// The system's time and UUIDs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -338,12 +337,16 @@ impl Engine {
             .query(&format!("INBOX#{run}"), "", Order::Ascending, 100, None)
             .await
             .map_err(err)?;
-        for entry in inbox {
+        // Every outcome waiting now is applied in memory, then all their events are committed together and
+        // only then are their effects performed: completions that arrive together cost one commit.
+        let mut steps = Vec::new();
+        let mut dropped = Vec::new();
+        for entry in &inbox {
             let command: InboxCommand = match serde_json::from_value(entry.data.clone()) {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(run, error = %e, "dropping an unreadable inbox item");
-                    self.delete_inbox(&entry).await?;
+                    dropped.push(entry);
                     continue;
                 }
             };
@@ -365,10 +368,10 @@ impl Engine {
                 },
             };
             match d.execution.handle(command, self.now()) {
-                Ok(step) => self.commit(run, d, step, Some(&entry)).await?,
+                Ok(step) => steps.push((step, Some(entry))),
                 Err(e) => {
                     debug!(run, error = %e, "inbox item no longer applies");
-                    self.delete_inbox(&entry).await?;
+                    dropped.push(entry);
                 }
             }
         }
@@ -385,10 +388,51 @@ impl Engine {
                 .execution
                 .handle(Command::TimerFired { timer }, self.now())
             {
-                self.commit(run, d, step, None).await?;
+                steps.push((step, None));
             }
         }
-        Ok(d.execution.status() != Status::Running)
+        let finished = d.execution.status() != Status::Running;
+        self.commit_steps(run, steps).await?;
+        for entry in dropped {
+            self.delete_inbox(entry).await?;
+        }
+        Ok(finished)
+    }
+
+    /// Commits several steps' events and consumed inbox items, as few transactions as DynamoDB's limits
+    /// allow (a step never straddles two unless it is too large for one alone), then performs their effects
+    /// in order.
+    async fn commit_steps(
+        &self,
+        run: &str,
+        steps: Vec<(sluice_states::execution::Step, Option<&Item>)>,
+    ) -> Result<(), OrchestratorError> {
+        let mut batch: Vec<Write> = Vec::new();
+        let mut effects = Vec::new();
+        for (step, consumed) in steps {
+            let writes = step_writes(run, &step, consumed)?;
+            if !batch.is_empty() && batch.len() + writes.len() > 90 {
+                self.store
+                    .transact(std::mem::take(&mut batch))
+                    .await
+                    .map_err(err)?;
+            }
+            if writes.len() > 90 {
+                for chunk in writes.chunks(90) {
+                    self.store.transact(chunk.to_vec()).await.map_err(err)?;
+                }
+            } else {
+                batch.extend(writes);
+            }
+            effects.extend(step.effects);
+        }
+        if !batch.is_empty() {
+            self.store.transact(batch).await.map_err(err)?;
+        }
+        for effect in effects {
+            self.perform(run, effect).await;
+        }
+        Ok(())
     }
 
     /// Appends a step's events (conditionally, at their ids), removes the inbox item it consumed, then
@@ -400,25 +444,7 @@ impl Engine {
         step: sluice_states::execution::Step,
         consumed: Option<&Item>,
     ) -> Result<(), OrchestratorError> {
-        let mut writes = Vec::new();
-        for event in &step.events {
-            writes.push(Write::Put(
-                item(
-                    &format!("HISTORY#{run}"),
-                    &format!("{:010}", event.id),
-                    1,
-                    event,
-                )?,
-                Condition::Absent,
-            ));
-        }
-        if let Some(entry) = consumed {
-            writes.push(Write::Delete {
-                pk: entry.pk.clone(),
-                sk: entry.sk.clone(),
-                condition: Condition::Version(entry.version),
-            });
-        }
+        let writes = step_writes(run, &step, consumed)?;
         // Large steps are written in chunks (DynamoDB-sized transactions); each chunk is all-or-nothing
         // and ids are conditional, so a crash mid-way replays consistently.
         for chunk in writes.chunks(90) {
@@ -623,21 +649,6 @@ async fn write_inbox(
         )])
         .await
         .map_err(err)
-}
-
-fn item<T: Serialize>(
-    pk: &str,
-    sk: &str,
-    version: u64,
-    value: &T,
-) -> Result<Item, OrchestratorError> {
-    Ok(Item {
-        pk: pk.to_owned(),
-        sk: sk.to_owned(),
-        version,
-        data: serde_json::to_value(value).map_err(err)?,
-        expires_at: None,
-    })
 }
 
 /// The run a task token belongs to: tokens are `<run>/<state path>@<attempt>`.

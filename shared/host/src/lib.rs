@@ -152,13 +152,17 @@ impl Host {
                 state_dir.display()
             ))
         })?;
-        let store: Arc<dyn ItemStore> =
-            Arc::new(SqliteStore::open(state_dir.join("sluice.db")).map_err(|e| {
-                HostError(format!(
-                    "cannot open the store in {}: {e}",
-                    state_dir.display()
-                ))
-            })?);
+        let sqlite = SqliteStore::open(state_dir.join("sluice.db")).map_err(|e| {
+            HostError(format!(
+                "cannot open the store in {}: {e}",
+                state_dir.display()
+            ))
+        })?;
+        // The engine's history, inbox and leases are re-derived from the runtime's synced records after a
+        // power cut (open tasks are delivered again and answer from them), so its commits are ordered, not
+        // synced on their own: see `SqliteStore::ordered`.
+        let engine_store: Arc<dyn ItemStore> = Arc::new(sqlite.ordered());
+        let store: Arc<dyn ItemStore> = Arc::new(sqlite);
         let objects: Arc<dyn ObjectStore> = Arc::new(
             FolderObjectStore::open(state_dir.join("objects"))
                 .map_err(|e| HostError(format!("cannot open the object store: {e}")))?,
@@ -167,7 +171,7 @@ impl Host {
             JsonlEventLog::open(state_dir.join("events.jsonl"))
                 .map_err(|e| HostError(format!("cannot open the event log: {e}")))?,
         );
-        let engine = Engine::new(Arc::clone(&store), Arc::clone(&env));
+        let engine = Engine::new(engine_store, Arc::clone(&env));
         let mut agent_config = AgentConfig::new(state_dir.join("work"), state_dir.join("logs"));
         agent_config.bindings_file = Some(state_dir.join(BINDINGS_FILE));
         let agent = LocalAgent::new(Arc::clone(&objects), agent_config);
@@ -195,6 +199,7 @@ impl Host {
             events,
             executor: routed,
             env,
+            definitions: Default::default(),
             config: RuntimeConfig {
                 artifact_bucket: ARTIFACT_BUCKET.into(),
                 origin: local_origin(),

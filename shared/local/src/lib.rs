@@ -7,6 +7,7 @@
 pub mod events;
 pub mod objects;
 pub mod store;
+mod store_checks;
 
 pub use events::{read_events, JsonlEventLog};
 pub use objects::FolderObjectStore;

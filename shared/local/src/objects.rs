@@ -12,6 +12,12 @@
 //! only when its sidecar exists and its size matches, so a reader never sees a partial object; a get also
 //! checks the SHA-256 before renaming its temporary file onto the destination.
 //!
+//! Two shortcuts for files on the same filesystem keep the same order: a put of a file the caller gives up
+//! along with the size and SHA-256 it computed while writing it (an artifact zip) fsyncs the file and moves it
+//! beside the object instead of copying it; and a reader may open an object in place, its size and SHA-256
+//! checked against the sidecar first, instead of fetching a copy (objects are replaced by rename, never
+//! rewritten, so an open handle keeps the bytes it was checked with).
+//!
 //! # Names
 //!
 //! Buckets follow S3's rules (3 to 63 characters of `a-z 0-9 . -`, starting and ending with a letter or
@@ -286,6 +292,125 @@ fn put_blocking(
     Ok(info)
 }
 
+/// Stores `source`, which the caller gives up and whose size and SHA-256 it computed while writing it, by moving
+/// it into place: fsynced, renamed beside the object (same filesystem), then renamed onto the object and its
+/// sidecar written as in [`put_blocking`]. `None` when the file cannot be moved (another filesystem, or its size
+/// is not the one given): the caller copies it instead.
+fn put_owned_blocking(
+    paths: &Paths,
+    bucket: &str,
+    key: &str,
+    source: &Path,
+    (size, sha256): (u64, String),
+) -> Result<Option<ObjectInfo>, ObjectError> {
+    let object_dir = parent_of(&paths.object)?;
+    let meta_dir = parent_of(&paths.meta)?;
+    create_parent(&paths.bucket_dir, object_dir, bucket, key)?;
+    create_parent(&paths.meta_bucket_dir, meta_dir, bucket, key)?;
+    let file = File::open(source)
+        .map_err(|e| ObjectError::Other(format!("cannot read {}: {e}", source.display())))?;
+    if size_of(&file, source)? != size {
+        return Ok(None);
+    }
+    let digest = hex::decode(&sha256)
+        .map_err(|_| ObjectError::Other(format!("not a SHA-256 in hex: {sha256}")))?;
+    file.sync_all().map_err(|e| io_error(source, &e))?;
+    drop(file);
+    let moved = object_dir.join(format!("{TEMP_PREFIX}{}", new_version_id()));
+    if std::fs::rename(source, &moved).is_err() {
+        return Ok(None);
+    }
+    let info = ObjectInfo {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size,
+        sha256,
+        etag: etag(&digest),
+        version_id: new_version_id(),
+    };
+    let result = commit(paths, bucket, key, &moved, &info);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&moved);
+    }
+    result.map(|()| Some(info))
+}
+
+/// Writes `info`'s sidecar, then renames `moved` (a file beside the object) onto the object and the sidecar into
+/// place, under the key's lock, and makes both renames durable.
+fn commit(
+    paths: &Paths,
+    bucket: &str,
+    key: &str,
+    moved: &Path,
+    info: &ObjectInfo,
+) -> Result<(), ObjectError> {
+    let object_dir = parent_of(&paths.object)?;
+    let meta_dir = parent_of(&paths.meta)?;
+    let mut meta_tmp = temp_in(meta_dir)?;
+    let json = serde_json::to_vec_pretty(info).map_err(|e| ObjectError::Other(e.to_string()))?;
+    meta_tmp
+        .write_all(&json)
+        .and_then(|()| meta_tmp.as_file().sync_all())
+        .map_err(|e| io_error(meta_tmp.path(), &e))?;
+    {
+        let _guard = lock_for(&paths.object)
+            .write()
+            .map_err(|_| ObjectError::Other("object lock poisoned".into()))?;
+        std::fs::rename(moved, &paths.object).map_err(|e| {
+            if paths.object.is_dir() {
+                conflict(
+                    bucket,
+                    key,
+                    &format!("longer keys under `{key}/` are already objects"),
+                )
+            } else {
+                ObjectError::Other(format!("cannot store s3://{bucket}/{key}: {}", e.kind()))
+            }
+        })?;
+        meta_tmp
+            .persist(&paths.meta)
+            .map_err(|e| io_error(&paths.meta, &e.error))?;
+    }
+    sync_dir(object_dir)?;
+    sync_dir(meta_dir)
+}
+
+/// Opens the object for reading in place, after checking its size and SHA-256 against the sidecar.
+fn open_checked_blocking(
+    paths: &Paths,
+    bucket: &str,
+    key: &str,
+) -> Result<(ObjectInfo, File), ObjectError> {
+    use std::io::{Seek, SeekFrom};
+    with_retries(paths, bucket, key, |info, mut file| {
+        let size = size_of(&file, &paths.object)?;
+        if size != info.size {
+            return Ok(Err(format!(
+                "metadata says {} bytes, the file has {size}",
+                info.size
+            )));
+        }
+        let (read, digest) = copy_hashed(&mut file, &mut std::io::sink())
+            .map_err(|e| ObjectError::Other(format!("reading s3://{bucket}/{key}: {e}")))?;
+        let sha256 = hex::encode(&digest);
+        if read != info.size {
+            return Ok(Err(format!(
+                "metadata says {} bytes, read {read}",
+                info.size
+            )));
+        }
+        if sha256 != info.sha256 {
+            return Ok(Err(format!(
+                "sha256 is {sha256}, metadata says {}",
+                info.sha256
+            )));
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io_error(&paths.object, &e))?;
+        Ok(Ok((info, file)))
+    })
+}
+
 /// The sidecar and an open handle on the object's bytes, read together under the key's lock.
 fn open_object(paths: &Paths, bucket: &str, key: &str) -> Result<(ObjectInfo, File), ObjectError> {
     let _guard = lock_for(&paths.object)
@@ -445,6 +570,39 @@ impl ObjectStore for FolderObjectStore {
         let paths = self.paths(bucket, key);
         let (bucket, key, dest) = (bucket.to_owned(), key.to_owned(), dest.to_path_buf());
         blocking(move || get_blocking(&paths, &bucket, &key, &dest)).await
+    }
+
+    async fn put_owned_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        kms_key: Option<&str>,
+        digest: Option<(u64, String)>,
+    ) -> Result<ObjectInfo, ObjectError> {
+        validate(bucket, key)?;
+        if let Some(digest) = digest {
+            let paths = self.paths(bucket, key);
+            let (b, k, f) = (bucket.to_owned(), key.to_owned(), file.to_path_buf());
+            let moved = blocking(move || put_owned_blocking(&paths, &b, &k, &f, digest)).await?;
+            if let Some(info) = moved {
+                return Ok(info);
+            }
+        }
+        let info = self.put_file_encrypted(bucket, key, file, kms_key).await?;
+        let _ = std::fs::remove_file(file);
+        Ok(info)
+    }
+
+    async fn open_checked(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectInfo, File)>, ObjectError> {
+        validate(bucket, key)?;
+        let paths = self.paths(bucket, key);
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        blocking(move || open_checked_blocking(&paths, &bucket, &key).map(Some)).await
     }
 
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError> {

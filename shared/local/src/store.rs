@@ -39,7 +39,16 @@
 //! the state machine has already acted on. The cost is one fsync per commit, and transactions that arrive
 //! together share one: whoever holds the connection commits every transaction queued meanwhile in one SQLite
 //! transaction, a savepoint each (group commit), and answers each only after that commit.
+//!
+//! [`SqliteStore::ordered`] gives a handle whose commits are not synced on their own (`synchronous=NORMAL`
+//! for that commit): they are visible at once, survive the process being killed, and become durable with the
+//! next synced commit of any handle or process on the file. WAL frames are appended in commit order and
+//! recovery keeps a prefix of them, so after a power cut what survives is always a prefix of the commits (a
+//! synced commit carries every earlier one with it). The embedded engine writes its
+//! bookkeeping (history, inbox, leases) through such a handle: everything it records is re-derived from the
+//! runtime's own (synced) records by re-delivering the open tasks, which answer again from those records.
 
+use crate::store_checks::{check_condition, validate_transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -47,14 +56,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
-use sluice_runtime::ports::{Condition, Item, ItemStore, Order, StoreError, Write};
+use sluice_runtime::ports::{Item, ItemStore, Order, StoreError, Write};
 
 /// How long a statement waits for another connection's lock before the store answers
 /// [`StoreError::Busy`].
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most writes one transaction may hold (DynamoDB's `TransactWriteItems` limit).
-pub const MAX_TRANSACTION_WRITES: usize = 100;
+pub use crate::store_checks::MAX_TRANSACTION_WRITES;
 
 /// The migrations, in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`. Only ever append.
 const MIGRATIONS: &[&str] = &[
@@ -75,14 +83,18 @@ const PURGE_BATCH: i64 = 100;
 
 /// An [`ItemStore`] in a SQLite file.
 ///
-/// Cheap to clone; clones share one connection. Commits run on Tokio's blocking pool, reads on the caller's
-/// thread.
+/// Cheap to clone; clones share its two connections: one that commits, on Tokio's blocking pool, and one that
+/// reads, on the caller's thread. WAL lets the reader go on while a commit waits for its fsync.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The connection `get` and `query` read with, so reads never queue behind a commit's fsync.
+    reader: Arc<Mutex<Connection>>,
     /// Transactions queued for the next group commit (see `commit_pending`).
     pending: Arc<Pending>,
     path: PathBuf,
+    /// Whether this handle's commits are synced before they are acknowledged (see [`SqliteStore::ordered`]).
+    synced: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -136,11 +148,32 @@ impl SqliteStore {
                 Self::SCHEMA_VERSION
             )),
         })?;
+        // The reader opens once the schema exists; WAL is recorded in the file, so it reads in WAL mode.
+        let reader = Connection::open(path).map_err(|e| sql_error(path, e))?;
+        reader
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sql_error(path, e))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             pending: Arc::default(),
             path: path.to_path_buf(),
+            synced: true,
         })
+    }
+
+    /// A handle on the same connection whose commits are ordered but not synced on their own: each is
+    /// acknowledged once written to the WAL (it survives the process being killed at once), and becomes
+    /// power-cut durable with the next synced commit on the file, which carries every earlier commit with it.
+    /// A transaction group-committed together with a synced one is synced with it.
+    ///
+    /// For writes whose loss in a power cut is made up by replaying from synced records (the embedded
+    /// engine's history, inbox and leases); not for anything acknowledged to a person or another system.
+    pub fn ordered(&self) -> Self {
+        Self {
+            synced: false,
+            ..self.clone()
+        }
     }
 
     /// The database file.
@@ -165,6 +198,21 @@ impl SqliteStore {
             .conn
             .lock()
             .map_err(|_| StoreError::Other("the connection's lock is poisoned".into()))?;
+        work(&mut guard).map_err(|e| sql_error(&self.path, e))
+    }
+
+    /// Runs a read with the reading connection on the caller's thread (a few indexed rows, microseconds: a
+    /// hop to the blocking pool and back would cost more). Each statement reads the newest commit, so a read
+    /// after a transaction returned sees it.
+    async fn with_reader<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let mut guard = self
+            .reader
+            .lock()
+            .map_err(|_| StoreError::Other("the reading connection's lock is poisoned".into()))?;
         work(&mut guard).map_err(|e| sql_error(&self.path, e))
     }
 }
@@ -302,13 +350,15 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// Transactions waiting for a commit, each with where its answer goes.
-type Pending = Mutex<
-    Vec<(
-        Vec<Write>,
-        tokio::sync::oneshot::Sender<Result<(), StoreError>>,
-    )>,
->;
+/// A transaction waiting for a commit: its writes, where its answer goes, and whether it must be synced.
+type Queued = (
+    Vec<Write>,
+    tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    bool,
+);
+
+/// Transactions waiting for a commit.
+type Pending = Mutex<Vec<Queued>>;
 
 /// Group commit: whoever holds the connection commits every transaction queued so far in one SQLite
 /// transaction (one WAL fsync), each inside a savepoint of its own, so each is still all or nothing and one
@@ -332,11 +382,14 @@ fn commit_pending(conn: &Mutex<Connection>, pending: &Pending, path: &Path) {
         TxError::Store(e) => e,
     };
     let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(batch.len());
+    let synced = batch.iter().any(|(_, _, synced)| *synced);
     let outcome = (|| -> Result<(), TxError> {
+        // The commit syncs when any transaction of the batch must be (see `SqliteStore::ordered`).
+        guard.pragma_update(None, "synchronous", if synced { "FULL" } else { "NORMAL" })?;
         // Dropping the transaction on an error rolls it back.
         let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now();
-        for (writes, _) in &batch {
+        for (writes, _, _) in &batch {
             if batch.len() == 1 {
                 results.push(apply(&tx, writes, now).map_err(map));
                 continue;
@@ -360,13 +413,13 @@ fn commit_pending(conn: &Mutex<Connection>, pending: &Pending, path: &Path) {
     })();
     match outcome {
         Ok(()) => {
-            for ((_, reply), result) in batch.into_iter().zip(results) {
+            for ((_, reply, _), result) in batch.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
         }
         Err(e) => {
             let e = map(e);
-            for (_, reply) in batch {
+            for (_, reply, _) in batch {
                 let _ = reply.send(Err(match &e {
                     StoreError::ConditionFailed(m) => StoreError::ConditionFailed(m.clone()),
                     StoreError::Busy(m) => StoreError::Busy(m.clone()),
@@ -379,7 +432,7 @@ fn commit_pending(conn: &Mutex<Connection>, pending: &Pending, path: &Path) {
 
 fn fail_all(pending: &Pending, why: &str) {
     if let Ok(mut queue) = pending.lock() {
-        for (_, reply) in queue.drain(..) {
+        for (_, reply, _) in queue.drain(..) {
             let _ = reply.send(Err(StoreError::Other(why.to_owned())));
         }
     }
@@ -397,23 +450,6 @@ fn live_version(tx: &Connection, pk: &str, sk: &str, now: i64) -> rusqlite::Resu
     // A negative version cannot be written through this store; read it as "no version" would hide
     // corruption, so map it to the largest version, which no condition names.
     Ok(version.map(|v| u64::try_from(v).unwrap_or(u64::MAX)))
-}
-
-/// Checks a write's condition against the item's current version; `Err` carries the failure's description.
-fn check_condition(condition: Condition, current: Option<u64>) -> Result<(), String> {
-    match (condition, current) {
-        (Condition::None, _) | (Condition::Absent, None) => Ok(()),
-        (Condition::Version(want), Some(have)) if want == have => Ok(()),
-        (Condition::Absent, Some(have)) => Err(format!(
-            "condition Absent failed: the item exists at version {have}"
-        )),
-        (Condition::Version(want), Some(have)) => Err(format!(
-            "condition Version({want}) failed: the item is at version {have}"
-        )),
-        (Condition::Version(want), None) => Err(format!(
-            "condition Version({want}) failed: the item does not exist"
-        )),
-    }
 }
 
 fn apply(tx: &Connection, writes: &[Write], now: i64) -> Result<(), TxError> {
@@ -469,35 +505,11 @@ fn apply(tx: &Connection, writes: &[Write], now: i64) -> Result<(), TxError> {
     Ok(())
 }
 
-/// Refuses what DynamoDB's `TransactWriteItems` refuses, so code that works locally works in AWS.
-fn validate_transaction(writes: &[Write]) -> Result<(), StoreError> {
-    if writes.len() > MAX_TRANSACTION_WRITES {
-        return Err(StoreError::Other(format!(
-            "a transaction holds at most {MAX_TRANSACTION_WRITES} writes, not {}",
-            writes.len()
-        )));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for write in writes {
-        let key = match write {
-            Write::Put(item, _) => (item.pk.as_str(), item.sk.as_str()),
-            Write::Delete { pk, sk, .. } => (pk.as_str(), sk.as_str()),
-        };
-        if !seen.insert(key) {
-            return Err(StoreError::Other(format!(
-                "a transaction writes pk={:?} sk={:?} more than once",
-                key.0, key.1
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl ItemStore for SqliteStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
-        self.with_conn(move |conn| {
+        self.with_reader(move |conn| {
             conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM items
                  WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
@@ -553,7 +565,7 @@ impl ItemStore for SqliteStore {
             " LIMIT ?",
             SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
         );
-        self.with_conn(move |conn| {
+        self.with_reader(move |conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let rows = statement.query_map(rusqlite::params_from_iter(params), read_item)?;
             rows.collect()
@@ -570,7 +582,7 @@ impl ItemStore for SqliteStore {
         self.pending
             .lock()
             .map_err(|_| StoreError::Other("the commit queue's lock is poisoned".into()))?
-            .push((writes, reply));
+            .push((writes, reply, self.synced));
         let conn = Arc::clone(&self.conn);
         let pending = Arc::clone(&self.pending);
         let path = self.path.clone();
@@ -587,6 +599,7 @@ impl ItemStore for SqliteStore {
 mod tests {
     use super::*;
     use serde_json::json;
+    use sluice_runtime::ports::Condition;
 
     fn check_prefix_end(prefix: &str, expected: Option<&str>) {
         assert_eq!(prefix_end(prefix).as_deref(), expected, "prefix {prefix:?}");
@@ -672,6 +685,83 @@ mod tests {
             .expect_err("refused");
         assert!(matches!(err, StoreError::Other(_)), "{err:?}");
         assert_eq!(store.get("p", "a").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn ordered_commits_skip_the_sync_and_synced_ones_make_it_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("s.db")).expect("open");
+        let ordered = store.ordered();
+        let synchronous = |s: &SqliteStore| {
+            let s = s.clone();
+            async move {
+                s.with_conn(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
+                    .await
+                    .expect("pragma")
+            }
+        };
+        ordered
+            .transact(vec![Write::Put(item("p", "a", None), Condition::Absent)])
+            .await
+            .expect("ordered put");
+        assert_eq!(
+            synchronous(&store).await,
+            1,
+            "NORMAL: the ordered commit was not synced"
+        );
+        assert!(
+            store.get("p", "a").await.expect("get").is_some(),
+            "the synced handle reads the ordered commit at once"
+        );
+        store
+            .transact(vec![Write::Put(item("p", "b", None), Condition::Absent)])
+            .await
+            .expect("synced put");
+        assert_eq!(
+            synchronous(&store).await,
+            2,
+            "FULL: the synced commit was synced"
+        );
+        drop((store, ordered));
+        let reopened = SqliteStore::open(dir.path().join("s.db")).expect("reopen");
+        for sk in ["a", "b"] {
+            assert!(
+                reopened.get("p", sk).await.expect("get").is_some(),
+                "{sk} kept"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_wait_for_the_committing_connection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("s.db")).expect("open");
+        store
+            .transact(vec![Write::Put(item("p", "a", None), Condition::Absent)])
+            .await
+            .expect("put");
+        // Hold the committing connection, as a commit waiting for its fsync does.
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let conn = Arc::clone(&store.conn);
+        let holder = std::thread::spawn(move || {
+            let _guard = conn.lock().expect("lock");
+            held_tx.send(()).expect("tell");
+            let _ = release_rx.recv();
+        });
+        held_rx.recv().expect("held");
+        let read = tokio::time::timeout(Duration::from_secs(2), async {
+            (
+                store.get("p", "a").await,
+                store.query("p", "", Order::Ascending, 10, None).await,
+            )
+        })
+        .await
+        .expect("the reads answer while the committing connection is busy");
+        release_tx.send(()).expect("release");
+        holder.join().expect("holder");
+        assert!(read.0.expect("get").is_some());
+        assert_eq!(read.1.expect("query").len(), 1);
     }
 
     #[tokio::test]

@@ -100,6 +100,7 @@ impl Runtime {
             trigger: Some(TriggerInfo {
                 trigger_type: TRIGGER_TYPE_PUT_ACTION_REVISION.into(),
                 trigger_detail: format!("{}: {revision}", action.name),
+                pushed_by: None,
             }),
             source_revisions: pin_for(action, revision).into_iter().collect(),
             ..StartRequest::default()

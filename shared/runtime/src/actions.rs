@@ -107,7 +107,7 @@ impl Runtime {
         token: &str,
     ) -> Result<()> {
         let execution = self.execution(id).await?;
-        let record = self.execution_pipeline(&execution).await?;
+        let record = self.execution_definition(&execution).await?;
         let definition = &record.definition;
         let stage_def = find_stage(definition, stage)?;
         let action = stage_def
@@ -128,13 +128,13 @@ impl Runtime {
                 .await;
             return Ok(());
         }
-        let actions = self.readable_actions(&execution).await?;
         // FAILED_ACTIONS retries keep what succeeded in the previous attempt.
         if attempt > 1
             && execution.retry_mode.as_deref() != Some("ALL_ACTIONS")
             && auto_or_failed_actions(stage_def, &execution)
         {
-            if let Some(prev) = actions.iter().find(|a| {
+            let attempts = self.action_attempts(&execution, stage, action_name).await?;
+            if let Some(prev) = attempts.iter().find(|a| {
                 a.stage == stage
                     && a.action == action_name
                     && a.attempt == attempt - 1
@@ -175,13 +175,19 @@ impl Runtime {
             revision: None,
             external: None,
         };
-        // Resolve variables and inputs; a problem fails the action (as CodePipeline does), not the task.
-        let scope = self.scope(&execution, definition).await?;
+        // Resolve variables and inputs; a problem fails the action (as CodePipeline does), not the task. Only
+        // the records of the actions producing its inputs and the namespaces it refers to are read.
+        let scope = self.action_scope(&execution, definition, action).await?;
+        let mut located = Vec::new();
+        for name in action.inputs() {
+            let object = self.input_object(&execution, definition, name).await?;
+            located.push((name, object));
+        }
         let resolved = resolve_action(action, &scope).and_then(|(config, commands, env)| {
-            let inputs = action
-                .inputs()
-                .map(|name| {
-                    producer_output(definition, &actions, name)
+            let inputs = located
+                .into_iter()
+                .map(|(name, object)| {
+                    object
                         .map(|object| ArtifactDetail {
                             name: name.to_owned(),
                             object,
@@ -338,14 +344,15 @@ impl Runtime {
         }
         if restart {
             let execution = self.execution(&rec.execution_id).await?;
-            let definition = self.execution_pipeline(&execution).await?.definition;
-            let action = find_stage(&definition, &rec.stage)?
+            let record = self.execution_definition(&execution).await?;
+            let definition = &record.definition;
+            let action = find_stage(definition, &rec.stage)?
                 .actions
                 .iter()
                 .find(|a| a.name == rec.action)
                 .ok_or_else(|| RuntimeError::NotFound(format!("no action {}", rec.action)))?
                 .clone();
-            let scope = self.scope(&execution, &definition).await?;
+            let scope = self.action_scope(&execution, definition, &action).await?;
             let (_, commands, env) =
                 resolve_action(&action, &scope).map_err(RuntimeError::Invalid)?;
             warn!(execution = %rec.execution_id, stage = %rec.stage, action = %rec.action, run = rec.run, "restarting an action whose run was lost");
@@ -358,7 +365,7 @@ impl Runtime {
                 base_dir,
             );
             job.revision_override = revision_override(&execution, &rec.action);
-            as_the_pipeline_says(&mut job, &action, &definition, &self.config.origin.region);
+            as_the_pipeline_says(&mut job, &action, definition, &self.config.origin.region);
             if let Err(message) = self.start_job(job).await {
                 self.settle_action(&rec, ActionStatus::Failed, None, Some(message.clone()))
                     .await?;

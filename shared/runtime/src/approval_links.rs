@@ -20,6 +20,9 @@ pub enum LinkRefusal {
     /// The approval was approved or rejected already.
     #[error("the approval was already decided")]
     Decided(Box<ApprovalRecord>),
+    /// The link's approver decided already (the approval waits for others).
+    #[error("{1} already decided this approval")]
+    DecidedBy(Box<ApprovalRecord>, String),
     /// The approval's action ended without a decision (timed out, or the execution stopped).
     #[error("the approval is no longer waiting")]
     NotWaiting(Box<ApprovalRecord>),
@@ -29,22 +32,29 @@ pub enum LinkRefusal {
 }
 
 impl Runtime {
-    /// The approval a link (`token` and the link's `query`) names, if the link may act on it at `now_s` (unix
-    /// seconds). `key` is the key links are signed with.
+    /// The approval a link (`token` and the link's `query`) names, and the approver the link was issued to
+    /// (None for a shared link), if the link may act on it at `now_s` (unix seconds): an approver's link
+    /// acts once, until its approver decided. `key` is the key links are signed with.
     pub async fn approval_for_link(
         &self,
         key: &[u8],
         token: &str,
         query: &str,
         now_s: i64,
-    ) -> Result<ApprovalRecord, LinkRefusal> {
-        links::verify(key, token, query, now_s)?;
+    ) -> Result<(ApprovalRecord, Option<String>), LinkRefusal> {
+        let by = links::verify_link(key, token, query, now_s)?.by;
         let approval = self
             .approval_by_token(token)
             .await?
             .ok_or(LinkRefusal::NotFound)?;
         if approval.status != ApprovalStatus::Pending {
             return Err(LinkRefusal::Decided(Box::new(approval)));
+        }
+        if let Some(name) = by.as_ref() {
+            if approval.decisions.iter().any(|d| &d.principal == name) {
+                let name = name.clone();
+                return Err(LinkRefusal::DecidedBy(Box::new(approval), name));
+            }
         }
         let waiting = self.actions(&approval.execution_id).await?.iter().any(|r| {
             r.stage == approval.stage
@@ -55,6 +65,6 @@ impl Runtime {
         if !waiting {
             return Err(LinkRefusal::NotWaiting(Box::new(approval)));
         }
-        Ok(approval)
+        Ok((approval, by))
     }
 }

@@ -5,6 +5,7 @@
 
 use sluice_definition::approval_rules::ApprovalRules;
 
+use crate::ports::Person;
 use crate::records::{ApprovalDecision, ApprovalRecord, ApprovalStatus};
 
 /// Who decides: a principal's name and the groups it belongs to.
@@ -148,6 +149,56 @@ fn cannot_be_reached(rules: &ApprovalRules, approval: &ApprovalRecord, needed: u
     ((approved + undecided) as u32) < needed
 }
 
+/// Whom an approval's links go to, one each, sorted: the principals its `Approvers` name outright and the
+/// members (in `people`) of the groups it names, less the one who may not approve it and those who decided
+/// already. Empty when `Approvers` names nobody: then one shared link serves anyone.
+pub fn link_holders(approval: &ApprovalRecord, people: &[Person]) -> Vec<String> {
+    let mut holders: Vec<String> = Vec::new();
+    for entry in &approval.approvers {
+        match entry.strip_prefix("group:") {
+            Some(group) => holders.extend(
+                people
+                    .iter()
+                    .filter(|p| p.groups.iter().any(|g| g == group))
+                    .map(|p| p.name.clone()),
+            ),
+            None => holders.push(entry.clone()),
+        }
+    }
+    holders.retain(|h| {
+        approval.not_approvable_by.as_deref() != Some(h.as_str())
+            && !approval.decisions.iter().any(|d| &d.principal == h)
+    });
+    holders.sort();
+    holders.dedup();
+    holders
+}
+
+/// Whether `decider` may still decide `approval`: one of its approvers (anyone, when it names none), not the
+/// one who may not approve it, and not decided yet. The console's "waiting for you".
+pub fn awaits(approval: &ApprovalRecord, decider: &Decider) -> bool {
+    let listed = approval.approvers.is_empty()
+        || approval
+            .approvers
+            .iter()
+            .any(|entry| match entry.strip_prefix("group:") {
+                Some(group) => decider.groups.iter().any(|g| g == group),
+                None => *entry == decider.name,
+            });
+    listed
+        && approval.status == ApprovalStatus::Pending
+        && approval.not_approvable_by.as_deref() != Some(decider.name.as_str())
+        && !approval
+            .decisions
+            .iter()
+            .any(|d| d.principal == decider.name)
+}
+
+/// [`progress`] of an approval by what it recorded when requested (`required_approvals`).
+pub fn progress_of(approval: &ApprovalRecord) -> String {
+    progress(approval.required_approvals.max(1), approval)
+}
+
 /// `1 of 2 approvals: alice` (and `; rejected by carol` when some rejected without ending it).
 pub fn progress(needed: u32, approval: &ApprovalRecord) -> String {
     let approvers = names(approval, true);
@@ -184,7 +235,7 @@ pub fn outcome(rules: &ApprovalRules, approval: &ApprovalRecord) -> Option<Resul
     let by = approval.decided_by.clone().unwrap_or_default();
     let comment = approval.summary.clone().unwrap_or_default();
     match approval.status {
-        ApprovalStatus::Pending => None,
+        ApprovalStatus::Pending | ApprovalStatus::Expired => None,
         ApprovalStatus::Approved if approval.decisions.is_empty() => {
             Some(Ok(format!("Approved by {by}. {comment}").trim().to_owned()))
         }
@@ -230,6 +281,9 @@ mod tests {
             decided_ms: None,
             decisions: Vec::new(),
             deadline_ms: None,
+            approvers: Vec::new(),
+            not_approvable_by: None,
+            required_approvals: 0,
         }
     }
 

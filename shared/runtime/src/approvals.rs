@@ -19,14 +19,18 @@ use crate::runtime::{put, Runtime, Versioned};
 /// How many times a decision is judged again after losing a race to another one.
 const DECISION_ATTEMPTS: usize = 20;
 
-/// Who started an execution, when a principal did (StartPipelineExecution, RollbackStage): whom its approvals
-/// may not approve unless AllowSelfApproval is set.
+/// Who started an execution, when a principal did (StartPipelineExecution, RollbackStage) or a push that names
+/// its pusher did: whom its approvals may not approve unless AllowSelfApproval is set.
 pub fn started_by(execution: &ExecutionRecord) -> Option<&str> {
-    matches!(
-        execution.trigger.trigger_type.as_str(),
+    let trigger = &execution.trigger;
+    if matches!(
+        trigger.trigger_type.as_str(),
         "StartPipelineExecution" | "ManualRollback"
-    )
-    .then_some(execution.trigger.trigger_detail.as_str())
+    ) {
+        return Some(trigger.trigger_detail.as_str());
+    }
+    // A push names its pusher: the principal of that name may not approve what it pushed.
+    trigger.pushed_by.as_deref()
 }
 
 impl Runtime {
@@ -58,9 +62,20 @@ impl Runtime {
             decided_ms: None,
             decisions: Vec::new(),
             deadline_ms: None,
+            approvers: Vec::new(),
+            not_approvable_by: None,
+            required_approvals: 0,
         };
         let rules = ApprovalRules::read(&rec.configuration, timeout_in_minutes).unwrap_or_default();
         let mut approval = approval;
+        approval.approvers = rules.approvers.iter().map(ToString::to_string).collect();
+        if rules.declared {
+            approval.required_approvals = rules.needed().max(1);
+        }
+        if !rules.self_approval {
+            let execution = self.execution(&rec.execution_id).await?;
+            approval.not_approvable_by = started_by(&execution).map(str::to_owned);
+        }
         let deadline_ms = rec.started_ms + i64::from(rules.deadline_minutes) * 60_000;
         if rules.declared {
             approval.deadline_ms = Some(deadline_ms);
@@ -160,6 +175,41 @@ impl Runtime {
             .map(|v| v.value)
             .filter(|a| a.status == ApprovalStatus::Pending)
             .max_by_key(|a| a.requested_ms))
+    }
+
+    /// Every approval of `pipeline` still pending, oldest first: each Manual action's of its current
+    /// definition, across executions (the console's "waiting for you").
+    pub async fn pending_approvals(&self, pipeline: &str) -> Result<Vec<ApprovalRecord>> {
+        let record = self.pipeline(pipeline, None).await?;
+        let mut out = Vec::new();
+        for (_, _, stage, action) in record.definition.actions() {
+            if action.action_type_id.category != "Approval"
+                || action.action_type_id.provider != "Manual"
+            {
+                continue;
+            }
+            let pk = keys::approval(pipeline, &stage.name, &action.name);
+            let mut after: Option<String> = None;
+            loop {
+                let page = self
+                    .store
+                    .query(&pk, "", Order::Ascending, 100, after.as_deref())
+                    .await?;
+                let more = page.len() == 100;
+                after = page.last().map(|i| i.sk.clone());
+                for item in page {
+                    let a = crate::runtime::decode::<ApprovalRecord>(item)?.value;
+                    if a.status == ApprovalStatus::Pending {
+                        out.push(a);
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        out.sort_by_key(|a| a.requested_ms);
+        Ok(out)
     }
 
     /// The approval of an action in one execution (its latest attempt's), if it asked for one.
@@ -316,6 +366,74 @@ impl Runtime {
         Err(RuntimeError::Store(StoreError::Busy(format!(
             "the approval {token} kept changing"
         ))))
+    }
+
+    /// A Manual action ended undecided (its stage failed: the deadline passed, or the execution stopped): its
+    /// approval is recorded [`ApprovalStatus::Expired`] so no page shows it waiting, and, when the deadline
+    /// passed, the action's error says so with the decisions so far. Answers that error (None: keep the
+    /// stage's). Not a Manual action, or no pending approval of this attempt: nothing changes.
+    pub(crate) async fn approval_ended(
+        &self,
+        rec: &ActionRecord,
+        timed_out: bool,
+    ) -> Result<Option<String>> {
+        if rec.action_type.category != "Approval" || rec.action_type.provider != "Manual" {
+            return Ok(None);
+        }
+        let pk = keys::approval(&rec.pipeline, &rec.stage, &rec.action);
+        for _ in 0..DECISION_ATTEMPTS {
+            let Some(current) = self.read::<ApprovalRecord>(&pk, &rec.execution_id).await? else {
+                return Ok(None);
+            };
+            let a = &current.value;
+            if a.attempt != rec.attempt || a.status != ApprovalStatus::Pending {
+                return Ok(None);
+            }
+            let pointer: Option<Versioned<ApprovalRecord>> = self
+                .read(&keys::approval_token(&a.token), keys::META)
+                .await?;
+            let now = self.env.now_ms();
+            let mut ended = a.clone();
+            ended.status = ApprovalStatus::Expired;
+            ended.decided_ms = Some(now);
+            let mut writes = vec![put(
+                pk.clone(),
+                rec.execution_id.clone(),
+                Some(current.version),
+                &ended,
+            )?];
+            if let Some(p) = pointer {
+                writes.push(put(
+                    keys::approval_token(&a.token),
+                    keys::META.into(),
+                    Some(p.version),
+                    &ended,
+                )?);
+            }
+            match self.store.transact(writes).await {
+                Ok(()) => {}
+                Err(StoreError::ConditionFailed(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if !timed_out {
+                return Ok(None);
+            }
+            let so_far = if a.decisions.is_empty() {
+                "no decision".to_owned()
+            } else {
+                crate::approval_quorum::progress_of(a)
+            };
+            return Ok(Some(match a.deadline_ms {
+                Some(d) => format!(
+                    "The approval was not decided before its deadline ({}): {so_far}",
+                    crate::events::rfc3339(d)
+                ),
+                None => format!(
+                    "The approval was not decided within the action's timeout (States.Timeout): {so_far}"
+                ),
+            }));
+        }
+        Ok(None)
     }
 
     /// Shows an approval's progress as its action's summary while it waits (GetPipelineState,

@@ -140,6 +140,7 @@ impl Runtime {
             trigger: request.trigger.unwrap_or(TriggerInfo {
                 trigger_type: "StartPipelineExecution".into(),
                 trigger_detail: "sluice".into(),
+                pushed_by: None,
             }),
             variables,
             source_revisions: Vec::new(),

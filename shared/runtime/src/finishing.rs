@@ -100,8 +100,8 @@ impl Runtime {
             })
             .await?;
         // Whatever way it ended, it holds no stage and waits at no gate any more.
-        let definition = self.execution_pipeline(&record).await?.definition;
-        for stage in &definition.stages {
+        let definition = self.execution_definition(&record).await?;
+        for stage in &definition.definition.stages {
             self.release(&record, &stage.name).await?;
         }
         self.release_waits_of(&record).await?;

@@ -50,6 +50,7 @@ pub mod condition_overrides;
 pub mod conditions;
 pub mod control;
 pub mod cron;
+pub mod definition_cache;
 pub mod deliveries;
 pub mod dispatch;
 pub mod error;

@@ -46,7 +46,7 @@ pub fn valid_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn mac(key: &[u8], token: &str, expires: i64) -> Hmac<Sha256> {
+fn mac(key: &[u8], token: &str, expires: i64, by: Option<&str>) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -55,12 +55,51 @@ fn mac(key: &[u8], token: &str, expires: i64) -> Hmac<Sha256> {
     mac.update(token.as_bytes());
     mac.update(b"\n");
     mac.update(expires.to_string().as_bytes());
+    // An approver's link signs its name too; the expiry holds only digits, so this cannot be mistaken for it.
+    if let Some(by) = by {
+        mac.update(b"\nby\n");
+        mac.update(by.as_bytes());
+    }
     mac
+}
+
+/// Whether `name` can be named in a link as its approver: a principal's name, 1 to 64 of
+/// `A-Z a-z 0-9 . _ @ -` (URL-safe as it is).
+pub fn valid_approver(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+/// A link checked by [`verify_link`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// When it expires, unix seconds.
+    pub expires: i64,
+    /// The approver it was issued to, for one approver's link; None for a shared link.
+    pub by: Option<String>,
+}
+
+/// The query string of the link issued to approver `by` alone: `expires=<unix seconds>&by=<name>&sig=<hex>`.
+/// A decision through it is recorded as `by`'s. `by` must pass [`valid_approver`].
+pub fn approver_query(key: &[u8], token: &str, expires: i64, by: &str) -> String {
+    let sig = hex::encode(mac(key, token, expires, Some(by)).finalize().into_bytes());
+    format!("expires={expires}&by={by}&sig={sig}")
+}
+
+/// The path and query of approver `by`'s link: `/approvals/<token>?expires=...&by=...&sig=...`.
+pub fn approver_path(key: &[u8], token: &str, expires: i64, by: &str) -> String {
+    format!(
+        "{PATH_PREFIX}{token}?{}",
+        approver_query(key, token, expires, by)
+    )
 }
 
 /// The hex signature of a link for `token` valid until `expires` (unix seconds).
 pub fn signature(key: &[u8], token: &str, expires: i64) -> String {
-    hex::encode(mac(key, token, expires).finalize().into_bytes())
+    hex::encode(mac(key, token, expires, None).finalize().into_bytes())
 }
 
 /// The query string of a link: `expires=<unix seconds>&sig=<hex>`.
@@ -77,6 +116,18 @@ pub fn path(key: &[u8], token: &str, expires: i64) -> String {
 /// Returns the link's expiry. A forged link is reported as forged even when its expiry has passed too, so
 /// nothing is learnt about links the server did not issue.
 pub fn verify(key: &[u8], token: &str, query: &str, now_s: i64) -> Result<i64, LinkError> {
+    verify_link(key, token, query, now_s).map(|v| v.expires)
+}
+
+/// Checks a link's token and query string (`expires`, `sig` and, in an approver's link, `by`; in any order;
+/// nothing else) at `now_s`. Answers its expiry and approver. A forged link is reported as forged even when
+/// its expiry has passed too, so nothing is learnt about links the server did not issue.
+pub fn verify_link(
+    key: &[u8],
+    token: &str,
+    query: &str,
+    now_s: i64,
+) -> Result<Verified, LinkError> {
     if !valid_token(token) {
         return Err(LinkError::Malformed(
             "the approval token must be 1 to 128 letters, digits, '-' or '_'".into(),
@@ -84,14 +135,16 @@ pub fn verify(key: &[u8], token: &str, query: &str, now_s: i64) -> Result<i64, L
     }
     let mut expires = None;
     let mut sig = None;
+    let mut by = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match name {
             "expires" => &mut expires,
             "sig" => &mut sig,
+            "by" => &mut by,
             other => {
                 return Err(LinkError::Malformed(format!(
-                    "unexpected query parameter {other:?} (a link has only expires and sig)"
+                    "unexpected query parameter {other:?} (a link has only expires, by and sig)"
                 )))
             }
         };
@@ -117,7 +170,12 @@ pub fn verify(key: &[u8], token: &str, query: &str, now_s: i64) -> Result<i64, L
         LinkError::Malformed("query parameter sig must be a hex HMAC-SHA256 signature".into())
     })?;
     // Constant time: `verify_slice` compares without an early exit.
-    mac(key, token, expires)
+    if let Some(name) = by.filter(|b| !valid_approver(b)) {
+        return Err(LinkError::Malformed(format!(
+            "query parameter by must be a principal's name, not {name:?}"
+        )));
+    }
+    mac(key, token, expires, by)
         .verify_slice(&sig)
         .map_err(|_| LinkError::Forged)?;
     if now_s >= expires {
@@ -125,7 +183,10 @@ pub fn verify(key: &[u8], token: &str, query: &str, now_s: i64) -> Result<i64, L
             expired_at: expires,
         });
     }
-    Ok(expires)
+    Ok(Verified {
+        expires,
+        by: by.map(str::to_owned),
+    })
 }
 
 /// When a link for an approval requested at `requested_ms` expires: when the approval action times out
@@ -253,5 +314,38 @@ mod tests {
     fn links_expire_with_the_approval_or_after_seven_days() {
         assert_eq!(expiry_s(10_500, None), 10 + 7 * 24 * 3600);
         assert_eq!(expiry_s(10_500, Some(60)), 10 + 3600);
+    }
+
+    #[test]
+    fn an_approvers_link_names_its_approver_and_cannot_be_renamed() {
+        let q = approver_query(KEY, TOKEN, 1_000, "alice");
+        assert_eq!(
+            verify_link(KEY, TOKEN, &q, 999),
+            Ok(Verified {
+                expires: 1_000,
+                by: Some("alice".into())
+            })
+        );
+        // Another name on alice's signature, or her name dropped: both forged.
+        let renamed = q.replace("by=alice", "by=bob");
+        assert_eq!(
+            verify_link(KEY, TOKEN, &renamed, 999),
+            Err(LinkError::Forged)
+        );
+        let dropped = q.replace("by=alice&", "");
+        assert_eq!(
+            verify_link(KEY, TOKEN, &dropped, 999),
+            Err(LinkError::Forged)
+        );
+        // A shared link's signature does not become alice's by adding her name.
+        let shared = query(KEY, TOKEN, 1_000);
+        assert_eq!(
+            verify_link(KEY, TOKEN, &format!("{shared}&by=alice"), 999),
+            Err(LinkError::Forged)
+        );
+        assert!(matches!(
+            verify_link(KEY, TOKEN, &q.replace("by=alice", "by=al%20ice"), 999),
+            Err(LinkError::Malformed(_))
+        ));
     }
 }

@@ -5,7 +5,10 @@
 
 use serde_json::{json, Value};
 
+use crate::approval_quorum::link_holders;
 use crate::events::rfc3339;
+use crate::links;
+use crate::ports::Person;
 use crate::records::ApprovalRecord;
 
 /// Where the notification points people.
@@ -19,6 +22,48 @@ pub struct ApprovalLinks {
     pub review_link: String,
     /// When the review link expires, unix seconds.
     pub expires_s: i64,
+    /// One link per approver, `(principal, link)`, when the action's `Approvers` names any: a decision
+    /// through one is recorded as that principal's. Published in `approval.approverLinks`, a field
+    /// CodePipeline does not use.
+    pub approver_links: Vec<(String, String)>,
+}
+
+impl ApprovalLinks {
+    /// The links of `approval` for a server at `base_url` signing with `key`, valid until `expires_s`: one per
+    /// approver ([`link_holders`], groups expanded with `people`), and `review_link` the console page where a
+    /// signed-in approver decides; or, when `Approvers` names nobody, one shared signed link.
+    pub fn issue(
+        key: &[u8],
+        base_url: &str,
+        region: &str,
+        approval: &ApprovalRecord,
+        expires_s: i64,
+        people: &[Person],
+    ) -> Self {
+        let base = base_url.trim_end_matches('/');
+        let console_link = console_link(base, approval);
+        let (review_link, approver_links) = if approval.approvers.is_empty() {
+            let link = format!("{base}{}", links::path(key, &approval.token, expires_s));
+            (link, Vec::new())
+        } else {
+            let holders = link_holders(approval, people)
+                .into_iter()
+                .filter(|h| links::valid_approver(h))
+                .map(|h| {
+                    let link = links::approver_path(key, &approval.token, expires_s, &h);
+                    (h, format!("{base}{link}"))
+                })
+                .collect();
+            (console_link.clone(), holders)
+        };
+        Self {
+            region: region.to_owned(),
+            console_link,
+            review_link,
+            expires_s,
+            approver_links,
+        }
+    }
 }
 
 /// The console page of an approval's execution, under a console served at `base_url` (`sluice serve`'s
@@ -54,6 +99,13 @@ pub fn approval_message(approval: &ApprovalRecord, links: &ApprovalLinks) -> Val
         inner["externalEntityLink"] = json!(link);
     }
     inner["approvalReviewLink"] = json!(links.review_link);
+    if !links.approver_links.is_empty() {
+        inner["approverLinks"] = links
+            .approver_links
+            .iter()
+            .map(|(who, link)| json!({"principal": who, "approvalReviewLink": link}))
+            .collect();
+    }
     if let Some(data) = &approval.custom_data {
         inner["customData"] = json!(data);
     }
@@ -80,12 +132,31 @@ pub fn approval_email(approval: &ApprovalRecord, links: &ApprovalLinks) -> (Stri
     if let Some(link) = &approval.external_link {
         body.push_str(&format!("Content to review: {link}\n\n"));
     }
-    body.push_str(&format!(
-        "Approve or reject: {}\nThe link works once and expires {}.\n\nPipeline: {}\n",
-        links.review_link,
-        expiry_text(links.expires_s),
-        links.console_link
-    ));
+    if links.approver_links.is_empty() && !approval.approvers.is_empty() {
+        body.push_str(&format!(
+            "Approvers: {}. Sign in to approve or reject: {}\n\n",
+            approval.approvers.join(", "),
+            links.review_link
+        ));
+    } else if !links.approver_links.is_empty() {
+        body.push_str(&format!(
+            "Approvers: {}. Each has a link of their own, which records who decided; it works once and \
+             expires {}.\n",
+            approval.approvers.join(", "),
+            expiry_text(links.expires_s)
+        ));
+        for (who, link) in &links.approver_links {
+            body.push_str(&format!("  {who}: {link}\n"));
+        }
+        body.push('\n');
+    } else {
+        body.push_str(&format!(
+            "Approve or reject: {}\nThe link works once and expires {}.\n\n",
+            links.review_link,
+            expiry_text(links.expires_s)
+        ));
+    }
+    body.push_str(&format!("Pipeline: {}\n", links.console_link));
     (subject, body)
 }
 
@@ -112,6 +183,9 @@ mod tests {
             decided_ms: None,
             decisions: Vec::new(),
             deadline_ms: None,
+            approvers: Vec::new(),
+            not_approvable_by: None,
+            required_approvals: 0,
         }
     }
 
@@ -122,6 +196,7 @@ mod tests {
             review_link: "http://127.0.0.1:7088/approvals/t-1?expires=1467922920&sig=ab".into(),
             // 2016-07-07T20:22:00Z
             expires_s: 1_467_922_920,
+            approver_links: Vec::new(),
         }
     }
 
@@ -177,5 +252,49 @@ mod tests {
         ] {
             assert!(body.contains(needle), "{needle} missing from {body}");
         }
+    }
+
+    #[test]
+    fn each_approver_gets_a_link_of_their_own_and_the_starter_none() {
+        let mut a = approval(None, None);
+        a.approvers = vec!["alice".into(), "group:leads".into()];
+        a.not_approvable_by = Some("carol".into());
+        let people = [
+            Person {
+                name: "bob".into(),
+                groups: vec!["leads".into()],
+            },
+            Person {
+                name: "carol".into(),
+                groups: vec!["leads".into()],
+            },
+            Person {
+                name: "dave".into(),
+                groups: vec!["ops".into()],
+            },
+        ];
+        let links = ApprovalLinks::issue(b"key", "http://h:1/", "us-east-1", &a, 2_000, &people);
+        let who: Vec<&str> = links
+            .approver_links
+            .iter()
+            .map(|(w, _)| w.as_str())
+            .collect();
+        assert_eq!(who, ["alice", "bob"]);
+        let (_, alices) = &links.approver_links[0];
+        let query = alices.split_once('?').expect("a query").1;
+        let checked =
+            crate::links::verify_link(b"key", "t-1", query, 1_000).expect("a genuine link");
+        assert_eq!(checked.by.as_deref(), Some("alice"));
+        assert_eq!(
+            links.review_link,
+            "http://h:1/pipelines/MyFirstPipeline/executions/e-1"
+        );
+        let m = approval_message(&a, &links);
+        assert_eq!(m["approval"]["approverLinks"][1]["principal"], "bob");
+        let (_, body) = approval_email(&a, &links);
+        assert!(
+            body.contains(&format!("  bob: {}", links.approver_links[1].1)),
+            "{body}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Pipelines: storing versions (each published to the orchestrator before it is recorded), tags, listing,
 //! reading any version, and deletion.
 
+use std::sync::Arc;
+
 use tracing::info;
 
 use crate::error::{Result, RuntimeError};
@@ -275,7 +277,15 @@ impl Runtime {
 
     /// The pipeline version an execution runs (of a pipeline that may have been deleted since).
     pub async fn execution_pipeline(&self, execution: &ExecutionRecord) -> Result<PipelineRecord> {
-        self.stored_version(&execution.pipeline, execution.serial(), execution.version)
+        Ok((*self.execution_definition(execution).await?).clone())
+    }
+
+    /// The pipeline version an execution runs, shared from the runtime's cache (no copy, no parse).
+    pub(crate) async fn execution_definition(
+        &self,
+        execution: &ExecutionRecord,
+    ) -> Result<Arc<PipelineRecord>> {
+        self.cached_version(&execution.pipeline, execution.serial(), execution.version)
             .await
     }
 
@@ -285,12 +295,26 @@ impl Runtime {
         serial: u64,
         version: u64,
     ) -> Result<PipelineRecord> {
+        Ok((*self.cached_version(name, serial, version).await?).clone())
+    }
+
+    async fn cached_version(
+        &self,
+        name: &str,
+        serial: u64,
+        version: u64,
+    ) -> Result<Arc<PipelineRecord>> {
+        if let Some(record) = self.definitions.get(name, serial) {
+            return Ok(record);
+        }
         let mut record = self
             .read::<PipelineRecord>(&keys::pipeline(name), &keys::version(serial))
             .await?
             .ok_or_else(|| RuntimeError::PipelineNotFound(format!("{name} version {version}")))?
             .value;
         record.serial = serial;
+        let record = Arc::new(record);
+        self.definitions.insert(name, serial, Arc::clone(&record));
         Ok(record)
     }
 

@@ -160,6 +160,35 @@ pub trait ObjectStore: Send + Sync {
             info.version_id
         )))
     }
+
+    /// Stores a local file that the caller gives up as `bucket/key`. `digest` is the file's (size, SHA-256 hex)
+    /// when the caller computed it while writing the file. A store that keeps objects as files on the same
+    /// filesystem may move the file into place, trusting the digest, instead of copying and hashing it; this
+    /// default stores a copy and removes the file.
+    async fn put_owned_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        kms_key: Option<&str>,
+        digest: Option<(u64, String)>,
+    ) -> Result<ObjectInfo, ObjectError> {
+        let _ = digest;
+        let info = self.put_file_encrypted(bucket, key, file, kms_key).await?;
+        let _ = std::fs::remove_file(file);
+        Ok(info)
+    }
+
+    /// Opens `bucket/key` for reading in place, its size and SHA-256 checked against its record, when the store
+    /// keeps objects as local files (None otherwise: fetch a copy with [`Self::get_file`]).
+    async fn open_checked(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectInfo, std::fs::File)>, ObjectError> {
+        let _ = (bucket, key);
+        Ok(None)
+    }
 }
 
 /// Why the orchestrator could not act.
@@ -274,6 +303,40 @@ pub trait EventSink: Send + Sync {
     ) -> Result<(), String> {
         let _ = minutes_before;
         self.approval_requested(approval, expires_s).await
+    }
+}
+
+/// One principal as a [`Directory`] knows it: its name and its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// The principal's name.
+    pub name: String,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
+}
+
+/// Who the principals are and their groups: what approval links are issued to (one per approver, groups
+/// expanded) and how a decision through a person's link is judged. `sluice serve` reads its principals file,
+/// the AWS functions the stack's principals in the store.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Every principal with its groups.
+    async fn people(&self) -> Result<Vec<Person>, String>;
+
+    /// One principal, if known.
+    async fn person(&self, name: &str) -> Result<Option<Person>, String> {
+        Ok(self.people().await?.into_iter().find(|p| p.name == name))
+    }
+}
+
+/// A [`Directory`] that knows nobody: approvers named outright still get their links; groups expand to no one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDirectory;
+
+#[async_trait]
+impl Directory for NoDirectory {
+    async fn people(&self) -> Result<Vec<Person>, String> {
+        Ok(Vec::new())
     }
 }
 

@@ -88,6 +88,10 @@ pub mod keys {
     pub fn action(stage: &str, action: &str, attempt: u32) -> String {
         format!("ACTION#{stage}#{action}#{attempt:04}")
     }
+    /// The sort-key prefix of every attempt of one action.
+    pub fn action_attempts_prefix(stage: &str, action: &str) -> String {
+        format!("ACTION#{stage}#{action}#")
+    }
     /// A stage lock's partition.
     pub fn lock(pipeline: &str, stage: &str) -> String {
         format!("LOCK#{pipeline}#{stage}")
@@ -269,6 +273,10 @@ pub struct TriggerInfo {
     pub trigger_type: String,
     /// Who or what: a user, a webhook delivery id.
     pub trigger_detail: String,
+    /// Who pushed the commit, when the trigger names one (a webhook's pusher): Sluice's own, kept out of
+    /// CodePipeline's answers; approval rules refuse that principal's approval unless self-approval is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_by: Option<String>,
 }
 
 /// A pipeline variable's value in one execution.
@@ -513,6 +521,8 @@ pub enum ApprovalStatus {
     Approved,
     /// Rejected.
     Rejected,
+    /// Not decided: its action ended first (the deadline passed, or the execution stopped or failed).
+    Expired,
 }
 
 /// A manual approval request.
@@ -555,6 +565,21 @@ pub struct ApprovalRecord {
     /// When it fails if still waiting, for an action with approval rules (`Deadline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<i64>,
+    /// The action's `Approvers` as written (`alice`, `group:leads`) when it names any: whom links are issued
+    /// to, one each. Empty: anyone who may operate the pipeline decides, through one shared link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Who may not approve it: the principal who started the execution or pushed its commit, when the action
+    /// does not allow self-approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_approvable_by: Option<String>,
+    /// How many approvals settle it, for an action with approval rules (0: one, as in CodePipeline).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub required_approvals: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One principal's decision on an approval.

@@ -157,10 +157,12 @@ impl Runtime {
             RollbackTrigger::Automated { execution_id } => TriggerInfo {
                 trigger_type: "AutomatedRollback".into(),
                 trigger_detail: execution_id,
+                pushed_by: None,
             },
             RollbackTrigger::Manual { caller } => TriggerInfo {
                 trigger_type: "ManualRollback".into(),
                 trigger_detail: caller,
+                pushed_by: None,
             },
         };
         let execution = ExecutionRecord {

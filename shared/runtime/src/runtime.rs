@@ -78,6 +78,8 @@ pub struct Runtime {
     pub env: Arc<dyn Env>,
     /// Settings.
     pub config: RuntimeConfig,
+    /// Pipeline versions already read (immutable once stored): `Default::default()`.
+    pub definitions: crate::definition_cache::DefinitionCache,
 }
 
 /// A typed item read from the store, with the version a conditional write needs.

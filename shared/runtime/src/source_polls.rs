@@ -206,6 +206,7 @@ impl Runtime {
             trigger: Some(TriggerInfo {
                 trigger_type: TRIGGER_TYPE_POLL.into(),
                 trigger_detail: format!("{action}: {revision}"),
+                pushed_by: None,
             }),
             source_revisions: pin.into_iter().collect(),
             ..StartRequest::default()

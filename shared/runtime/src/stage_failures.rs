@@ -106,8 +106,12 @@ impl Runtime {
                         } else {
                             ActionStatus::Failed
                         };
-                        self.settle_action(&action, status, None, Some(message.clone()))
-                            .await?;
+                        let timed_out = failure.error == error::TIMEOUT;
+                        let why = self
+                            .approval_ended(&action, timed_out)
+                            .await?
+                            .unwrap_or_else(|| message.clone());
+                        self.settle_action(&action, status, None, Some(why)).await?;
                     }
                 }
                 self.publish(self.config.origin.stage_event(

@@ -8,7 +8,9 @@ use tracing::{info, warn};
 use crate::condition_gates::Verdict;
 use crate::error::{Result, RuntimeError};
 use crate::ports::{Condition, Order, StoreError, Write};
-use crate::records::{keys, ExecutionRecord, ExecutionStatus, StageRecord, StageStatus, Waiter};
+use crate::records::{
+    keys, ExecutionRecord, ExecutionStatus, LockHolder, StageRecord, StageStatus, Waiter,
+};
 use crate::rollbacks::{RollbackError, RollbackTrigger};
 use crate::rule_executions::{ConditionKind, ConditionsRecord};
 use crate::runtime::{find_stage, put, Runtime, Versioned};
@@ -72,7 +74,8 @@ impl Runtime {
             info!(execution = %id, stage, "waiting: the transition into the stage is disabled");
             return Ok(());
         }
-        let definition = self.execution_pipeline(execution).await?.definition;
+        let record = self.execution_definition(execution).await?;
+        let definition = &record.definition;
         let mode = definition.mode();
         if mode != ExecutionMode::Parallel
             && !self
@@ -81,7 +84,7 @@ impl Runtime {
         {
             return Ok(());
         }
-        self.admitted(execution, &definition, stage, token).await
+        self.admitted(execution, definition, stage, token).await
     }
 
     /// The execution may enter: evaluate beforeEntry, record the stage attempt, answer the gate.
@@ -274,8 +277,9 @@ impl Runtime {
     /// The exit gate.
     pub(crate) async fn leave(&self, id: &str, stage: &str, token: &str) -> Result<()> {
         let execution = self.execution(id).await?;
-        let definition = self.execution_pipeline(&execution).await?.definition;
-        find_stage(&definition, stage)?;
+        let record = self.execution_definition(&execution).await?;
+        let definition = &record.definition;
+        find_stage(definition, stage)?;
         let Some(current) = self.current_stage(id, stage).await? else {
             return Err(RuntimeError::Corrupt(format!(
                 "stage {stage} left without being entered"
@@ -290,7 +294,7 @@ impl Runtime {
         let verdict = self
             .gate_conditions(
                 &execution,
-                &definition,
+                definition,
                 stage,
                 ConditionKind::OnSuccess,
                 current.value.attempt,
@@ -301,7 +305,7 @@ impl Runtime {
             info!(execution = %id, stage, "waiting: the stage's success conditions are being evaluated");
             return Ok(());
         }
-        self.exit_decided(&execution, &definition, stage, verdict, token)
+        self.exit_decided(&execution, definition, stage, verdict, token)
             .await
     }
 
@@ -351,14 +355,43 @@ impl Runtime {
         let mut done = current.value.clone();
         done.status = StageStatus::Succeeded;
         done.updated_ms = self.env.now_ms();
-        self.store
-            .transact(vec![put(
-                keys::execution(id),
-                keys::stage(stage, done.attempt),
-                Some(current.version),
-                &done,
-            )?])
-            .await?;
+        let succeeded = put(
+            keys::execution(id),
+            keys::stage(stage, done.attempt),
+            Some(current.version),
+            &done,
+        )?;
+        // The stage's success and letting go of its lock are one commit; when the lock changed meanwhile,
+        // they are written one after the other as before.
+        let lock_pk = keys::lock(&execution.pipeline, stage);
+        let held = self
+            .read::<LockHolder>(&lock_pk, keys::HOLDER)
+            .await?
+            .filter(|h| h.value.execution_id == *id);
+        let released = match &held {
+            Some(h) => {
+                let writes = vec![
+                    succeeded.clone(),
+                    Write::Delete {
+                        pk: lock_pk,
+                        sk: keys::HOLDER.into(),
+                        condition: Condition::Version(h.version),
+                    },
+                ];
+                match self.store.transact(writes).await {
+                    Ok(()) => true,
+                    Err(StoreError::ConditionFailed(_)) => {
+                        self.store.transact(vec![succeeded]).await?;
+                        false
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {
+                self.store.transact(vec![succeeded]).await?;
+                true
+            }
+        };
         self.publish(self.config.origin.stage_event(
             self.env.new_id(),
             done.updated_ms,
@@ -369,7 +402,11 @@ impl Runtime {
             "SUCCEEDED",
         ))
         .await;
-        self.release(execution, stage).await?;
+        match (released, held.is_some()) {
+            (true, true) => self.wake_next(&execution.pipeline, stage).await?,
+            (true, false) => {}
+            (false, _) => self.release(execution, stage).await?,
+        }
         info!(execution = %id, stage, "stage succeeded");
         self.succeed(token, json!({})).await;
         Ok(())

@@ -14,8 +14,10 @@ use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use sluice_runtime::approval_links::LinkRefusal;
+use sluice_runtime::approval_quorum::Decider;
 use sluice_runtime::events::rfc3339;
 use sluice_runtime::links::{LinkError, PATH_PREFIX};
+use sluice_runtime::ports::Directory;
 use sluice_runtime::records::{ApprovalRecord, ApprovalStatus};
 use sluice_runtime::{Runtime, RuntimeError};
 
@@ -71,8 +73,14 @@ pub struct PageRequest<'a> {
 }
 
 /// Answers a request for an approval page: verifies the link with `key`, shows the page (GET) or decides
-/// (POST).
-pub async fn answer(runtime: &Runtime, key: &[u8], req: PageRequest<'_>) -> WebReply {
+/// (POST). A decision through an approver's link is that principal's, judged with its groups as `directory`
+/// knows them now; through a shared link it is [`DECIDED_BY`]'s.
+pub async fn answer(
+    runtime: &Runtime,
+    key: &[u8],
+    directory: &dyn Directory,
+    req: PageRequest<'_>,
+) -> WebReply {
     if req.method != "GET" && req.method != "POST" {
         let mut r = message(
             405,
@@ -83,11 +91,11 @@ pub async fn answer(runtime: &Runtime, key: &[u8], req: PageRequest<'_>) -> WebR
         return r;
     }
     let token = req.token;
-    let approval = match runtime
+    let (approval, by) = match runtime
         .approval_for_link(key, token, req.query, req.now_s)
         .await
     {
-        Ok(a) => a,
+        Ok(found) => found,
         Err(LinkRefusal::Link(e)) => return refused(&e),
         Err(LinkRefusal::NotFound) => {
             return message(
@@ -97,12 +105,13 @@ pub async fn answer(runtime: &Runtime, key: &[u8], req: PageRequest<'_>) -> WebR
             )
         }
         Err(LinkRefusal::Decided(a)) => return already_decided(&a),
+        Err(LinkRefusal::DecidedBy(a, name)) => return decided_by(&a, &name),
         Err(LinkRefusal::NotWaiting(a)) => return no_longer_waiting(&a),
         Err(LinkRefusal::Runtime(e)) => return internal(&e),
     };
     let action = format!("{PATH_PREFIX}{token}?{}", req.query);
     if req.method == "GET" {
-        return html(200, &request_page(&approval, &action));
+        return html(200, &request_page(&approval, &action, by.as_deref()));
     }
     let form_type = req
         .content_type
@@ -155,12 +164,43 @@ pub async fn answer(runtime: &Runtime, key: &[u8], req: PageRequest<'_>) -> WebR
             &format!("The comment (form field summary) must be at most {MAX_SUMMARY} characters."),
         );
     }
+    let decider = match by {
+        Some(name) => match directory.person(&name).await {
+            Ok(person) => Decider {
+                groups: person.map(|p| p.groups).unwrap_or_default(),
+                name,
+            },
+            Err(e) => {
+                warn!(error = %e, "the directory of principals cannot be read");
+                return message(
+                    503,
+                    "Try again",
+                    &format!("Who may decide cannot be read now ({e}); nothing was changed."),
+                );
+            }
+        },
+        None => Decider::named(DECIDED_BY),
+    };
     match runtime
-        .decide_approval(token, approve, summary, DECIDED_BY)
+        .decide_approval_as(token, approve, summary, &decider)
         .await
     {
+        Ok(decided) if decided.status == ApprovalStatus::Pending => message(
+            200,
+            "Decision recorded",
+            &format!(
+                "{} {}: {}.{}.{} in execution {}. It waits for more approvals: {}. This link no longer works.",
+                decider.name,
+                if approve { "approved" } else { "rejected" },
+                decided.pipeline,
+                decided.stage,
+                decided.action,
+                decided.execution_id,
+                sluice_runtime::approval_quorum::progress_of(&decided),
+            ),
+        ),
         Ok(decided) => {
-            let (title, what) = if approve {
+            let (title, what) = if decided.status == ApprovalStatus::Approved {
                 ("Approved", "The pipeline continues.")
             } else {
                 ("Rejected", "The action fails, and with it the stage.")
@@ -201,6 +241,19 @@ fn already_decided(a: &ApprovalRecord) -> WebReply {
             } else {
                 "rejected"
             },
+        ),
+    )
+}
+
+/// The answer for an approver's link once that approver decided (the approval may wait for others).
+fn decided_by(a: &ApprovalRecord, name: &str) -> WebReply {
+    message(
+        410,
+        "Already decided",
+        &format!(
+            "{name} already decided the approval of {}.{}.{} in execution {}. Links work once; nothing was \
+             changed.",
+            a.pipeline, a.stage, a.action, a.execution_id
         ),
     )
 }
@@ -264,7 +317,7 @@ fn document(title: &str, body: &str) -> String {
 }
 
 /// The page that shows an approval request and the form that answers it.
-fn request_page(a: &ApprovalRecord, action: &str) -> String {
+fn request_page(a: &ApprovalRecord, action: &str, by: Option<&str>) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
@@ -291,6 +344,29 @@ fn request_page(a: &ApprovalRecord, action: &str) -> String {
         } else {
             let _ = writeln!(body, "<dt>Review</dt><dd>{}</dd>", esc(link));
         }
+    }
+    if let Some(name) = by {
+        let _ = writeln!(body, "<dt>Deciding as</dt><dd>{}</dd>", esc(name));
+    }
+    if !a.approvers.is_empty() {
+        let _ = writeln!(
+            body,
+            "<dt>Approvers</dt><dd>{}</dd>",
+            esc(&a.approvers.join(", "))
+        );
+    }
+    for d in &a.decisions {
+        let _ = writeln!(
+            body,
+            "<dt>{}</dt><dd>{} {}{}</dd>",
+            if d.approved { "Approved" } else { "Rejected" },
+            esc(&d.principal),
+            esc(&rfc3339(d.decided_ms)),
+            d.comment
+                .as_deref()
+                .map(|c| format!(": {}", esc(c)))
+                .unwrap_or_default()
+        );
     }
     let _ = write!(
         body,
@@ -359,8 +435,11 @@ mod tests {
             decided_ms: None,
             decisions: Vec::new(),
             deadline_ms: None,
+            approvers: Vec::new(),
+            not_approvable_by: None,
+            required_approvals: 0,
         };
-        let page = request_page(&a, "/approvals/t?expires=1&sig=ab");
+        let page = request_page(&a, "/approvals/t?expires=1&sig=ab", None);
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(!page.contains("<img"));
         assert!(!page.contains("href=\"javascript"));

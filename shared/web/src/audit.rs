@@ -170,7 +170,7 @@ impl Call {
         if let Some(id) = request.get("actionTypeId").filter(|v| v.is_object()) {
             details.insert("actionTypeId".into(), id.clone());
         }
-        // A key the principal is named by alone is the key that signed.
+        // `Access::principal` answers the principal with the key that signed alone.
         let key_id = match principal.keys.as_slice() {
             [only] => Some(only.clone()),
             _ => None,

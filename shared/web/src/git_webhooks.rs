@@ -347,6 +347,7 @@ impl Starts<'_> {
             trigger: Some(TriggerInfo {
                 trigger_type: trigger_type.to_owned(),
                 trigger_detail: id.to_owned(),
+                pushed_by: push.pusher.clone(),
             }),
             source_revisions: triggers::pinned_revisions(self.definition, push),
             ..Default::default()
@@ -410,6 +411,7 @@ impl Starts<'_> {
             trigger: Some(TriggerInfo {
                 trigger_type: trigger_type.to_owned(),
                 trigger_detail: format!("{delivery}: {}", pr.describe()),
+                pushed_by: None,
             }),
             source_revisions: pull_requests::pinned_revisions(self.definition, pr),
             ..Default::default()

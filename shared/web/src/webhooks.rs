@@ -145,6 +145,7 @@ pub async fn deliver_named(
         trigger: Some(TriggerInfo {
             trigger_type: triggers::TRIGGER_TYPE_V1.to_owned(),
             trigger_detail: format!("{name}:{delivery}"),
+            pushed_by: None,
         }),
         source_revisions: pinned,
         ..Default::default()

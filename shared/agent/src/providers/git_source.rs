@@ -59,7 +59,7 @@ pub(crate) async fn run(ctx: &JobContext, provider: GitProvider) -> Result<Succe
         found.summary.entries.len()
     ));
     let info = ctx
-        .put_output(output, &ctx.scratch.join("source.zip"))
+        .put_owned_output(output, &ctx.scratch.join("source.zip"), Some(&found.digest))
         .await?;
     Ok(Success {
         artifacts: BTreeMap::from([(output.name.clone(), info)]),
@@ -204,9 +204,11 @@ fn full_clone(
     let (variables, revision) = describe_commit(&commit, &remote.branch, &remote.repository);
     drop(commit);
     drop(repo);
-    let summary = build::zip_folder(dir, &Selection::all(), &scratch.join("source.zip"))?;
+    let (summary, digest) =
+        build::zip_folder_with_digest(dir, &Selection::all(), &scratch.join("source.zip"))?;
     Ok(Found {
         summary,
+        digest,
         variables,
         revision,
     })

@@ -22,12 +22,14 @@ use sluice_runtime::jobs::SourceRevision;
 
 use crate::error::JobError;
 use crate::job::{blocking, JobContext, Success};
-use crate::zip_files::build::{self, Selection, ZipBuilder};
+use crate::zip_files::build::{self, ArchiveDigest, Selection, ZipBuilder};
 use crate::zip_files::ZipSummary;
 
 /// A source read: the zip's summary, the action's variables, the revision.
 pub(crate) struct Found {
     pub summary: ZipSummary,
+    /// The archive's size and SHA-256, computed as it was written.
+    pub digest: ArchiveDigest,
     pub variables: BTreeMap<String, String>,
     pub revision: SourceRevision,
 }
@@ -98,7 +100,9 @@ pub(crate) async fn run(ctx: &JobContext) -> Result<Success, JobError> {
         found.revision.revision_id,
         found.summary.entries.len()
     ));
-    let info = ctx.put_output(output, &zip).await?;
+    let info = ctx
+        .put_owned_output(output, &zip, Some(&found.digest))
+        .await?;
     Ok(Success {
         artifacts: BTreeMap::from([(output.name.clone(), info)]),
         variables: found.variables,
@@ -251,7 +255,7 @@ pub(crate) fn from_git(
         let mut content = blob.content();
         builder.add_file(&rel, unix_mode, blob.size() as u64, &mut content)?;
     }
-    let summary = builder.finish()?;
+    let (summary, digest) = builder.finish_with_digest()?;
 
     let repository_name = repo
         .workdir()
@@ -268,6 +272,7 @@ pub(crate) fn from_git(
     let (variables, revision) = describe_commit(&commit, &branch_name, &repository_name);
     Ok(Found {
         summary,
+        digest,
         variables,
         revision,
     })
@@ -311,7 +316,7 @@ pub(crate) fn describe_commit(
 
 fn from_folder(path: &Path, selection: Selection, dest: &Path) -> Result<Found, JobError> {
     let selection = selection.skipping_names(&[".git", ".sluice"]);
-    let summary = build::zip_folder(path, &selection, dest)?;
+    let (summary, digest) = build::zip_folder_with_digest(path, &selection, dest)?;
     let id = summary.content_id();
     let folder = path
         .canonicalize()
@@ -325,6 +330,7 @@ fn from_folder(path: &Path, selection: Selection, dest: &Path) -> Result<Found, 
     let described = format!("folder {folder} ({} files)", summary.entries.len());
     Ok(Found {
         summary,
+        digest,
         variables,
         revision: SourceRevision {
             revision_id: id,

@@ -25,7 +25,9 @@
 //! are here.
 
 pub mod build;
+mod compress;
 pub mod extract;
+mod format;
 
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;

@@ -353,15 +353,21 @@ impl Access {
     }
 
     /// Who signs with `key_id`: its principal, or an admin named by the key id when no principal names it.
-    /// None for a key that is not among the key pairs.
+    /// None for a key that is not among the key pairs. The principal answered holds `key_id` alone in its
+    /// `keys`, so what it does is recorded under the key that signed.
     pub fn principal(&self, key_id: &str) -> Option<Arc<Principal>> {
         self.keys.secret(key_id)?;
-        Some(
-            self.by_key
-                .get(key_id)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Principal::admin(key_id))),
-        )
+        Some(match self.by_key.get(key_id) {
+            Some(p) if p.keys.len() == 1 => Arc::clone(p),
+            Some(p) => Arc::new(Principal {
+                keys: vec![key_id.to_owned()],
+                ..Principal::clone(p)
+            }),
+            None => Arc::new(Principal {
+                keys: vec![key_id.to_owned()],
+                ..Principal::admin(key_id)
+            }),
+        })
     }
 }
 

@@ -41,6 +41,7 @@ impl Api<'_> {
                         sluice_runtime::records::TriggerInfo {
                             trigger_type: "StartPipelineExecution".into(),
                             trigger_detail: self.caller.to_owned(),
+                            pushed_by: None,
                         }
                     }),
                     source_revisions: input

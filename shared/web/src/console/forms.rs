@@ -13,7 +13,12 @@ use super::request::{field, redirect, ConsoleReply};
 pub(super) async fn act(ctx: &Ctx<'_>, name: &str, fields: &[(String, String)]) -> ConsoleReply {
     let get = |key: &str| field(fields, key).unwrap_or("").trim().to_owned();
     let op = get("op");
-    let mut back = format!("/pipelines/{}", enc(name));
+    // The approvals page sends its forms back to itself; every other form goes back to the pipeline.
+    let mut back = if get("back") == super::waiting::PATH {
+        super::waiting::PATH.to_owned()
+    } else {
+        format!("/pipelines/{}", enc(name))
+    };
     let call: Result<(&str, Value), String> = match op.as_str() {
         "start" => variables(&get("variables")).map(|vars| {
             let mut input = json!({"name": name});
@@ -96,7 +101,10 @@ pub(super) async fn act(ctx: &Ctx<'_>, name: &str, fields: &[(String, String)]) 
     match ctx.call(operation, input).await {
         Ok(out) => {
             info!(pipeline = name, operation, key_id = %ctx.session.key_id, "console change");
-            if let Some(id) = out["pipelineExecutionId"].as_str() {
+            if let Some(id) = out["pipelineExecutionId"]
+                .as_str()
+                .filter(|_| back != super::waiting::PATH)
+            {
                 back = format!("/pipelines/{}/executions/{}", enc(name), enc(id));
                 if operation == "RetryStageExecution" || operation == "StopPipelineExecution" {
                     back = format!("/pipelines/{}", enc(name));

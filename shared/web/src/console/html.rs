@@ -208,7 +208,7 @@ impl Page {
         if who.is_some() {
             out.push_str(
                 "<nav class=\"main\" aria-label=\"Console\"><a href=\"/\">Pipelines</a> \
-                 <a href=\"/audit\">Audit log</a></nav>",
+                 <a href=\"/waiting\">Waiting for you</a> <a href=\"/audit\">Audit log</a></nav>",
             );
         }
         if let Some((id, csrf)) = who {

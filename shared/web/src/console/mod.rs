@@ -32,6 +32,7 @@ mod pipelines;
 mod request;
 pub mod session;
 mod signin;
+mod waiting;
 
 use tracing::warn;
 
@@ -48,6 +49,7 @@ pub fn is_console_path(method: &str, path: &str) -> bool {
         || path == "/pipelines"
         || path.starts_with("/pipelines/")
         || (method == "GET" && path == "/audit")
+        || (method == "GET" && path == waiting::PATH)
         || path == "/sign-in"
         || path == "/sign-out"
         || path.starts_with("/console/")
@@ -152,6 +154,7 @@ pub async fn answer(console: &Console<'_>, req: ConsoleRequest<'_>) -> ConsoleRe
         }
         ["pipelines", name, "definition"] => definition::show(&ctx, name).await,
         ["audit"] => audit::all(&ctx).await,
+        ["waiting"] => waiting::page(&ctx).await,
         ["pipelines", name, "audit"] => audit::pipeline(&ctx, name).await,
         _ => return not_found(),
     };
