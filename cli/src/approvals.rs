@@ -20,8 +20,8 @@ use hyper::{Method, Request};
 use sluice_host::notices;
 use sluice_runtime::links;
 use sluice_runtime::notifications::{self, ApprovalLinks};
-use sluice_runtime::ports::{Directory, Order};
-use sluice_runtime::records::{keys, ActionStatus, ApprovalRecord, ApprovalStatus};
+use sluice_runtime::ports::Directory;
+use sluice_runtime::records::{ActionStatus, ApprovalRecord};
 use sluice_runtime::Runtime;
 use sluice_web::approval_page::{self, PageRequest};
 use tracing::warn;
@@ -120,48 +120,37 @@ async fn announce_new(
 ) -> anyhow::Result<()> {
     let runtime = channel.runtime;
     for head in runtime.list_pipelines().await? {
-        let record = runtime.pipeline(&head.name, None).await?;
-        let manual: Vec<(String, String)> = record
-            .definition
-            .actions()
-            .filter(|(_, _, _, a)| {
-                a.action_type_id.category == "Approval" && a.action_type_id.provider == "Manual"
-            })
-            .map(|(_, _, s, a)| (s.name.clone(), a.name.clone()))
-            .collect();
-        for (stage, action) in manual {
-            for approval in pending(runtime, &head.name, &stage, &action).await? {
-                if announced.contains(&approval.token) {
-                    continue;
-                }
-                let Some(ended) = action_ended(runtime, &approval).await? else {
-                    continue; // Its action is not recorded yet: next time.
-                };
-                announced.insert(approval.token.clone());
-                if ended {
-                    continue;
-                }
-                let timeout =
-                    match runtime.execution(&approval.execution_id).await {
-                        Ok(execution) => runtime
-                            .execution_pipeline(&execution)
-                            .await
-                            .ok()
-                            .and_then(|p| {
-                                p.definition
-                                    .actions()
-                                    .find(|(_, _, s, a)| s.name == stage && a.name == action)
-                                    .and_then(|(_, _, _, a)| a.timeout_in_minutes)
-                            }),
-                        Err(_) => None,
-                    };
-                // An action with approval rules records its deadline (`Deadline`); the link expires with it.
-                let expires = approval.deadline_ms.map_or_else(
-                    || links::expiry_s(approval.requested_ms, timeout),
-                    |d| d.div_euclid(1000),
-                );
-                publish(channel, &approval, expires, "").await?;
+        for approval in runtime.pending_approvals(&head.name).await? {
+            if announced.contains(&approval.token) {
+                continue;
             }
+            let Some(ended) = action_ended(runtime, &approval).await? else {
+                continue; // Its action is not recorded yet: next time.
+            };
+            announced.insert(approval.token.clone());
+            if ended {
+                continue;
+            }
+            let (stage, action) = (&approval.stage, &approval.action);
+            let timeout = match runtime.execution(&approval.execution_id).await {
+                Ok(execution) => runtime
+                    .execution_pipeline(&execution)
+                    .await
+                    .ok()
+                    .and_then(|p| {
+                        p.definition
+                            .actions()
+                            .find(|(_, _, s, a)| &s.name == stage && &a.name == action)
+                            .and_then(|(_, _, _, a)| a.timeout_in_minutes)
+                    }),
+                Err(_) => None,
+            };
+            // An action with approval rules records its deadline (`Deadline`); the link expires with it.
+            let expires = approval.deadline_ms.map_or_else(
+                || links::expiry_s(approval.requested_ms, timeout),
+                |d| d.div_euclid(1000),
+            );
+            publish(channel, &approval, expires, "").await?;
         }
     }
     Ok(())
@@ -234,36 +223,6 @@ async fn publish(
         );
     }
     Ok(())
-}
-
-/// The pending approvals of an action, across executions.
-async fn pending(
-    runtime: &Runtime,
-    pipeline: &str,
-    stage: &str,
-    action: &str,
-) -> anyhow::Result<Vec<ApprovalRecord>> {
-    let pk = keys::approval(pipeline, stage, action);
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = runtime
-            .store
-            .query(&pk, "", Order::Ascending, 100, after.as_deref())
-            .await?;
-        let done = page.len() < 100;
-        after = page.last().map(|i| i.sk.clone());
-        for item in page {
-            let a: ApprovalRecord = serde_json::from_value(item.data)
-                .map_err(|e| anyhow::anyhow!("corrupt approval {}/{}: {e}", item.pk, item.sk))?;
-            if a.status == ApprovalStatus::Pending {
-                out.push(a);
-            }
-        }
-        if done {
-            return Ok(out);
-        }
-    }
 }
 
 /// Whether the approval's action attempt ended (None when it is not recorded).

@@ -176,11 +176,18 @@ pub async fn answer<P: People>(
         Ok(key) => match access.principal(&key) {
             Some(principal) if admin::is_access_target(target) => {
                 // Recorded in the audit log like the API's changes.
-                let answer = admin::handle(people, target, &body, &principal);
-                audit::recorded(runtime, target, &body, &principal, &source, answer).await
+                // Boxed, as every branch here: one answer's state stays off the caller's stack.
+                let answer = Box::pin(admin::handle(people, target, &body, &principal));
+                Box::pin(audit::recorded(
+                    runtime, target, &body, &principal, &source, answer,
+                ))
+                .await
             }
             Some(principal) => {
-                codepipeline::handle_by(runtime, target, &body, &principal, &source).await
+                Box::pin(codepipeline::handle_by(
+                    runtime, target, &body, &principal, &source,
+                ))
+                .await
             }
             None => {
                 let e = sigv4::AuthError::UnknownKey;
@@ -192,9 +199,12 @@ pub async fn answer<P: People>(
             match codepipeline::invoked_job_caller(runtime, target, &body).await {
                 Some(caller) => {
                     // Recorded as made by the job, as `sluice serve` records it.
-                    let answer = codepipeline::handle_as(runtime, target, &body, &caller);
+                    let answer = Box::pin(codepipeline::handle_as(runtime, target, &body, &caller));
                     let by = sluice_web::access::Principal::admin(&caller);
-                    audit::recorded(runtime, target, &body, &by, &source, answer).await
+                    Box::pin(audit::recorded(
+                        runtime, target, &body, &by, &source, answer,
+                    ))
+                    .await
                 }
                 None => {
                     let e = sigv4::AuthError::UnknownKey;
