@@ -276,7 +276,12 @@ fn http_sign_in(server: &Server) -> (String, String) {
 
 /// [`http_sign_in`] with another key pair.
 fn http_sign_in_as(server: &Server, key_id: &str, secret: &str) -> (String, String) {
-    let body = format!("keyId={key_id}&secret={secret}&next=%2F");
+    // Secrets may hold `+` and `/`, which a form body must escape.
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("keyId", key_id)
+        .append_pair("secret", secret)
+        .append_pair("next", "/")
+        .finish();
     let r = server
         .send(
             "POST",

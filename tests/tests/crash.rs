@@ -115,12 +115,20 @@ fn killing_sluice_at_random_points_loses_nothing_and_repeats_nothing_finished() 
     let pipeline = instrumented_release(&root.join("release"), &ledger);
     let pipeline = pipeline.to_str().expect("utf-8");
 
+    // Executions `sluice run` announced (printed its id for): each must be in the history, Succeeded. A run
+    // killed before it recorded its execution has nothing to lose; rounds go on until EXECUTIONS were announced.
     const EXECUTIONS: usize = 8;
+    let mut announced: Vec<String> = Vec::new();
+    let mut rounds = 0;
     let mut kills = 0;
     let start = Instant::now();
-    for _ in 0..EXECUTIONS {
+    while announced.len() < EXECUTIONS && rounds < EXECUTIONS + 6 {
+        rounds += 1;
         // Start, then kill -9 and resume up to three times at random moments, then let it finish.
+        let out_path = root.join(format!("run-{rounds}.out"));
+        let out = std::fs::File::create(&out_path).expect("run output file");
         let mut child = sluice(&state, &["run", pipeline, "--auto-approve"])
+            .stdout(out)
             .spawn()
             .expect("start");
         for _ in 0..4 {
@@ -145,12 +153,28 @@ fn killing_sluice_at_random_points_loses_nothing_and_repeats_nothing_finished() 
             .status()
             .expect("resume");
         assert!(status.success(), "resume after the storm failed");
+        // `pipeline release version N execution <id>` is the run's first line.
+        let printed = std::fs::read_to_string(&out_path).expect("run output");
+        if let Some(id) = printed
+            .lines()
+            .find_map(|l| l.split_once(" execution ").map(|(_, id)| id.trim()))
+        {
+            announced.push(id.to_owned());
+        }
         assert!(
-            start.elapsed() < Duration::from_secs(240),
+            start.elapsed() < Duration::from_secs(300),
             "the crash test is taking too long"
         );
     }
-    eprintln!("killed sluice {kills} times over {EXECUTIONS} executions");
+    eprintln!(
+        "killed sluice {kills} times over {rounds} runs, {} of which announced their execution",
+        announced.len()
+    );
+    assert_eq!(
+        announced.len(),
+        EXECUTIONS,
+        "too many runs were killed before they recorded an execution"
+    );
 
     let ledger = std::fs::read_to_string(&ledger).unwrap_or_default();
     let mut ran: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -160,7 +184,19 @@ fn killing_sluice_at_random_points_loses_nothing_and_repeats_nothing_finished() 
     }
     let history = json(&state, &["history", "release", "--limit", "100"]);
     let executions = history.as_array().expect("history");
-    assert_eq!(executions.len(), EXECUTIONS, "{history}");
+    // Runs killed after recording their execution but before printing it add executions nobody was told of;
+    // those must finish too.
+    let ids: Vec<&str> = executions
+        .iter()
+        .filter_map(|e| e["pipelineExecutionId"].as_str())
+        .collect();
+    for id in &announced {
+        assert!(
+            ids.contains(&id.as_str()),
+            "announced execution {id} was lost: {history}"
+        );
+    }
+    assert!(executions.len() <= rounds, "{history}");
     let mut interrupted_runs = 0;
     for e in executions {
         let id = e["pipelineExecutionId"].as_str().expect("id");
