@@ -150,7 +150,7 @@ async fn announce_new(
                 || links::expiry_s(approval.requested_ms, timeout),
                 |d| d.div_euclid(1000),
             );
-            publish(channel, &approval, expires, "").await?;
+            publish(channel, &approval, expires, None).await?;
         }
     }
     Ok(())
@@ -163,23 +163,26 @@ async fn remind_due(channel: &Channel<'_>) -> anyhow::Result<()> {
             || links::expiry_s(approval.requested_ms, None),
             |d| d.div_euclid(1000),
         );
-        let note = format!(
-            " (reminder: {} before its deadline)",
-            sluice_definition::approval_rules::describe_minutes(minutes_before)
-        );
-        publish(channel, &approval, expires, &note).await?;
+        publish(channel, &approval, expires, Some(minutes_before)).await?;
     }
     Ok(())
 }
 
 /// Appends the approval's message to the channel's file, publishes it on the action's NotificationArn, prints
-/// its links (one per approver who has not decided, when the action names approvers).
+/// its links (one per approver who has not decided, when the action names approvers). `reminder`: the minutes
+/// before the deadline of a reminder.
 async fn publish(
     channel: &Channel<'_>,
     approval: &ApprovalRecord,
     expires: i64,
-    note: &str,
+    reminder: Option<u32>,
 ) -> anyhow::Result<()> {
+    let note = reminder.map_or_else(String::new, |minutes| {
+        format!(
+            " (reminder: {} before its deadline)",
+            sluice_definition::approval_rules::describe_minutes(minutes)
+        )
+    });
     let people = if approval.approvers.is_empty() {
         Vec::new()
     } else {
@@ -188,7 +191,7 @@ async fn publish(
             Vec::new()
         })
     };
-    let links = ApprovalLinks::issue(
+    let mut links = ApprovalLinks::issue(
         channel.key,
         channel.base_url,
         &channel.runtime.config.origin.region,
@@ -196,6 +199,7 @@ async fn publish(
         expires,
         &people,
     );
+    links.reminder_minutes_before = reminder;
     let message = notifications::approval_message(approval, &links);
     append_line(channel.out, &message.to_string())?;
     if let Some(topic) = &approval.notification_arn {

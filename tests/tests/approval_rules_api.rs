@@ -2,7 +2,8 @@
 //! `sluice principals add` and `sluice keys create`, a two-of-three approval decided by PutApprovalResult,
 //! the starter's own approval and a non-approver's refused with ValidationException saying why, and the
 //! progress in GetPipelineState and ListActionExecutions; and a two-of-three approval decided through each
-//! approver's own link from the notification and the console's "waiting for you" page in Chromium.
+//! approver's own link from the notification and the console's "waiting for you" page in Chromium; and a
+//! reminder sent once when due, marked as one, its link still deciding.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,16 @@ fn person(server: &Server, name: &str, groups: &[&str]) -> (String, String) {
             .to_owned()
     };
     (after("access key id"), after("secret access key"))
+}
+
+/// A `sluice serve` in `dir` and the gate pipeline (source, Approval.Review, Build) over a folder of its own,
+/// to be given its approval rules and created.
+fn gate_server(dir: &std::path::Path) -> (Server, Value) {
+    let server = Server::start(dir);
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::write(src.join("greeting.txt"), "hello").expect("file");
+    (server, gate_pipeline(&src, "Ship it?"))
 }
 
 fn call(server: &Server, who: &(String, String), operation: &str, body: Value) -> Reply {
@@ -86,11 +97,7 @@ fn approve(server: &Server, who: &(String, String), token: &str) -> Reply {
 #[test]
 fn two_of_three_through_the_api_refusing_the_starter_and_strangers() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).expect("src");
-    std::fs::write(src.join("greeting.txt"), "hello").expect("file");
-    let mut pipeline = gate_pipeline(&src, "Ship it?");
+    let (server, mut pipeline) = gate_server(dir.path());
     let config = &mut pipeline["stages"][1]["actions"][0]["configuration"];
     config["Approvers"] = json!("alice,bob,group:leads");
     config["RequiredApprovals"] = json!("2");
@@ -248,11 +255,7 @@ fn decide_by_link(server: &Server, link: &str, decision: &str) -> Reply {
 #[test]
 fn two_of_three_through_each_approvers_link_and_the_consoles_waiting_page_in_chromium() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).expect("src");
-    std::fs::write(src.join("greeting.txt"), "hello").expect("file");
-    let mut pipeline = gate_pipeline(&src, "Ship it?");
+    let (server, mut pipeline) = gate_server(dir.path());
     let config = &mut pipeline["stages"][1]["actions"][0]["configuration"];
     config["Approvers"] = json!("alice,group:leads");
     config["RequiredApprovals"] = json!("2");
@@ -345,4 +348,84 @@ fn two_of_three_through_each_approvers_link_and_the_consoles_waiting_page_in_chr
     // Every link is spent once the approval is settled.
     let late = decide_by_link(&server, &link_of("dave"), "Approved");
     assert_eq!(late.status, 410, "{}", late.body);
+}
+
+/// The notices of one approval token in `notifications.jsonl`, oldest first.
+fn notices_of(server: &Server, token: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(server.state().join("notifications.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["approval"]["token"] == token)
+        .collect()
+}
+
+#[test]
+fn sluice_serve_sends_a_due_reminder_once_marked_as_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, mut pipeline) = gate_server(dir.path());
+    // The shortest wait the rules allow on the real clock: a reminder 29 minutes before a 30-minute deadline.
+    let config = &mut pipeline["stages"][1]["actions"][0]["configuration"];
+    config["Deadline"] = json!("30m");
+    config["Reminders"] = json!("29m");
+    server.ok("CreatePipeline", json!({"pipeline": pipeline}));
+    server.ok("StartPipelineExecution", json!({"name": "gate"}));
+    let token = review(&server)["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    let started = Instant::now();
+    let notices = loop {
+        let notices = notices_of(&server, &token);
+        if notices.len() >= 2 {
+            break notices;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no reminder: {notices:?}\n{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        started.elapsed() > Duration::from_secs(30),
+        "the reminder came before it fell due"
+    );
+    let (first, reminder) = (&notices[0], &notices[1]);
+    assert!(first["approval"].get("reminder").is_none(), "{first}");
+    assert_eq!(
+        reminder["approval"]["reminder"]["minutesBeforeDeadline"], 29,
+        "{reminder}"
+    );
+    assert_eq!(
+        reminder["approval"]["expires"],
+        first["approval"]["expires"]
+    );
+    assert!(
+        server.output().contains(
+            "approval waiting for gate.Approval.Review (reminder: 29m before its deadline)"
+        ),
+        "{}",
+        server.output()
+    );
+    // Sent once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(notices_of(&server, &token).len(), 2);
+
+    // The reminder's link still decides.
+    let link = reminder["approval"]["approvalReviewLink"]
+        .as_str()
+        .expect("a link");
+    let answer = decide_by_link(&server, link, "Approved");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let decided = Instant::now();
+    while review(&server)["status"] != "Succeeded" {
+        assert!(
+            decided.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

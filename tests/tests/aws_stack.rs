@@ -501,6 +501,7 @@ async fn waiting_approvals_are_published_as_codepipelines_approval_message() {
             review_link: review.clone(),
             expires_s: expires,
             approver_links: Vec::new(),
+            reminder_minutes_before: None,
         },
     );
     assert_eq!(

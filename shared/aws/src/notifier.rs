@@ -130,6 +130,29 @@ impl EventSink for AwsNotifier {
         approval: &ApprovalRecord,
         expires_s: i64,
     ) -> Result<(), String> {
+        self.announce(approval, expires_s, None).await
+    }
+
+    async fn approval_reminder(
+        &self,
+        approval: &ApprovalRecord,
+        expires_s: i64,
+        minutes_before: u32,
+    ) -> Result<(), String> {
+        self.announce(approval, expires_s, Some(minutes_before))
+            .await
+    }
+}
+
+impl AwsNotifier {
+    /// Publishes an approval's notice (a reminder when `reminder` holds its minutes before the deadline) on
+    /// Sluice's approval topic and the action's NotificationArn.
+    async fn announce(
+        &self,
+        approval: &ApprovalRecord,
+        expires_s: i64,
+        reminder: Option<u32>,
+    ) -> Result<(), String> {
         let Some(notices) = &self.approvals else {
             return Ok(());
         };
@@ -147,7 +170,7 @@ impl EventSink for AwsNotifier {
                 Vec::new()
             })
         };
-        let links = ApprovalLinks::issue(
+        let mut links = ApprovalLinks::issue(
             &notices.link_key,
             &notices.base_url,
             &region,
@@ -155,6 +178,7 @@ impl EventSink for AwsNotifier {
             expires_s,
             &people,
         );
+        links.reminder_minutes_before = reminder;
         // Sluice's own approval topic, and the action's NotificationArn as CodePipeline publishes to it.
         let mut topics = vec![notices.topic_arn.as_str()];
         topics.extend(approval.notification_arn.as_deref());

@@ -383,32 +383,49 @@ fn open_checked_blocking(
 ) -> Result<(ObjectInfo, File), ObjectError> {
     use std::io::{Seek, SeekFrom};
     with_retries(paths, bucket, key, |info, mut file| {
-        let size = size_of(&file, &paths.object)?;
-        if size != info.size {
-            return Ok(Err(format!(
-                "metadata says {} bytes, the file has {size}",
-                info.size
-            )));
-        }
-        let (read, digest) = copy_hashed(&mut file, &mut std::io::sink())
-            .map_err(|e| ObjectError::Other(format!("reading s3://{bucket}/{key}: {e}")))?;
-        let sha256 = hex::encode(&digest);
-        if read != info.size {
-            return Ok(Err(format!(
-                "metadata says {} bytes, read {read}",
-                info.size
-            )));
-        }
-        if sha256 != info.sha256 {
-            return Ok(Err(format!(
-                "sha256 is {sha256}, metadata says {}",
-                info.sha256
-            )));
+        if let Err(why) = copy_checked(paths, bucket, key, &info, &mut file, &mut std::io::sink())?
+        {
+            return Ok(Err(why));
         }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| io_error(&paths.object, &e))?;
         Ok(Ok((info, file)))
     })
+}
+
+/// Copies an object's bytes to `out`, checking them against its sidecar on the way: `Ok(Err(why))` when the
+/// size or the SHA-256 differ (a write in progress or a damaged object, for [`with_retries`] to judge).
+fn copy_checked(
+    paths: &Paths,
+    bucket: &str,
+    key: &str,
+    info: &ObjectInfo,
+    file: &mut File,
+    out: &mut impl std::io::Write,
+) -> Result<Result<(), String>, ObjectError> {
+    let size = size_of(file, &paths.object)?;
+    if size != info.size {
+        return Ok(Err(format!(
+            "metadata says {} bytes, the file has {size}",
+            info.size
+        )));
+    }
+    let (read, digest) = copy_hashed(file, out)
+        .map_err(|e| ObjectError::Other(format!("reading s3://{bucket}/{key}: {e}")))?;
+    let sha256 = hex::encode(&digest);
+    if read != info.size {
+        return Ok(Err(format!(
+            "metadata says {} bytes, read {read}",
+            info.size
+        )));
+    }
+    if sha256 != info.sha256 {
+        return Ok(Err(format!(
+            "sha256 is {sha256}, metadata says {}",
+            info.sha256
+        )));
+    }
+    Ok(Ok(()))
 }
 
 /// The sidecar and an open handle on the object's bytes, read together under the key's lock.
@@ -509,28 +526,9 @@ fn get_blocking(
     };
     std::fs::create_dir_all(&dest_dir).map_err(|e| io_error(&dest_dir, &e))?;
     with_retries(paths, bucket, key, |info, mut file| {
-        let size = size_of(&file, &paths.object)?;
-        if size != info.size {
-            return Ok(Err(format!(
-                "metadata says {} bytes, the file has {size}",
-                info.size
-            )));
-        }
         let mut tmp = temp_in(&dest_dir)?;
-        let (copied, digest) = copy_hashed(&mut file, tmp.as_file_mut())
-            .map_err(|e| ObjectError::Other(format!("reading s3://{bucket}/{key}: {e}")))?;
-        let sha256 = hex::encode(&digest);
-        if copied != info.size {
-            return Ok(Err(format!(
-                "metadata says {} bytes, read {copied}",
-                info.size
-            )));
-        }
-        if sha256 != info.sha256 {
-            return Ok(Err(format!(
-                "sha256 is {sha256}, metadata says {}",
-                info.sha256
-            )));
+        if let Err(why) = copy_checked(paths, bucket, key, &info, &mut file, tmp.as_file_mut())? {
+            return Ok(Err(why));
         }
         // Not synced: a download is a scratch copy that a crash may lose; the object itself is durable.
         tmp.persist(dest).map_err(|e| io_error(dest, &e.error))?;

@@ -26,6 +26,10 @@ pub struct ApprovalLinks {
     /// through one is recorded as that principal's. Published in `approval.approverLinks`, a field
     /// CodePipeline does not use.
     pub approver_links: Vec<(String, String)>,
+    /// Set when the notice is a reminder (the action's `Reminders`): how many minutes before the deadline it
+    /// was due. Published as `approval.reminder.minutesBeforeDeadline`, a field CodePipeline does not use;
+    /// the email's subject starts `REMINDER:`.
+    pub reminder_minutes_before: Option<u32>,
 }
 
 impl ApprovalLinks {
@@ -62,7 +66,15 @@ impl ApprovalLinks {
             review_link,
             expires_s,
             approver_links,
+            reminder_minutes_before: None,
         }
+    }
+
+    /// The same links, for a reminder due `minutes_before` minutes before the deadline.
+    #[must_use]
+    pub fn reminding(mut self, minutes_before: u32) -> Self {
+        self.reminder_minutes_before = Some(minutes_before);
+        self
     }
 }
 
@@ -109,6 +121,9 @@ pub fn approval_message(approval: &ApprovalRecord, links: &ApprovalLinks) -> Val
     if let Some(data) = &approval.custom_data {
         inner["customData"] = json!(data);
     }
+    if let Some(minutes) = links.reminder_minutes_before {
+        inner["reminder"] = json!({"minutesBeforeDeadline": minutes});
+    }
     json!({
         "region": links.region,
         "consoleLink": links.console_link,
@@ -118,14 +133,26 @@ pub fn approval_message(approval: &ApprovalRecord, links: &ApprovalLinks) -> Val
 
 /// The subject and text body of an approval email: what waits, and the links.
 pub fn approval_email(approval: &ApprovalRecord, links: &ApprovalLinks) -> (String, String) {
+    let reminder = links.reminder_minutes_before;
     let subject = format!(
-        "APPROVAL NEEDED: {} {}.{}",
-        approval.pipeline, approval.stage, approval.action
+        "{}APPROVAL NEEDED: {} {}.{}",
+        if reminder.is_some() { "REMINDER: " } else { "" },
+        approval.pipeline,
+        approval.stage,
+        approval.action
     );
-    let mut body = format!(
+    let mut body = String::new();
+    if let Some(minutes) = reminder {
+        body.push_str(&format!(
+            "Reminder: this approval is still waiting, {} before its deadline ({}).\n\n",
+            sluice_definition::approval_rules::describe_minutes(minutes),
+            expiry_text(links.expires_s)
+        ));
+    }
+    body.push_str(&format!(
         "The pipeline {} is waiting for approval at {}.{} (execution {}).\n\n",
         approval.pipeline, approval.stage, approval.action, approval.execution_id
-    );
+    ));
     if let Some(data) = &approval.custom_data {
         body.push_str(&format!("Approval request: {data}\n\n"));
     }
@@ -197,6 +224,7 @@ mod tests {
             // 2016-07-07T20:22:00Z
             expires_s: 1_467_922_920,
             approver_links: Vec::new(),
+            reminder_minutes_before: None,
         }
     }
 
@@ -252,6 +280,31 @@ mod tests {
         ] {
             assert!(body.contains(needle), "{needle} missing from {body}");
         }
+    }
+
+    #[test]
+    fn a_reminder_says_so_in_the_message_the_subject_and_the_body() {
+        let a = approval(None, None);
+        let first = approval_message(&a, &links());
+        let again = approval_message(&a, &links().reminding(90));
+        assert_eq!(again["approval"]["reminder"]["minutesBeforeDeadline"], 90);
+        // Otherwise the same notice: programs that read CodePipeline's members see no difference.
+        let mut stripped = again.clone();
+        if let Some(inner) = stripped["approval"].as_object_mut() {
+            inner.remove("reminder");
+        }
+        assert_eq!(stripped, first);
+        let (subject, body) = approval_email(&a, &links().reminding(90));
+        assert_eq!(
+            subject,
+            "REMINDER: APPROVAL NEEDED: MyFirstPipeline MyApprovalStage.MyApprovalAction"
+        );
+        assert!(
+            body.starts_with(
+                "Reminder: this approval is still waiting, 1h 30m before its deadline (2016-07-07T20:22Z)."
+            ),
+            "{body}"
+        );
     }
 
     #[test]
