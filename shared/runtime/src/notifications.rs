@@ -69,13 +69,6 @@ impl ApprovalLinks {
             reminder_minutes_before: None,
         }
     }
-
-    /// The same links, for a reminder due `minutes_before` minutes before the deadline.
-    #[must_use]
-    pub fn reminding(mut self, minutes_before: u32) -> Self {
-        self.reminder_minutes_before = Some(minutes_before);
-        self
-    }
 }
 
 /// The console page of an approval's execution, under a console served at `base_url` (`sluice serve`'s
@@ -286,7 +279,11 @@ mod tests {
     fn a_reminder_says_so_in_the_message_the_subject_and_the_body() {
         let a = approval(None, None);
         let first = approval_message(&a, &links());
-        let again = approval_message(&a, &links().reminding(90));
+        let reminding = ApprovalLinks {
+            reminder_minutes_before: Some(90),
+            ..links()
+        };
+        let again = approval_message(&a, &reminding);
         assert_eq!(again["approval"]["reminder"]["minutesBeforeDeadline"], 90);
         // Otherwise the same notice: programs that read CodePipeline's members see no difference.
         let mut stripped = again.clone();
@@ -294,7 +291,7 @@ mod tests {
             inner.remove("reminder");
         }
         assert_eq!(stripped, first);
-        let (subject, body) = approval_email(&a, &links().reminding(90));
+        let (subject, body) = approval_email(&a, &reminding);
         assert_eq!(
             subject,
             "REMINDER: APPROVAL NEEDED: MyFirstPipeline MyApprovalStage.MyApprovalAction"
