@@ -231,6 +231,30 @@ impl Browser {
         }
     }
 
+    /// Waits up to `secs` seconds for the first element matching `css` to have exactly the
+    /// visible text `want` (after a click the old page may still be showing).
+    pub fn wait_text(&self, css: &str, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self
+                .try_find(css)
+                .and_then(|e| {
+                    self.cmd("GET", &format!("/element/{e}/text"), Value::Null)
+                        .ok()
+                })
+                .and_then(|v| v.as_str().map(str::to_owned));
+            if text.as_deref() == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} does not read {want:?} within {secs}s (it reads {text:?}) at {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Clicks the element matching `css` (waiting for it).
     pub fn click(&self, css: &str) {
         let e = self.wait_for(css, 10);

@@ -491,7 +491,8 @@ fn the_approval_links_page_has_the_consoles_look_and_fits_a_phone() {
 
     browser.type_into("textarea#summary", "from my phone");
     browser.click("button[value=Approved]");
-    browser.wait_for("h1", 10);
+    // The form's page has an h1 too: wait for the answer's.
+    browser.wait_text("h1", "Approved", 10);
     let state = server.ok("GetPipelineState", json!({"name": "steer"}));
     let review = &state["stageStates"][1]["actionStates"][0]["latestExecution"];
     assert_eq!(review["status"], "Succeeded", "{state}");
