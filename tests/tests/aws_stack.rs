@@ -81,6 +81,10 @@ enum Answer {
     Succeed,
     /// The Build stage's action fails.
     FailBuild,
+    /// Every action that enters its stage itself cannot at once the first time: its stage's gate decides.
+    GateFirst,
+    /// The run starts at Deploy (`startAt`): the first stage's entry says so.
+    StartsLater,
 }
 
 /// Completes every task of an execution as `answer` says until it ends; returns the tasks in the order they were
@@ -93,6 +97,7 @@ async fn drive(
     let mut seen = HashSet::new();
     let mut order = Vec::new();
     let mut tokens = Vec::new();
+    let mut gated = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         for task in moto::new_tasks(sfn.client(), arn, &mut seen).await {
@@ -108,6 +113,22 @@ async fn drive(
                     if answer == Answer::FailBuild && stage == "Build" =>
                 {
                     sfn.send_task_failure(&token, error::ACTION_FAILED, "exit status 1")
+                        .await
+                }
+                TaskRequest::RunAction {
+                    stage, enter: true, ..
+                } if answer == Answer::GateFirst && gated.insert(stage.clone()) => {
+                    sfn.send_task_failure(&token, error::GATE, "held").await
+                }
+                TaskRequest::RunAction {
+                    stage, enter: true, ..
+                } if answer == Answer::StartsLater && stage == "Source" => {
+                    sfn.send_task_failure(&token, error::STARTS_LATER, "starts at Deploy")
+                        .await
+                }
+                // An action's answer is the entry gate's (a task that entered its stage keeps it at $.gate).
+                TaskRequest::RunAction { .. } => {
+                    sfn.send_task_success(&token, json!({"attempt": 1, "skip": false}))
                         .await
                 }
                 TaskRequest::StageFailed { error: e, .. } => {
@@ -221,19 +242,10 @@ async fn an_execution_whose_tasks_all_succeed_ends_succeeded() {
 
     let arn = sfn.execution_arn(&name, "run-1");
     let (order, status, tokens) = drive(&sfn, &arn, Answer::Succeed).await;
+    // Each action enters and leaves its stage itself; the last ends the run.
     assert_eq!(
         order,
-        [
-            "enter Source",
-            "run Source.Checkout",
-            "leave Source",
-            "enter Build",
-            "run Build.Greet",
-            "leave Build",
-            "enter Deploy",
-            "run Deploy.Ship",
-            "leave Deploy",
-        ],
+        ["run Source.Checkout", "run Build.Greet", "run Deploy.Ship"],
         "version 2's three stages, in order"
     );
     assert_eq!(status, "SUCCEEDED");
@@ -269,17 +281,59 @@ async fn a_failed_action_fails_its_stage_and_the_execution() {
         drive(&sfn, &sfn.execution_arn(&name, "run-f"), Answer::FailBuild).await;
     assert_eq!(
         order,
-        [
-            "enter Source",
-            "run Source.Checkout",
-            "leave Source",
-            "enter Build",
-            "run Build.Greet",
-            "failed Build",
-        ],
+        ["run Source.Checkout", "run Build.Greet", "failed Build"],
         "the failure goes through the stage's recovery task, and Deploy never starts"
     );
     assert_eq!(status, "FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_that_cannot_enter_at_once_passes_its_stages_gate_then_runs() {
+    let sfn = orchestrator(StartTarget::CheckedLatest).await;
+    let name = unique("gated");
+    sfn.publish(&name, 1, &pipeline(&name, false))
+        .await
+        .expect("publish");
+    sfn.start_execution(&name, 1, "run-g", input("run-g"))
+        .await
+        .expect("start");
+    let (order, status, _) =
+        drive(&sfn, &sfn.execution_arn(&name, "run-g"), Answer::GateFirst).await;
+    assert_eq!(
+        order,
+        [
+            "run Source.Checkout",
+            "enter Source",
+            "run Source.Checkout",
+            "run Build.Greet",
+            "enter Build",
+            "run Build.Greet",
+        ],
+        "the gate sends the run back to the action"
+    );
+    assert_eq!(status, "SUCCEEDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_starts_at_a_later_stage_goes_there_from_the_first_entry() {
+    let sfn = orchestrator(StartTarget::CheckedLatest).await;
+    let name = unique("later");
+    sfn.publish(&name, 1, &pipeline(&name, true))
+        .await
+        .expect("publish");
+    let mut later = input("run-l");
+    later["startAt"] = json!("Deploy");
+    sfn.start_execution(&name, 1, "run-l", later)
+        .await
+        .expect("start");
+    let (order, status, _) = drive(
+        &sfn,
+        &sfn.execution_arn(&name, "run-l"),
+        Answer::StartsLater,
+    )
+    .await;
+    assert_eq!(order, ["run Source.Checkout", "run Deploy.Ship"]);
+    assert_eq!(status, "SUCCEEDED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +348,7 @@ async fn a_stopped_execution_is_aborted_and_its_tokens_close() {
         .expect("start");
     let arn = sfn.execution_arn(&name, "run-s");
     let waiting = first_task(&sfn, &arn).await;
-    assert_eq!(moto::describe(&waiting), "enter Source");
+    assert_eq!(moto::describe(&waiting), "run Source.Checkout");
     // (Heartbeats for a waiting task are not checked: moto accepts them only for tasks with HeartbeatSeconds,
     // which compiled machines do not set.)
 

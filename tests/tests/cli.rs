@@ -142,7 +142,7 @@ fn asl_prints_the_state_machine_with_substitutions_filled() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let machine: Value = serde_json::from_str(&r.stdout).expect("json");
-    assert_eq!(machine["StartAt"], "Start");
+    assert_eq!(machine["StartAt"], "Source.Checkout");
     assert_eq!(
         machine["States"]["Build.Package"]["Parameters"]["FunctionName"],
         arn

@@ -64,24 +64,115 @@ fn release_runs_stages_in_order_and_runorder_groups_in_sequence() {
     assert_eq!(
         success_path(&m),
         [
-            "Start",
-            "Source (enter)",
             "Source.Checkout",
-            "Source (leave)",
             "Build (enter)",
             "Build (group 1)",
-            "Build (group 1 check)",
             "Build.Package",
-            "Build (leave)",
-            "Approval (enter)",
             "Approval.Review",
-            "Approval (leave)",
-            "Deploy (enter)",
             "Deploy.Publish",
-            "Deploy (leave)",
-            "Succeeded",
         ]
     );
+    // The last task ends the run: no state of its own for success.
+    assert_eq!(m["States"]["Deploy.Publish"]["End"], true);
+    assert!(m["States"].get("Succeeded").is_none());
+}
+
+/// The states a run enters when everything succeeds, Parallel branches included: what Step Functions bills.
+fn transitions_on_success(machine: &Value) -> usize {
+    let states = all_states(machine);
+    success_path(machine)
+        .iter()
+        .map(|name| 1 + states[name]["Branches"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+#[test]
+fn gates_are_folded_into_the_actions_next_to_them() {
+    let m = release();
+    // 6 actions, 8 states entered (was 18 with a gate state at each stage's entry and exit).
+    assert_eq!(transitions_on_success(&m), 8);
+    let states = &m["States"];
+    // Source.Checkout enters its stage and leaves it; its gate is where it goes when it cannot enter at once,
+    // and the gate sends the run back to it.
+    let checkout = &states["Source.Checkout"]["Parameters"]["Payload"];
+    assert_eq!(
+        (&checkout["enter"], &checkout["leave"]),
+        (&json!(true), &json!(true))
+    );
+    assert!(checkout.get("attempt.$").is_none(), "{checkout}");
+    assert_eq!(states["Source.Checkout"]["ResultPath"], "$.gate");
+    let catches = states["Source.Checkout"]["Catch"]
+        .as_array()
+        .expect("Catch");
+    let to = |name: &str| {
+        catches
+            .iter()
+            .find(|c| c["ErrorEquals"] == json!([name]))
+            .map(|c| c["Next"].clone())
+    };
+    assert_eq!(to(error::GATE), Some(json!("Source (enter)")));
+    assert_eq!(to(error::STARTS_LATER), Some(json!("Start")));
+    assert_eq!(states["Source (enter)"]["Next"], "Source.Checkout");
+    // Build starts with a parallel group: its own entry gate; Package checks the group and leaves the stage.
+    let package = &states["Build.Package"]["Parameters"]["Payload"];
+    assert_eq!(
+        package["afterGroup"],
+        json!({"runOrder": 1, "results.$": "$.group"})
+    );
+    assert_eq!(package["leave"], true);
+    assert_eq!(package["attempt.$"], "$.gate.attempt");
+    assert!(package.get("enter").is_none(), "{package}");
+    assert!(states.get("Build (leave)").is_none());
+}
+
+#[test]
+fn every_state_can_be_reached() {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(workspace().join("examples")).expect("examples") {
+        let file = entry.expect("entry").path().join("pipeline.yaml");
+        if file.exists() {
+            paths.push(file);
+        }
+    }
+    for name in [
+        "valid/doc-stage-conditions.yaml",
+        "valid/doc-four-stage.json",
+    ] {
+        paths.push(fixture(name));
+    }
+    for path in paths {
+        let m = machine_of(&path);
+        let mut targets = vec![m["StartAt"].as_str().expect("StartAt").to_owned()];
+        fn collect(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        match (k.as_str(), v) {
+                            ("Next" | "Default", Value::String(n)) => out.push(n.clone()),
+                            _ => collect(v, out),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+                _ => {}
+            }
+        }
+        collect(&m["States"], &mut targets);
+        for name in m["States"].as_object().expect("States").keys() {
+            assert!(
+                targets.contains(name),
+                "{}: nothing goes to {name}",
+                path.display()
+            );
+        }
+        for target in &targets {
+            assert!(
+                all_states(&m).contains_key(target),
+                "{}: {target} is not a state",
+                path.display()
+            );
+        }
+    }
 }
 
 #[test]
@@ -103,17 +194,48 @@ fn actions_with_the_same_runorder_are_branches_of_one_parallel_state() {
         "Build.UnitTests (caught)"
     );
     assert_eq!(branch["Build.UnitTests (caught)"]["Type"], "Pass");
-    let check = &m["States"]["Build (group 1 check)"];
+    // The task after the group checks the group's results (a failed one fails the stage through its Catch).
+    assert_eq!(group["Next"], "Build.Package");
+    assert_eq!(group["ResultPath"], "$.group");
+    assert!(m["States"].get("Build (group 1 check)").is_none());
+}
+
+#[test]
+fn a_parallel_group_followed_by_another_is_checked_by_a_choice() {
+    let text = r#"{"name": "p", "stages": [
+      {"name": "S", "actions": [
+        {"name": "A", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}, "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "A"}]},
+        {"name": "B", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}, "configuration": {"S3Bucket": "b", "S3ObjectKey": "k2"}, "outputArtifacts": [{"name": "B"}]}]},
+      {"name": "T", "actions": [
+        {"name": "C", "runOrder": 1, "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"}, "configuration": {"ProjectName": "x"}, "inputArtifacts": [{"name": "A"}]},
+        {"name": "D", "runOrder": 1, "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"}, "configuration": {"ProjectName": "x"}, "inputArtifacts": [{"name": "A"}]},
+        {"name": "E", "runOrder": 2, "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"}, "configuration": {"ProjectName": "x"}, "inputArtifacts": [{"name": "B"}]},
+        {"name": "F", "runOrder": 2, "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"}, "configuration": {"ProjectName": "x"}, "inputArtifacts": [{"name": "B"}]}]}
+    ]}"#;
+    let doc = load(text, Syntax::Json, &Limits::default()).expect("valid");
+    let m = compile(&doc.pipeline);
+    let states = &m["States"];
+    assert_eq!(states["T (group 1)"]["Next"], "T (group 1 check)");
+    let check = &states["T (group 1 check)"];
     assert_eq!(check["Choices"][0]["Or"].as_array().map(Vec::len), Some(2));
-    assert_eq!(check["Choices"][0]["Next"], "Build (group 1 failed)");
+    assert_eq!(check["Choices"][0]["Next"], "T (group 1 failed)");
+    assert_eq!(check["Default"], "T (group 2)");
     assert_eq!(
-        m["States"]["Build (group 1 failed)"]["Result"]["Error"],
+        states["T (group 1 failed)"]["Result"]["Error"],
         error::ACTION_FAILED
     );
+    assert_eq!(states["T (group 1 failed)"]["Next"], "T (failed)");
+    // The last group is parallel: the stage keeps its exit gate, which checks the group, and ends the run.
+    assert_eq!(states["T (group 2)"]["Next"], "T (leave)");
+    let leave = &states["T (leave)"];
     assert_eq!(
-        m["States"]["Build (group 1 failed)"]["Next"],
-        "Build (failed)"
+        leave["Parameters"]["Payload"]["afterGroup"],
+        json!({"runOrder": 2, "results.$": "$.group"})
     );
+    assert_eq!(leave["End"], true);
+    // S starts the run with its parallel group, behind its own gate.
+    assert_eq!(m["StartAt"], "S (enter)");
+    assert_eq!(transitions_on_success(&m), 14);
 }
 
 #[test]
@@ -186,11 +308,13 @@ fn start_jumps_to_the_stage_named_in_the_input() {
         targets,
         [
             ("Build", "Build (enter)"),
-            ("Approval", "Approval (enter)"),
-            ("Deploy", "Deploy (enter)")
+            ("Approval", "Approval.Review"),
+            ("Deploy", "Deploy.Publish")
         ]
     );
-    assert_eq!(m["States"]["Start"]["Default"], "Source (enter)");
+    assert_eq!(m["States"]["Start"]["Default"], "Source.Checkout");
+    // Runs start at the first stage's entry; only those that start later pass through Start.
+    assert_eq!(m["StartAt"], "Source.Checkout");
 }
 
 #[test]
@@ -202,10 +326,14 @@ fn only_superseded_pipelines_can_end_superseded() {
         superseded["States"]["Superseded"]["Error"],
         error::SUPERSEDED
     );
-    assert_eq!(
-        superseded["States"]["Build (enter)"]["Catch"][0]["Next"],
-        "Superseded"
-    );
+    let goes_to_superseded = |state: &str| {
+        superseded["States"][state]["Catch"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["ErrorEquals"] == json!([error::SUPERSEDED]) && c["Next"] == "Superseded")
+    };
+    assert!(goes_to_superseded("Build (enter)"));
 }
 
 #[test]
@@ -237,7 +365,12 @@ fn conditions_have_their_place_in_the_structure() {
     assert!(!recoveries.is_empty());
     for r in recoveries {
         let stage = r.trim_end_matches(" (recovery)");
-        assert_eq!(states[r]["Choices"][0]["Next"], format!("{stage} (enter)"));
+        // The stage's entry: its gate, or its first action when that passes the gate itself.
+        let entry = states[r]["Choices"][0]["Next"].as_str().expect("Next");
+        assert!(
+            entry == format!("{stage} (enter)") || entry.starts_with(&format!("{stage}.")),
+            "{r} retries at {entry}"
+        );
         assert_eq!(
             states[r]["Choices"][1]["Next"],
             format!("{stage} (rollback)")
@@ -275,6 +408,7 @@ fn every_task_payload_resolves_to_a_request_the_dispatch_handler_reads() {
         "executionId": "0b7d3c1e-aaaa-bbbb-cccc-000000000001",
         "startAt": "Source",
         "gate": {"attempt": 1, "skip": false},
+        "group": {"a0": {"ok": true}, "a1": {"Error": "Sluice.ActionFailed", "Cause": "exit status 2"}},
         "error": {"Error": "Sluice.ActionFailed", "Cause": "exit status 1"},
     });
     let context = json!({"Task": {"Token": "tok-123"}, "State": {"RetryCount": 0}});
@@ -295,12 +429,28 @@ fn every_task_payload_resolves_to_a_request_the_dispatch_handler_reads() {
                 action,
                 stage,
                 attempt,
+                enter,
+                after_group,
                 token,
                 ..
-            } = request
+            } = &request
             {
-                assert_eq!(format!("{stage}.{action}"), name);
-                assert_eq!((attempt, token.as_str()), (1, "tok-123"));
+                assert_eq!(&format!("{stage}.{action}"), &name);
+                // A task that enters the stage learns the attempt there.
+                let want = if *enter { 0 } else { 1 };
+                assert_eq!((*attempt, token.as_str()), (want, "tok-123"));
+                if let Some(group) = after_group {
+                    assert_eq!(
+                        group.failure(stage).as_deref(),
+                        Some(
+                            format!(
+                                "An action of runOrder {} in stage {stage} failed.",
+                                group.run_order
+                            )
+                            .as_str()
+                        )
+                    );
+                }
             }
         }
     }

@@ -1,6 +1,9 @@
 //! The item store on DynamoDB: one table keyed by `pk` (hash) and `sk` (range), items holding `version` (N),
 //! `data` (S, JSON text) and an optional `expires_at` (N, the table's TTL attribute).
 //!
+//! A transaction of one write is sent as a conditional PutItem or DeleteItem: the same guarantee for a single
+//! item, at half the write request units of TransactWriteItems.
+//!
 //! DynamoDB deletes expired items lazily (within days), so expiry is also enforced here, as the SQLite store
 //! does: an item is alive while `now < expires_at`, and expired items are absent for reads and conditions.
 
@@ -9,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
@@ -117,6 +122,48 @@ impl DynamoStore {
                 HashMap::from([now, (":v".to_owned(), AttributeValue::N(v.to_string()))]),
             )),
         }
+    }
+
+    /// One write alone: a conditional PutItem or DeleteItem.
+    async fn write_one(&self, write: Write, now: i64) -> Result<(), StoreError> {
+        match write {
+            Write::Put(item, condition) => {
+                let key = format!("{}/{}", item.pk, item.sk);
+                let (expression, values) = Self::condition(condition, now).unzip();
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(to_attributes(&item)?))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await
+                    .map_err(|e| match e.as_service_error() {
+                        Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                            StoreError::ConditionFailed(format!("condition failed on {key}"))
+                        }
+                        _ => classify(&e),
+                    })?;
+            }
+            Write::Delete { pk, sk, condition } => {
+                let (expression, values) = Self::condition(condition, now).unzip();
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(&pk, &sk)))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await
+                    .map_err(|e| match e.as_service_error() {
+                        Some(DeleteItemError::ConditionalCheckFailedException(_)) => {
+                            StoreError::ConditionFailed(format!("condition failed on {pk}/{sk}"))
+                        }
+                        _ => classify(&e),
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     fn transact_item(&self, write: Write, now: i64) -> Result<TransactWriteItem, StoreError> {
@@ -239,6 +286,12 @@ impl ItemStore for DynamoStore {
             )));
         }
         let now = now();
+        if writes.len() == 1 {
+            if let Some(write) = writes.into_iter().next() {
+                return self.write_one(write, now).await;
+            }
+            return Ok(());
+        }
         let keys: Vec<String> = writes
             .iter()
             .map(|w| match w {

@@ -6,14 +6,30 @@
 //! S (entry)  Choice only with beforeEntry: $.gate.skip -> next stage
 //! S.A        Task   one action alone in its runOrder group
 //! S (group N) Parallel  actions sharing runOrder N, one branch each; a branch catches its own failure so the
-//!                   others finish (as CodePipeline lets them), then `S (group N check)` fails the stage
+//!                   others finish (as CodePipeline lets them), then the task after it fails the stage
+//!                   (`S (group N check)` when the next group is parallel too)
 //! S (leave)  Task   gate: onSuccess conditions, lock release
 //! S (failed) Task   records the failure, decides onFailure                    -> $.recovery {decision}
-//! S (recovery) Choice only with onFailure RETRY/ROLLBACK: RETRY -> S (enter), ROLLBACK -> S (rollback)
+//! S (recovery) Choice only with onFailure RETRY/ROLLBACK: RETRY -> the stage's entry, ROLLBACK -> S (rollback)
 //! ```
-//! then `Succeeded`, or `Failed` / `Stopped` / `Superseded`. The machine carries control only: every task sends
-//! the dispatch function a small [`TaskRequest`](crate::contract::TaskRequest) and keeps nothing but the gate's
-//! answer. Results, artifacts and variables live in the store.
+//! then the end (the last task ends the run), or `Failed` / `Stopped` / `Superseded`.
+//!
+//! Step Functions bills every state entered, so the gates are folded into the actions next to them where
+//! they can be:
+//! - an action alone in the stage's first runOrder group passes the entry gate itself (`enter`; its answer
+//!   is the gate's, at `$.gate`) when nothing holds the run back, and fails with [`error::GATE`] to
+//!   `S (enter)` when something does: a gate may wait for days, and an action's timeout must not count that.
+//!   Not with beforeEntry, whose skip needs its own choice;
+//! - an action alone in the last group passes the exit gate once it succeeded (`leave`; not with onSuccess
+//!   conditions, whose rules take their time);
+//! - the task after a parallel group checks the group's results (`afterGroup`).
+//!
+//! A run starts at the first stage's entry; a run that starts at a later stage (a retried stage, a rollback) is
+//! sent from there to the `Start` choice ([`error::STARTS_LATER`]). The release example enters 8 states, not 18.
+//!
+//! The machine carries control only: every task sends the dispatch function a small
+//! [`TaskRequest`](crate::contract::TaskRequest) and keeps nothing but the gate's answer. Results, artifacts
+//! and variables live in the store.
 //!
 //! Output is deterministic (same definition, same bytes) and every task is
 //! `arn:aws:states:::lambda:invoke.waitForTaskToken`, so the embedded interpreter and Step Functions run the same
@@ -39,7 +55,7 @@ pub const FAILED: &str = "Failed";
 pub const STOPPED: &str = "Stopped";
 /// The final state of a superseded execution.
 pub const SUPERSEDED: &str = "Superseded";
-/// The first state: jumps to the stage named by the input's `startAt`.
+/// The choice that jumps to the stage named by the input's `startAt`, for runs that start at a later stage.
 pub const START: &str = "Start";
 
 /// How long an action may run when its definition does not say, in minutes (CodePipeline's defaults).
@@ -85,6 +101,12 @@ struct Compiler<'a> {
 
 /// Per-stage state names, allocated up front so that forward references are known.
 struct StageNames {
+    /// The state a run enters the stage by: the entry gate, or the first action when it passes the gate.
+    entry_point: String,
+    /// The first action passes the entry gate itself (`S (enter)` only when it cannot at once).
+    folds_enter: bool,
+    /// The last action passes the exit gate itself (no `S (leave)` state).
+    folds_leave: bool,
     enter: String,
     entry: String,
     leave: String,
@@ -129,25 +151,37 @@ impl<'a> Compiler<'a> {
         for (i, stage) in self.pipeline.stages.iter().enumerate() {
             let next = stages
                 .get(i + 1)
-                .map_or(SUCCEEDED, |n| n.enter.as_str())
+                .map_or(SUCCEEDED, |n| n.entry_point.as_str())
                 .to_owned();
-            self.stage(stage, &stages[i], &next);
+            self.stage(stage, &stages[i], &next, i == 0);
         }
-        self.states
-            .insert(SUCCEEDED.into(), json!({"Type": "Succeed"}));
-        self.states.insert(
-            FAILED.into(),
-            json!({"Type": "Fail", "Error": error::STAGE_FAILED, "Cause": "A stage of the pipeline failed."}),
-        );
-        self.states.insert(
-            STOPPED.into(),
-            json!({"Type": "Fail", "Error": error::STOPPED, "Cause": "The pipeline execution was stopped."}),
-        );
-        if self.pipeline.mode() == ExecutionMode::Superseded {
-            self.states.insert(
-                SUPERSEDED.into(),
+        let ends = [
+            (SUCCEEDED, json!({"Type": "Succeed"})),
+            (
+                FAILED,
+                json!({"Type": "Fail", "Error": error::STAGE_FAILED, "Cause": "A stage of the pipeline failed."}),
+            ),
+            (
+                STOPPED,
+                json!({"Type": "Fail", "Error": error::STOPPED, "Cause": "The pipeline execution was stopped."}),
+            ),
+            (
+                SUPERSEDED,
                 json!({"Type": "Fail", "Error": error::SUPERSEDED, "Cause": "A newer pipeline execution took this one's place."}),
-            );
+            ),
+        ];
+        // Only the ends some state goes to: Step Functions refuses unreachable states.
+        let mut used = HashSet::new();
+        targets(&Value::Object(self.states.clone()), &mut used);
+        let start_at = stages
+            .first()
+            .map_or(SUCCEEDED, |s| s.entry_point.as_str())
+            .to_owned();
+        used.insert(start_at.clone());
+        for (name, state) in ends {
+            if used.contains(name) {
+                self.states.insert(name.into(), state);
+            }
         }
 
         let mut machine = Map::new();
@@ -159,7 +193,7 @@ impl<'a> Compiler<'a> {
             )),
         );
         machine.insert("QueryLanguage".into(), "JSONPath".into());
-        machine.insert("StartAt".into(), START.into());
+        machine.insert("StartAt".into(), start_at.into());
         machine.insert("States".into(), Value::Object(self.states));
         Value::Object(machine)
     }
@@ -172,7 +206,7 @@ impl<'a> Compiler<'a> {
         }
         let enter = self.names.allocate(&format!("{s} (enter)"));
         let entry = self.names.allocate(&format!("{s} (entry)"));
-        let groups = groups
+        let groups: Vec<GroupNames> = groups
             .into_iter()
             .enumerate()
             .map(|(gi, (run_order, members))| {
@@ -203,7 +237,19 @@ impl<'a> Compiler<'a> {
                 }
             })
             .collect();
+        let folds_enter =
+            stage.before_entry.is_none() && groups.first().is_some_and(|g| g.actions.len() == 1);
+        // Only an exit that never waits: onSuccess conditions run rules, which take their time.
+        let folds_leave =
+            stage.on_success.is_none() && groups.last().is_some_and(|g| g.actions.len() == 1);
         StageNames {
+            entry_point: if folds_enter {
+                groups[0].state.clone()
+            } else {
+                enter.clone()
+            },
+            folds_enter,
+            folds_leave,
             enter,
             entry,
             leave: self.names.allocate(&format!("{s} (leave)")),
@@ -214,6 +260,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// The `Start` choice, reached only from the first stage's entry by a run that starts later.
     fn start_state(&mut self, stages: &[StageNames]) {
         let choices: Vec<Value> = self
             .pipeline
@@ -222,19 +269,18 @@ impl<'a> Compiler<'a> {
             .zip(stages)
             .skip(1)
             .map(|(stage, names)| {
-                json!({"Variable": "$.startAt", "StringEquals": stage.name, "Next": names.enter})
+                json!({"Variable": "$.startAt", "StringEquals": stage.name, "Next": names.entry_point})
             })
             .collect();
-        let first = stages.first().map_or(SUCCEEDED, |s| s.enter.as_str());
-        let state = if choices.is_empty() {
-            json!({"Type": "Pass", "Next": first})
-        } else {
-            json!({"Type": "Choice", "Choices": choices, "Default": first})
-        };
-        self.states.insert(START.into(), state);
+        if let Some(first) = stages.first().filter(|_| !choices.is_empty()) {
+            self.states.insert(
+                START.into(),
+                json!({"Type": "Choice", "Choices": choices, "Default": first.entry_point}),
+            );
+        }
     }
 
-    fn stage(&mut self, stage: &Stage, names: &StageNames, next_stage: &str) {
+    fn stage(&mut self, stage: &Stage, names: &StageNames, next_stage: &str, first_stage: bool) {
         let body = names
             .groups
             .first()
@@ -244,27 +290,37 @@ impl<'a> Compiler<'a> {
             catches.push(json!({"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": names.failed}));
             Value::Array(catches)
         };
-        let mut gate_catches = vec![json!({"ErrorEquals": [error::STOPPED], "Next": STOPPED})];
-        if self.pipeline.mode() == ExecutionMode::Superseded {
-            gate_catches.insert(
-                0,
-                json!({"ErrorEquals": [error::SUPERSEDED], "Next": SUPERSEDED}),
+        // What an entry may answer besides failing the stage: a run starting at a later stage goes to
+        // `Start`; a newer execution supersedes this one.
+        let mut entry_catches = Vec::new();
+        if first_stage && self.pipeline.stages.len() > 1 {
+            entry_catches.push(
+                json!({"ErrorEquals": [error::STARTS_LATER], "ResultPath": null, "Next": START}),
             );
         }
+        if self.pipeline.mode() == ExecutionMode::Superseded {
+            entry_catches.push(json!({"ErrorEquals": [error::SUPERSEDED], "Next": SUPERSEDED}));
+        }
+        let mut gate_catches = entry_catches.clone();
+        gate_catches.push(json!({"ErrorEquals": [error::STOPPED], "Next": STOPPED}));
 
-        // Entry gate, and the beforeEntry skip decision.
-        let after_enter = if stage.before_entry.is_some() {
-            names.entry.as_str()
-        } else {
-            body
-        };
-        let mut enter = self.task("EnterStage", stage, None, &[]);
-        enter.insert("ResultPath".into(), "$.gate".into());
-        enter.insert("Retry".into(), retry());
-        enter.insert("Catch".into(), catch_to_failed(gate_catches.clone()));
-        enter.insert("Next".into(), after_enter.into());
-        self.states
-            .insert(names.enter.clone(), Value::Object(enter));
+        // Entry gate, and the beforeEntry skip decision. When the first action passes the gate itself, the
+        // gate's state is where it goes when it cannot enter at once; the gate then waits, and sends the run
+        // back to the action.
+        {
+            let after_enter = if stage.before_entry.is_some() {
+                names.entry.as_str()
+            } else {
+                body
+            };
+            let mut enter = self.task("EnterStage", stage, None, &[]);
+            enter.insert("ResultPath".into(), "$.gate".into());
+            enter.insert("Retry".into(), retry());
+            enter.insert("Catch".into(), catch_to_failed(gate_catches.clone()));
+            enter.insert("Next".into(), after_enter.into());
+            self.states
+                .insert(names.enter.clone(), Value::Object(enter));
+        }
         if stage.before_entry.is_some() {
             self.states.insert(
                 names.entry.clone(),
@@ -277,16 +333,37 @@ impl<'a> Compiler<'a> {
         }
 
         // runOrder groups, in order.
+        let last = names.groups.len().saturating_sub(1);
         for (gi, group) in names.groups.iter().enumerate() {
             let next = names
                 .groups
                 .get(gi + 1)
                 .map_or(names.leave.as_str(), |g| g.state.as_str());
+            // The parallel group before this one, whose results this group's task checks.
+            let after_group = gi
+                .checked_sub(1)
+                .and_then(|p| names.groups.get(p))
+                .filter(|p| p.actions.len() > 1)
+                .map(|p| p.run_order);
             if let [(ai, state, _)] = group.actions.as_slice() {
-                let mut task = self.action_task(stage, &stage.actions[*ai]);
-                task.insert("ResultPath".into(), Value::Null);
-                task.insert("Catch".into(), catch_to_failed(Vec::new()));
-                task.insert("Next".into(), next.into());
+                let fold = Fold {
+                    enter: gi == 0 && names.folds_enter,
+                    leave: gi == last && names.folds_leave,
+                    after_group,
+                };
+                let mut task = self.action_task(stage, &stage.actions[*ai], &fold);
+                if fold.enter {
+                    task.insert("ResultPath".into(), "$.gate".into());
+                    let mut catches = entry_catches.clone();
+                    catches.push(
+                        json!({"ErrorEquals": [error::GATE], "ResultPath": null, "Next": names.enter}),
+                    );
+                    task.insert("Catch".into(), catch_to_failed(catches));
+                } else {
+                    task.insert("ResultPath".into(), Value::Null);
+                    task.insert("Catch".into(), catch_to_failed(Vec::new()));
+                }
+                go_to(&mut task, if fold.leave { next_stage } else { next });
                 self.states.insert(state.clone(), Value::Object(task));
                 continue;
             }
@@ -294,7 +371,13 @@ impl<'a> Compiler<'a> {
                 .actions
                 .iter()
                 .map(|(ai, state, caught)| {
-                    let mut task = self.action_task(stage, &stage.actions[*ai]);
+                    // After a parallel group, the `S (group N check)` choice checked its results.
+                    let fold = Fold {
+                        enter: false,
+                        leave: false,
+                        after_group: None,
+                    };
+                    let mut task = self.action_task(stage, &stage.actions[*ai], &fold);
                     task.insert("ResultSelector".into(), json!({"ok": true}));
                     task.insert(
                         "Catch".into(),
@@ -313,6 +396,11 @@ impl<'a> Compiler<'a> {
             let selector: Map<String, Value> = (0..group.actions.len())
                 .map(|i| (format!("a{i}.$"), Value::String(format!("$[{i}]"))))
                 .collect();
+            // The next task checks the results itself, unless the next group runs in parallel too.
+            let checked_next = names
+                .groups
+                .get(gi + 1)
+                .is_none_or(|g| g.actions.len() == 1);
             self.states.insert(
                 group.state.clone(),
                 json!({
@@ -320,9 +408,12 @@ impl<'a> Compiler<'a> {
                     "Branches": branches,
                     "ResultSelector": selector,
                     "ResultPath": "$.group",
-                    "Next": group.check,
+                    "Next": if checked_next { next } else { group.check.as_str() },
                 }),
             );
+            if checked_next {
+                continue;
+            }
             let failed_any: Vec<Value> = (0..group.actions.len())
                 .map(|i| json!({"Variable": format!("$.group.a{i}.Error"), "IsPresent": true}))
                 .collect();
@@ -349,13 +440,26 @@ impl<'a> Compiler<'a> {
         }
 
         // Exit gate.
-        let mut leave = self.task("LeaveStage", stage, None, &[]);
-        leave.insert("ResultPath".into(), Value::Null);
-        leave.insert("Retry".into(), retry());
-        leave.insert("Catch".into(), catch_to_failed(gate_catches));
-        leave.insert("Next".into(), next_stage.into());
-        self.states
-            .insert(names.leave.clone(), Value::Object(leave));
+        if !names.folds_leave {
+            let extra: Vec<(&str, Value)> = names
+                .groups
+                .last()
+                .filter(|g| g.actions.len() > 1)
+                .map(|g| vec![("afterGroup", group_check(g.run_order))])
+                .unwrap_or_default();
+            let mut leave = self.task("LeaveStage", stage, None, &extra);
+            leave.insert("ResultPath".into(), Value::Null);
+            leave.insert("Retry".into(), retry());
+            leave.insert(
+                "Catch".into(),
+                catch_to_failed(vec![
+                    json!({"ErrorEquals": [error::STOPPED], "Next": STOPPED}),
+                ]),
+            );
+            go_to(&mut leave, next_stage);
+            self.states
+                .insert(names.leave.clone(), Value::Object(leave));
+        }
 
         // Failure, and what follows it.
         let recovers = has_recovery(stage);
@@ -383,7 +487,7 @@ impl<'a> Compiler<'a> {
                 json!({
                     "Type": "Choice",
                     "Choices": [
-                        {"Variable": "$.recovery.decision", "StringEquals": "RETRY", "Next": names.enter},
+                        {"Variable": "$.recovery.decision", "StringEquals": "RETRY", "Next": names.entry_point},
                         {"Variable": "$.recovery.decision", "StringEquals": "ROLLBACK", "Next": names.rollback},
                     ],
                     "Default": FAILED,
@@ -402,16 +506,21 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn action_task(&self, stage: &Stage, action: &Action) -> Map<String, Value> {
-        let mut task = self.task(
-            "RunAction",
-            stage,
-            Some(action),
-            &[
-                ("attempt.$", "$.gate.attempt".into()),
-                ("retry.$", "$$.State.RetryCount".into()),
-            ],
-        );
+    fn action_task(&self, stage: &Stage, action: &Action, fold: &Fold) -> Map<String, Value> {
+        let mut extra = Vec::new();
+        if fold.enter {
+            extra.push(("enter", Value::Bool(true)));
+        } else {
+            extra.push(("attempt.$", "$.gate.attempt".into()));
+        }
+        extra.push(("retry.$", "$$.State.RetryCount".into()));
+        if fold.leave {
+            extra.push(("leave", Value::Bool(true)));
+        }
+        if let Some(run_order) = fold.after_group {
+            extra.push(("afterGroup", group_check(run_order)));
+        }
+        let mut task = self.task("RunAction", stage, Some(action), &extra);
         let minutes = action
             .timeout_in_minutes
             .or_else(|| approval_deadline(action))
@@ -450,6 +559,48 @@ impl<'a> Compiler<'a> {
             json!({"FunctionName": format!("${{{DISPATCH_FUNCTION}}}"), "Payload": payload}),
         );
         task
+    }
+}
+
+/// The gates and checks an action's task takes over from states of their own.
+struct Fold {
+    /// Passes the stage's entry gate before the action runs.
+    enter: bool,
+    /// Passes the stage's exit gate once the action succeeded.
+    leave: bool,
+    /// Checks the results of the parallel group of this runOrder before it.
+    after_group: Option<u32>,
+}
+
+/// The `afterGroup` payload field: the parallel group's runOrder and its results.
+fn group_check(run_order: u32) -> Value {
+    json!({"runOrder": run_order, "results.$": "$.group"})
+}
+
+/// Sends a state to `next`, or ends the run there when what follows is success.
+fn go_to(state: &mut Map<String, Value>, next: &str) {
+    if next == SUCCEEDED {
+        state.insert("End".into(), true.into());
+    } else {
+        state.insert("Next".into(), next.into());
+    }
+}
+
+/// Every state name some field of `v` goes to (`Next`, `Default`).
+fn targets(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("Next" | "Default", Value::String(name)) => {
+                        out.insert(name.clone());
+                    }
+                    _ => targets(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| targets(i, out)),
+        _ => {}
     }
 }
 

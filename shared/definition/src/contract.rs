@@ -20,6 +20,12 @@ pub mod error {
     pub const SUPERSEDED: &str = "Sluice.Superseded";
     /// Somebody stopped the execution.
     pub const STOPPED: &str = "Sluice.Stopped";
+    /// A stage's first action could not pass the entry gate folded into it at once (a disabled transition,
+    /// another execution holding the stage, a stop): the machine passes the stage's own gate, which waits.
+    pub const GATE: &str = "Sluice.Gate";
+    /// The first stage's entry, in a run that starts at a later stage (`startAt`, a retried stage or a
+    /// rollback): the machine goes to its `Start` choice. Runs from the first stage never enter that state.
+    pub const STARTS_LATER: &str = "Sluice.StartsLater";
     /// A task ran past its `TimeoutSeconds` (the States Language's own error; an approval's `Deadline`).
     pub const TIMEOUT: &str = "States.Timeout";
     /// Errors of the Lambda service itself, retried like [`RETRYABLE`].
@@ -65,10 +71,22 @@ pub enum TaskRequest {
         stage: String,
         /// The action.
         action: String,
-        /// The stage attempt, from the entry gate's answer.
+        /// The stage attempt, from the entry gate's answer (none when the task enters the stage itself).
+        #[serde(default)]
         attempt: u32,
         /// How many times Step Functions retried this task (for idempotency).
         retry: u32,
+        /// The action is its stage's first, alone in its runOrder group: the task passes the stage's entry
+        /// gate first (the gate is folded into it) and answers [`GateOutput`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        enter: bool,
+        /// The action is its stage's last, alone in its runOrder group: once it succeeded, the task passes
+        /// the stage's exit gate too.
+        #[serde(default, skip_serializing_if = "is_false")]
+        leave: bool,
+        /// The runOrder group before it ran in parallel: its results are checked first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_group: Option<GroupResults>,
         /// The task token to complete.
         token: String,
     },
@@ -82,6 +100,9 @@ pub enum TaskRequest {
         execution_id: String,
         /// The stage.
         stage: String,
+        /// The stage's last runOrder group ran in parallel: its results are checked first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_group: Option<GroupResults>,
         /// The task token to complete.
         token: String,
     },
@@ -113,6 +134,36 @@ pub enum TaskRequest {
         /// The task token to complete.
         token: String,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The results of a runOrder group that ran in parallel, handed to the task after it (the group's check is
+/// folded into that task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupResults {
+    /// The group's runOrder.
+    pub run_order: u32,
+    /// The Parallel state's output: one entry per branch, `{"ok": true}` or the error its branch caught.
+    pub results: serde_json::Map<String, serde_json::Value>,
+}
+
+impl GroupResults {
+    /// Why the group failed, if a branch caught an error.
+    pub fn failure(&self, stage: &str) -> Option<String> {
+        self.results
+            .values()
+            .any(|r| r.get("Error").is_some())
+            .then(|| {
+                format!(
+                    "An action of runOrder {} in stage {stage} failed.",
+                    self.run_order
+                )
+            })
+    }
 }
 
 /// An error as Step Functions' `Catch` records it.

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use tracing::{info, warn};
 
 use crate::error::{Result, RuntimeError};
@@ -104,6 +103,7 @@ impl Runtime {
         stage: &str,
         action_name: &str,
         attempt: u32,
+        leave: bool,
         token: &str,
     ) -> Result<()> {
         let execution = self.execution(id).await?;
@@ -143,12 +143,13 @@ impl Runtime {
                 let mut kept = prev.clone();
                 kept.attempt = attempt;
                 kept.token = token.to_owned();
+                kept.leaves_stage = leave;
                 kept.summary = Some(format!(
                     "Kept from attempt {}: it succeeded then.",
                     attempt - 1
                 ));
                 self.store.transact(vec![put(pk, sk, None, &kept)?]).await?;
-                self.succeed(token, json!({})).await;
+                self.complete_action(&kept, token, Ok(())).await;
                 return Ok(());
             }
         }
@@ -174,6 +175,7 @@ impl Runtime {
             error: None,
             revision: None,
             external: None,
+            leaves_stage: leave,
         };
         // Resolve variables and inputs; a problem fails the action (as CodePipeline does), not the task. Only
         // the records of the actions producing its inputs and the namespaces it refers to are read.
@@ -292,7 +294,7 @@ impl Runtime {
         let mut rec = existing.value;
         match rec.status {
             ActionStatus::Succeeded => {
-                self.succeed(token, json!({})).await;
+                self.complete_action(&rec, token, Ok(())).await;
                 return Ok(());
             }
             ActionStatus::Failed | ActionStatus::Abandoned => {

@@ -152,7 +152,7 @@ impl Runtime {
                     .await?
             }
         };
-        self.complete_action_token(token, outcome.map(|_| ())).await;
+        self.complete_action(rec, token, outcome.map(|_| ())).await;
         Ok(true)
     }
 
@@ -357,7 +357,7 @@ impl Runtime {
                     Verdict::Rejected(e) => Err(e),
                     _ => Ok(()),
                 };
-                self.complete_action_token(&action.value.token, outcome)
+                self.complete_action(&action.value, &action.value.token, outcome)
                     .await;
                 info!(pipeline = %a.pipeline, stage = %a.stage, action = %a.action, status = ?decided.status, "approval settled");
             }

@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 use crate::runtime::Runtime;
-use sluice_definition::contract::TaskRequest;
+use sluice_definition::contract::{error, GroupResults, TaskRequest};
 
 impl Runtime {
     /// Handles one task of a state machine. The task's token is completed now or later (a gate that
@@ -21,6 +21,9 @@ impl Runtime {
                 ..
             } => {
                 let record = self.execution(&execution_id).await?;
+                if self.starts_later(&record, &stage, &token).await? {
+                    return Ok(());
+                }
                 if self.rollback_done_at(&record, &stage, &token).await? {
                     return Ok(());
                 }
@@ -31,18 +34,44 @@ impl Runtime {
                 stage,
                 action,
                 attempt,
+                enter,
+                leave,
+                after_group,
                 token,
                 ..
             } => {
-                self.run_action(&execution_id, &stage, &action, attempt, &token)
+                if self
+                    .group_failed(after_group.as_ref(), &stage, &token)
+                    .await
+                {
+                    return Ok(());
+                }
+                let attempt = if enter {
+                    match self.enter_now(&execution_id, &stage, &token).await? {
+                        Some(attempt) => attempt,
+                        None => return Ok(()),
+                    }
+                } else {
+                    attempt
+                };
+                self.run_action(&execution_id, &stage, &action, attempt, leave, &token)
                     .await
             }
             TaskRequest::LeaveStage {
                 execution_id,
                 stage,
+                after_group,
                 token,
                 ..
-            } => self.leave(&execution_id, &stage, &token).await,
+            } => {
+                if self
+                    .group_failed(after_group.as_ref(), &stage, &token)
+                    .await
+                {
+                    return Ok(());
+                }
+                self.leave(&execution_id, &stage, &token).await
+            }
             TaskRequest::StageFailed {
                 execution_id,
                 stage,
@@ -62,6 +91,18 @@ impl Runtime {
                 self.rollback_failed_stage(&execution_id, &stage, &token)
                     .await
             }
+        }
+    }
+
+    /// Fails the task when the parallel group before it had an action fail (the group's check, folded into
+    /// the task after it). True when it did.
+    async fn group_failed(&self, group: Option<&GroupResults>, stage: &str, token: &str) -> bool {
+        match group.and_then(|g| g.failure(stage)) {
+            Some(why) => {
+                self.fail(token, error::ACTION_FAILED, &why).await;
+                true
+            }
+            None => false,
         }
     }
 }

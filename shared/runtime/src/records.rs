@@ -467,6 +467,9 @@ pub struct ActionRecord {
     /// What it runs as outside Sluice (a stack, a deployment), once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalExecution>,
+    /// Its task also passes the stage's exit gate once it succeeded (the gate is folded into it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaves_stage: bool,
 }
 
 impl ActionRecord {

@@ -202,7 +202,7 @@ impl Runtime {
         )
         .await;
         info!(execution = %job.execution_id, stage = %job.stage, action = %job.action, ok = result.is_ok(), "action finished");
-        self.complete_action_token(&next.token, result).await;
+        self.complete_action(&next, &next.token, result).await;
         Ok(())
     }
 }

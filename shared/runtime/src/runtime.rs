@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::warn;
 
 use crate::error::{Result, RuntimeError};
@@ -16,7 +16,7 @@ use crate::jobs::Executor;
 use crate::ports::{
     Condition, Env, EventSink, Item, ItemStore, ObjectStore, Orchestrator, Order, Write,
 };
-use crate::records::{RevisionOverride, TriggerInfo};
+use crate::records::{ActionRecord, RevisionOverride, TriggerInfo};
 use sluice_definition::contract::error;
 use sluice_definition::model::{Pipeline, Stage};
 use sluice_definition::validate::Limits;
@@ -216,14 +216,35 @@ impl Runtime {
         }
     }
 
-    pub(crate) async fn complete_action_token(
+    /// Answers the task of an action attempt that ended: a success passes the stage's exit gate first when
+    /// the gate is folded into the action, and answers like the entry gate (see
+    /// [`crate::stage_gates::passed`]).
+    pub(crate) async fn complete_action(
         &self,
+        rec: &ActionRecord,
         token: &str,
         outcome: std::result::Result<(), String>,
     ) {
         match outcome {
-            Ok(()) => self.succeed(token, json!({})).await,
+            Ok(()) if rec.leaves_stage => {
+                if let Err(e) = self.leave(&rec.execution_id, &rec.stage, token).await {
+                    warn!(error = %e, execution = %rec.execution_id, stage = %rec.stage, "could not leave the stage");
+                    self.fail(token, e.error_name(), &e.to_string()).await;
+                }
+            }
+            Ok(()) => {
+                self.succeed(token, passed(rec.attempt)).await;
+            }
             Err(message) => self.fail(token, error::ACTION_FAILED, &message).await,
         }
     }
+}
+
+/// What a stage's action or exit gate answers when it passed: the entry gate's answer, which a task that
+/// also entered the stage keeps at `$.gate` (the actions after it read the attempt there).
+pub(crate) fn passed(attempt: u32) -> Value {
+    serde_json::json!(sluice_definition::contract::GateOutput {
+        attempt,
+        skip: false
+    })
 }

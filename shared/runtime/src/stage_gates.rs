@@ -13,7 +13,7 @@ use crate::records::{
 };
 use crate::rollbacks::{RollbackError, RollbackTrigger};
 use crate::rule_executions::{ConditionKind, ConditionsRecord};
-use crate::runtime::{find_stage, put, Runtime, Versioned};
+use crate::runtime::{find_stage, passed, put, Runtime, Versioned};
 use sluice_definition::contract::{error, GateOutput};
 use sluice_definition::model::{ConditionResult, ExecutionMode, Pipeline};
 
@@ -85,6 +85,114 @@ impl Runtime {
             return Ok(());
         }
         self.admitted(execution, definition, stage, token).await
+    }
+
+    /// A run that starts at a later stage (`startAt`: a retried stage, a rollback) reaching the first stage's
+    /// entry, which every run passes first: answers [`error::STARTS_LATER`], and the machine's `Start` choice
+    /// sends it on. True when it did.
+    pub(crate) async fn starts_later(
+        &self,
+        execution: &ExecutionRecord,
+        stage: &str,
+        token: &str,
+    ) -> Result<bool> {
+        if execution.start_at.is_empty() || execution.start_at == stage {
+            return Ok(false);
+        }
+        let definition = &self.execution_definition(execution).await?.definition;
+        let later = definition.stages.first().is_some_and(|s| s.name == stage)
+            && definition
+                .stages
+                .iter()
+                .any(|s| s.name == execution.start_at);
+        if later {
+            let why = format!("the run starts at stage {}", execution.start_at);
+            self.fail(token, error::STARTS_LATER, &why).await;
+        }
+        Ok(later)
+    }
+
+    /// The entry gate folded into a stage's first action (see `sluice_definition::compile`): enters at once
+    /// when nothing holds the run back, else answers [`error::GATE`] so that the machine passes the stage's
+    /// own gate, which waits (a disabled transition, another execution holding the stage, a stop, a
+    /// rollback run). The attempt entered, or None when the task was answered.
+    pub(crate) async fn enter_now(
+        &self,
+        id: &str,
+        stage: &str,
+        token: &str,
+    ) -> Result<Option<u32>> {
+        let execution = self.execution(id).await?;
+        if self.starts_later(&execution, stage, token).await? {
+            return Ok(None);
+        }
+        let current = self.current_stage(id, stage).await?;
+        // Entered already: by the stage's gate, or by this task before it was delivered again (a stage that
+        // succeeded is never entered again in the same execution, so that is a redelivery too).
+        if let Some(c) = current.as_ref().filter(|c| {
+            matches!(
+                c.value.status,
+                StageStatus::InProgress | StageStatus::Succeeded
+            )
+        }) {
+            return Ok(Some(c.value.attempt));
+        }
+        let pipeline = &execution.pipeline;
+        let mut clear = execution.status == ExecutionStatus::InProgress
+            && execution.rollback_metadata.is_none()
+            && self
+                .store
+                .get(&keys::pipeline(pipeline), &keys::transition(stage))
+                .await?
+                .is_none();
+        if clear {
+            let record = self.execution_definition(&execution).await?;
+            let definition = &record.definition;
+            find_stage(definition, stage)?;
+            clear = definition.mode() == ExecutionMode::Parallel
+                || self.try_lock(&keys::lock(pipeline, stage), id).await?;
+        }
+        if !clear {
+            self.fail(token, error::GATE, "the stage's own entry gate decides")
+                .await;
+            return Ok(None);
+        }
+        let attempt = current.map_or(1, |c| c.value.attempt + 1);
+        let now = self.env.now_ms();
+        let record = StageRecord {
+            execution_id: id.to_owned(),
+            stage: stage.to_owned(),
+            attempt,
+            status: StageStatus::InProgress,
+            started_ms: now,
+            updated_ms: now,
+            error: None,
+        };
+        let put = put(
+            keys::execution(id),
+            keys::stage(stage, attempt),
+            None,
+            &record,
+        )?;
+        match self.store.transact(vec![put]).await {
+            Ok(()) => {
+                self.publish(self.config.origin.stage_event(
+                    self.env.new_id(),
+                    now,
+                    pipeline,
+                    id,
+                    execution.version,
+                    stage,
+                    "STARTED",
+                ))
+                .await;
+                info!(execution = %id, stage, attempt, "stage entered");
+            }
+            // A concurrent delivery recorded it.
+            Err(StoreError::ConditionFailed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Some(attempt))
     }
 
     /// The execution may enter: evaluate beforeEntry, record the stage attempt, answer the gate.
@@ -288,7 +396,7 @@ impl Runtime {
         if current.value.status == StageStatus::Succeeded {
             // A re-delivery (the first may have died before letting go of the stage).
             self.release(&execution, stage).await?;
-            self.succeed(token, json!({})).await;
+            self.succeed(token, passed(current.value.attempt)).await;
             return Ok(());
         }
         let verdict = self
@@ -349,7 +457,7 @@ impl Runtime {
         };
         if current.value.status == StageStatus::Succeeded {
             self.release(execution, stage).await?;
-            self.succeed(token, json!({})).await;
+            self.succeed(token, passed(current.value.attempt)).await;
             return Ok(());
         }
         let mut done = current.value.clone();
@@ -408,7 +516,7 @@ impl Runtime {
             (false, _) => self.release(execution, stage).await?,
         }
         info!(execution = %id, stage, "stage succeeded");
-        self.succeed(token, json!({})).await;
+        self.succeed(token, passed(done.attempt)).await;
         Ok(())
     }
 
