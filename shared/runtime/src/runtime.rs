@@ -218,7 +218,7 @@ impl Runtime {
 
     /// Answers the task of an action attempt that ended: a success passes the stage's exit gate first when
     /// the gate is folded into the action, and answers like the entry gate (see
-    /// [`crate::stage_gates::passed`]).
+    /// [`passed`]).
     pub(crate) async fn complete_action(
         &self,
         rec: &ActionRecord,
