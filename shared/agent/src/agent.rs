@@ -330,6 +330,16 @@ async fn run_within(ctx: &JobContext) -> Result<Success, JobError> {
         std::fs::remove_dir_all(&ctx.dir)
             .map_err(JobError::io(format!("cannot remove {}", ctx.dir.display())))?;
     }
+    // The execution's folder is the top of a hierarchy for ext4 (see `zip_files::extract`): each job's folder
+    // lands in a block group of its own, away from the inodes that the jobs before it deleted, which ext4
+    // without a journal walks one by one for minutes after a delete.
+    if let Some(execution_dir) = ctx.dir.parent() {
+        if std::fs::create_dir_all(execution_dir.parent().unwrap_or(execution_dir)).is_ok()
+            && std::fs::create_dir(execution_dir).is_ok()
+        {
+            crate::zip_files::extract::spread(execution_dir);
+        }
+    }
     std::fs::create_dir_all(&ctx.scratch).map_err(JobError::io(format!(
         "cannot create {}",
         ctx.scratch.display()
@@ -349,7 +359,8 @@ async fn run_within(ctx: &JobContext) -> Result<Success, JobError> {
 
 /// Stops the processes of earlier runs of the same attempt that outlived the sluice which started them (a
 /// crash, `kill -9`), and removes their folders: a restarted run must not race the run it replaces. A run's
-/// folder records its process group (`pgid`, written before any command runs); the group is killed
+/// folder records its process group (the first line of the shell's `report`, written before any command runs;
+/// `pgid` in folders of earlier sluice versions); the group is killed
 /// only when its leader still runs inside that folder, so a recycled process id is never hit.
 fn retire_earlier_runs(dir: &std::path::Path, log: &JobLog) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str()))
@@ -372,11 +383,13 @@ fn retire_earlier_runs(dir: &std::path::Path, log: &JobLog) {
         if !matches || earlier == dir {
             continue;
         }
-        // `scratch/pgid` in folders of sluice versions that kept a scratch folder.
-        let pid = std::fs::read_to_string(earlier.join("pgid"))
-            .or_else(|_| std::fs::read_to_string(earlier.join("scratch/pgid")))
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
+        // `pgid` and `scratch/pgid` in folders of earlier sluice versions.
+        let pid = crate::shell::recorded_group(&earlier.join(crate::shell::REPORT)).or_else(|| {
+            std::fs::read_to_string(earlier.join("pgid"))
+                .or_else(|_| std::fs::read_to_string(earlier.join("scratch/pgid")))
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+        });
         let inside = pid.is_some_and(|pid| {
             std::fs::read_link(format!("/proc/{pid}/cwd"))
                 .is_ok_and(|cwd| cwd.starts_with(&earlier))

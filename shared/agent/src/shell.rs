@@ -5,8 +5,12 @@
 //! with the job log as stdout and stderr; when the session ends, or its future is dropped (timeout, cancel),
 //! the whole group is killed, background children and grandchildren included.
 //!
-//! The script reports back through files in a scratch folder outside the workspace: which command is running,
-//! which commands failed, the values of the requested variables, and a marker that it reached its end.
+//! The script reports back through one file in a scratch folder outside the workspace (`report`, lines appended:
+//! the shell's process group first, written by sluice before the script may run, then which command is running,
+//! which commands failed, and that it reached its end) and the values of the requested variables (a file each).
+//! A session creates as few files as it can: on a filesystem without a journal, ext4 skips the inodes deleted
+//! in the last minutes one by one when it allocates, so every file a job creates and deletes makes the next
+//! jobs' files slower to create.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -96,13 +100,17 @@ struct Script {
 fn script(session: &Session<'_>) -> Script {
     let mut steps = Vec::new();
     let mut s = String::new();
-    let scratch = quote(&session.scratch.display().to_string());
-    s.push_str(&format!("__sl_meta={scratch}\n__sl_stop=''\n"));
+    let report = quote(&session.scratch.join(REPORT).display().to_string());
+    let vars = quote(&session.scratch.join("vars").display().to_string());
+    // `set --`: the commands see no positional parameters (the gate received the script as `$1`).
+    s.push_str(&format!(
+        "set --\n__sl_report={report}\n__sl_vars={vars}\n__sl_stop=''\n"
+    ));
     // The output variables are read back however the shell ends (a command's `exit 0` included).
     s.push_str("__sl_vars() {\n:\n");
     for var in session.output_variables {
         s.push_str(&format!(
-            "if [ \"${{{var}+x}}\" = x ]; then printf '%s' \"${var}\" > \"$__sl_meta/vars/{var}\"; fi\n"
+            "if [ \"${{{var}+x}}\" = x ]; then printf '%s' \"${var}\" > \"$__sl_vars/{var}\"; fi\n"
         ));
     }
     s.push_str("}\ntrap __sl_vars EXIT\n");
@@ -118,14 +126,14 @@ fn script(session: &Session<'_>) -> Script {
         ));
         s.push_str(&format!(
             "if [ \"${ok}\" = 1 ]; then\n\
-             printf '%s\\n' {step} > \"$__sl_meta/step\"\n\
+             printf 'step %s\\n' {step} >> \"$__sl_report\"\n\
              printf '%s\\n' {header}\n\
              eval {body}\n\
              __sl_rc=$?\n\
              if [ \"$__sl_rc\" -ne 0 ]; then\n\
              {ok}=0\n\
              printf '%s%s\\n' {failed} \"$__sl_rc\"\n\
-             printf '%s %s\\n' {step} \"$__sl_rc\" >> \"$__sl_meta/failures\"\n\
+             printf 'failed %s %s\\n' {step} \"$__sl_rc\" >> \"$__sl_report\"\n\
              fi\nfi\n",
             body = quote(cmd),
         ));
@@ -169,25 +177,69 @@ fn script(session: &Session<'_>) -> Script {
         }
         s.push_str("fi\n");
     }
-    s.push_str(": > \"$__sl_meta/done\"\nexit 0\n");
+    s.push_str("printf 'done\\n' >> \"$__sl_report\"\nexit 0\n");
     Script { text: s, steps }
 }
 
-/// What the gated shell runs: one line from stdin must say `go`, then the script (`$0`) runs with stdin from
-/// /dev/null. EOF (the sluice that started it died before opening the gate) exits 125 at once.
-const GATE: &str = "IFS= read -r __sl_gate || exit 125; [ \"$__sl_gate\" = go ] || exit 125; exec /bin/sh \"$0\" </dev/null";
+/// What the gated shell runs: one line from stdin must say `go`, then the same shell runs `$1` (the script,
+/// or `. <file>` for a script too long to be an argument) with stdin from /dev/null: one exec per session. EOF
+/// (the sluice that started it died before opening the gate) exits 125 at once.
+const GATE: &str = "IFS= read -r __sl_gate || exit 125; [ \"$__sl_gate\" = go ] || exit 125; unset __sl_gate; exec </dev/null; eval \"$1\"";
+
+/// The file the script reports to, in the scratch folder.
+pub(crate) const REPORT: &str = "report";
+
+/// Scripts up to this size are passed as an argument (Linux takes up to 128 KiB in one); longer ones are
+/// written to a file.
+const SCRIPT_ARGUMENT_MAX: usize = 96 * 1024;
+
+/// What a session's report says.
+#[derive(Debug, Default)]
+struct Report {
+    /// The step that ran last.
+    step: Option<usize>,
+    /// `(step, exit code)` of each command that failed, in order.
+    failures: Vec<(usize, i32)>,
+    /// The script reached its end.
+    done: bool,
+}
+
+impl Report {
+    fn read(path: &Path) -> Self {
+        let mut report = Report::default();
+        let Ok(text) = fs::read_to_string(path) else {
+            return report;
+        };
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            match (words.next(), words.next(), words.next()) {
+                (Some("step"), Some(n), None) => report.step = n.parse().ok(),
+                (Some("failed"), Some(n), Some(code)) => {
+                    if let Ok(n) = n.parse() {
+                        report.failures.push((n, code.trim().parse().unwrap_or(-1)));
+                    }
+                }
+                (Some("done"), None, None) => report.done = true,
+                _ => {}
+            }
+        }
+        report
+    }
+}
+
+/// The process group recorded in a session's report (its first line), if any.
+pub(crate) fn recorded_group(report: &Path) -> Option<i32> {
+    let text = fs::read_to_string(report).ok()?;
+    text.lines()
+        .next()?
+        .strip_prefix("pgid ")?
+        .trim()
+        .parse()
+        .ok()
+}
 
 /// When set, the process aborts right after spawning a shell, before recording its group (crash tests).
 pub const FAULT_AFTER_SPAWN: &str = "SLUICE_FAULT_ABORT_AFTER_SPAWN";
-
-/// Writes `text` to `path` so that it survives a crash of this process: a temporary file renamed into place,
-/// so a reader finds the whole text or none. Not synced: the record only serves to find processes that outlive
-/// a killed sluice, and a crash of the machine that could lose the page cache leaves none.
-fn record_durably(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, path)
-}
 
 /// Kills a process group when dropped, unless it was already killed.
 struct GroupGuard(Option<Pid>);
@@ -218,12 +270,20 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
     }
     let scratch = session.scratch;
     let vars_dir = scratch.join("vars");
-    for stale in ["failures", "done", "step"] {
-        let _ = fs::remove_file(scratch.join(stale));
-    }
-    let _ = fs::remove_dir_all(&vars_dir);
+    let report_path = scratch.join(REPORT);
     fs::create_dir_all(scratch)
         .map_err(JobError::io(format!("cannot create {}", scratch.display())))?;
+    // An earlier session in this folder (a CodeBuild job's phases) leaves its report and variables.
+    let mut report = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&report_path)
+        .map_err(JobError::io(format!(
+            "cannot create {}",
+            report_path.display()
+        )))?;
+    let _ = fs::remove_dir_all(&vars_dir);
     if !session.output_variables.is_empty() {
         fs::create_dir_all(&vars_dir).map_err(JobError::io(format!(
             "cannot create {}",
@@ -231,11 +291,16 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
         )))?;
     }
     let script = script(&session);
-    let script_path: PathBuf = scratch.join("session.sh");
-    fs::write(&script_path, &script.text).map_err(JobError::io(format!(
-        "cannot write {}",
-        script_path.display()
-    )))?;
+    let body = if script.text.len() <= SCRIPT_ARGUMENT_MAX {
+        script.text.clone()
+    } else {
+        let script_path: PathBuf = scratch.join("session.sh");
+        fs::write(&script_path, &script.text).map_err(JobError::io(format!(
+            "cannot write {}",
+            script_path.display()
+        )))?;
+        format!(". {}", quote(&script_path.display().to_string()))
+    };
 
     // The shell starts gated: it waits for one line on its stdin before it runs the script. Its process group
     // is recorded durably first, and only then is the gate opened; a sluice killed in between closes the pipe,
@@ -245,7 +310,8 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
     command
         .arg("-c")
         .arg(GATE)
-        .arg(&script_path)
+        .arg("sh")
+        .arg(&body)
         .current_dir(session.workdir)
         .envs(&session.env)
         .stdin(Stdio::piped())
@@ -268,8 +334,15 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
     if std::env::var_os(FAULT_AFTER_SPAWN).is_some() {
         std::process::abort();
     }
-    record_durably(&scratch.join("pgid"), &pid.to_string())
-        .map_err(JobError::io("cannot record the shell's process group"))?;
+    // Not synced: the record only serves to find processes that outlive a killed sluice, and a crash of the
+    // machine that could lose the page cache leaves none. One short write: a reader finds the line or nothing.
+    {
+        use std::io::Write;
+        report
+            .write_all(format!("pgid {pid}\n").as_bytes())
+            .map_err(JobError::io("cannot record the shell's process group"))?;
+    }
+    drop(report);
     let mut gate = child
         .stdin
         .take()
@@ -289,36 +362,24 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
     group.kill();
     let status = status?;
 
-    let step_of = |number: &str| -> Option<(String, String)> {
-        number
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .and_then(|n| script.steps.get(n).cloned())
+    let step_of = |n: Option<usize>| -> Option<(String, String)> {
+        n.and_then(|n| script.steps.get(n).cloned())
     };
+    let report = Report::read(&report_path);
     let mut outcome = SessionOutcome::default();
-    if let Ok(text) = fs::read_to_string(scratch.join("failures")) {
-        for line in text.lines() {
-            let mut parts = line.split(' ');
-            let (Some(step), Some(code)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            if let Some((phase, command)) = step_of(step) {
-                outcome.failures.push(Failure {
-                    phase,
-                    command,
-                    exit_code: code.trim().parse().unwrap_or(-1),
-                });
-            }
+    for &(step, exit_code) in &report.failures {
+        if let Some((phase, command)) = step_of(Some(step)) {
+            outcome.failures.push(Failure {
+                phase,
+                command,
+                exit_code,
+            });
         }
     }
-    let done = scratch.join("done").exists();
+    let done = report.done;
     if !done && status.code() == Some(0) && outcome.failures.is_empty() {
         // A command ended the shell with `exit 0`: the session succeeded; the commands after it did not run.
-        let (_, command) = fs::read_to_string(scratch.join("step"))
-            .ok()
-            .and_then(|n| step_of(&n))
-            .unwrap_or_default();
+        let (_, command) = step_of(report.step).unwrap_or_default();
         log.line(&format!(
             "`{command}` ended the shell with exit code 0: the commands after it did not run"
         ));
@@ -335,9 +396,7 @@ pub(crate) async fn run(session: Session<'_>, log: &JobLog) -> Result<SessionOut
     let exit_code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    let (phase, command) = fs::read_to_string(scratch.join("step"))
-        .ok()
-        .and_then(|n| step_of(&n))
+    let (phase, command) = step_of(report.step)
         .unwrap_or_else(|| (String::new(), String::from("(the script itself)")));
     outcome.failures.push(Failure {
         phase,
@@ -378,7 +437,8 @@ mod tests {
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(GATE)
-            .arg(&script)
+            .arg("sh")
+            .arg(format!(". {}", quote(&script.display().to_string())))
             .stdin(Stdio::piped())
             .spawn()
             .expect("spawn");
@@ -390,7 +450,8 @@ mod tests {
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(GATE)
-            .arg(&script)
+            .arg("sh")
+            .arg(format!(". {}", quote(&script.display().to_string())))
             .stdin(Stdio::piped())
             .spawn()
             .expect("spawn");
@@ -406,6 +467,28 @@ mod tests {
         );
     }
 
+    /// A Commands-like session: one BUILD phase, `set -e`.
+    fn build_session<'a>(
+        commands: Vec<String>,
+        workdir: &'a Path,
+        scratch: &'a Path,
+        vars: &'a [String],
+    ) -> Session<'a> {
+        Session {
+            phases: vec![Phase {
+                name: "BUILD".into(),
+                commands,
+                ..Phase::default()
+            }],
+            env: BTreeMap::new(),
+            workdir,
+            scratch,
+            output_variables: vars,
+            errexit: true,
+            log_phases: false,
+        }
+    }
+
     /// `exit 0` in a command ends the session as a success (the commands after it do not run), with its
     /// variables read; `exit 3` is a failure of that command.
     #[tokio::test]
@@ -414,18 +497,9 @@ mod tests {
         let log = JobLog::open(&dir.path().join("log")).expect("log");
         let vars = vec!["OUT".to_owned()];
         let scratch = dir.path().join("scratch");
-        let session = |commands: &[&str]| Session {
-            phases: vec![Phase {
-                name: "BUILD".into(),
-                commands: commands.iter().map(|c| (*c).to_owned()).collect(),
-                ..Phase::default()
-            }],
-            env: BTreeMap::new(),
-            workdir: dir.path(),
-            scratch: &scratch,
-            output_variables: &vars,
-            errexit: true,
-            log_phases: false,
+        let session = |commands: &[&str]| {
+            let commands: Vec<String> = commands.iter().map(|c| (*c).to_owned()).collect();
+            build_session(commands, dir.path(), &scratch, &vars)
         };
         let outcome = run(session(&["OUT=early", "exit 0", "touch never"]), &log)
             .await
@@ -448,6 +522,40 @@ mod tests {
         assert_eq!(outcome.failures.len(), 1);
         assert_eq!(outcome.failures[0].command, "exit 3");
         assert_eq!(outcome.failures[0].exit_code, 3);
+    }
+
+    /// A script too long to be an argument runs from a file, with the same report: its process group first,
+    /// then its steps; the commands see no positional parameters.
+    #[tokio::test]
+    async fn a_long_script_runs_from_a_file_and_reports_the_same() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = JobLog::open(&dir.path().join("log")).expect("log");
+        let scratch = dir.path().join("scratch");
+        let vars = vec!["LEN".to_owned(), "ARGS".to_owned()];
+        let long = format!("BIG='{}'", "x".repeat(SCRIPT_ARGUMENT_MAX));
+        for (commands, from_file) in [
+            (vec!["ARGS=$#".to_owned(), "LEN=short".to_owned()], false),
+            (
+                vec![long, "ARGS=$#".to_owned(), "LEN=${#BIG}".to_owned()],
+                true,
+            ),
+        ] {
+            let session = build_session(commands.clone(), dir.path(), &scratch, &vars);
+            let outcome = run(session, &log).await.expect("runs");
+            assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+            assert_eq!(outcome.variables.get("ARGS").map(String::as_str), Some("0"));
+            let expected = if from_file {
+                SCRIPT_ARGUMENT_MAX.to_string()
+            } else {
+                "short".to_owned()
+            };
+            assert_eq!(outcome.variables.get("LEN"), Some(&expected));
+            assert_eq!(scratch.join("session.sh").exists(), from_file);
+            let report = Report::read(&scratch.join(REPORT));
+            assert!(report.done);
+            assert_eq!(report.step, Some(commands.len() - 1));
+            assert!(recorded_group(&scratch.join(REPORT)).is_some_and(|pid| pid > 1));
+        }
     }
 
     #[test]

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use zip::ZipArchive;
 
+/// How many entries justify one more extracting thread.
+const ENTRIES_PER_THREAD: usize = 64;
+
 pub(crate) const S_IFMT: u32 = 0o170_000;
 
 pub(crate) const S_IFLNK: u32 = 0o120_000;
@@ -85,7 +88,8 @@ pub(crate) fn extract_into(
     {
         return Err(refused(&name, "the archive has it twice"));
     }
-    // Entries are written by one thread per core, each taking the next few entries in turn; links wait.
+    // Entries are written by one thread per core, each taking the next few entries in turn; links wait. A small
+    // archive is written by the calling thread alone: starting threads would cost more than its entries.
     let shared = Shared {
         next: AtomicUsize::new(0),
         total: AtomicU64::new(0),
@@ -95,30 +99,35 @@ pub(crate) fn extract_into(
     let base = ZipArchive::new(reader).map_err(zip_err)?;
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
-        .clamp(1, 8);
-    let results: Vec<Result<Part, ZipError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let mut archive = base.clone();
-                let shared = &shared;
-                scope.spawn(move || {
-                    let result = extract_part(&mut archive, zip, dir, limits, shared);
-                    if result.is_err() {
-                        shared.stop.store(true, Ordering::Relaxed);
-                    }
-                    result
+        .clamp(1, 8)
+        .min(base.len().div_ceil(ENTRIES_PER_THREAD).max(1));
+    let results: Vec<Result<Part, ZipError>> = if threads == 1 {
+        vec![extract_part(&mut base.clone(), zip, dir, limits, &shared)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let mut archive = base.clone();
+                    let shared = &shared;
+                    scope.spawn(move || {
+                        let result = extract_part(&mut archive, zip, dir, limits, shared);
+                        if result.is_err() {
+                            shared.stop.store(true, Ordering::Relaxed);
+                        }
+                        result
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(archive_err("a thread extracting it failed".to_string()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(archive_err("a thread extracting it failed".to_string()))
+                    })
                 })
-            })
-            .collect()
-    });
+                .collect()
+        })
+    };
     let mut summary = ExtractSummary::default();
     let mut links: Vec<(usize, String, Vec<String>, String)> = Vec::new();
     for result in results {
@@ -341,7 +350,7 @@ fn extract_part(
 
 /// Asks the filesystem to spread the folders created below `dir` across the disk (ext4's `FS_TOPDIR_FL`); a
 /// filesystem without the flag refuses it, and nothing changes.
-fn spread(dir: &Path) {
+pub(crate) fn spread(dir: &Path) {
     if let Ok(handle) = File::open(dir) {
         if let Ok(flags) = rustix::fs::ioctl_getflags(&handle) {
             let _ = rustix::fs::ioctl_setflags(&handle, flags | rustix::fs::IFlags::TOPDIR);
