@@ -45,10 +45,30 @@ impl AccessFiles {
         }
     }
 
-    /// Reads both files (the principals file may be missing: every key is then an admin).
+    /// Reads both files (the principals file may be missing: every key is then an admin). A principal
+    /// naming a key whose secret is not in the keys file is refused (a server does not start on it).
     pub(crate) fn load(&self) -> Result<Access> {
         let keys = load_or_create_keys(&self.keys, self.default_keys)?;
-        let principals = self.read_principals()?;
+        Access::new(keys, self.read_principals()?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.principals.display()))
+    }
+
+    /// As [`AccessFiles::load`], for a server reading the files again: a key id a principal names whose
+    /// secret is not in the keys file signs nothing (logged). `add_key` names a new key before it writes its
+    /// secret, so that the key is never, even between the two writes, one that no principal names (an admin).
+    pub(crate) fn reload(&self) -> Result<Access> {
+        let keys = load_or_create_keys(&self.keys, self.default_keys)?;
+        let mut principals = self.read_principals()?;
+        for p in &mut principals {
+            p.keys.retain(|id| {
+                let known = keys.secret(id).is_some();
+                if !known {
+                    warn!(principal = %p.name, key = %id, file = %self.keys.display(),
+                        "an access key with no secret in the keys file is left out");
+                }
+                known
+            });
+        }
         Access::new(keys, principals)
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.principals.display()))
     }
@@ -101,7 +121,7 @@ impl LiveAccess {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if current.0 != stamp {
             current.0 = stamp;
-            match self.files.load() {
+            match self.files.reload() {
                 Ok(access) => current.1 = Arc::new(access),
                 Err(e) => warn!(error = %format!("{e:#}"), "keys or principals not reloaded"),
             }
@@ -184,7 +204,6 @@ impl People for AccessFiles {
         let Some(p) = principals.iter_mut().find(|p| p.name == name) else {
             return Err(self.not_a_principal(name));
         };
-        // The secret first: a key id in the principals file without its secret would not load.
         let mut text = match std::fs::read_to_string(&self.keys) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -199,9 +218,19 @@ impl People for AccessFiles {
             text.push('\n');
         }
         text.push_str(&format!("{id} {secret}\n"));
-        replace_file(&self.keys, &text).map_err(unavailable)?;
+        // The principal first: its key id without a secret signs nothing (see `reload`), where a secret no
+        // principal names would be an admin's until the principals file is written.
         p.keys.push(id.to_owned());
-        write_principals(self, &principals).map_err(unavailable)
+        write_principals(self, &principals).map_err(unavailable)?;
+        if let Err(e) = replace_file(&self.keys, &text) {
+            // Named but never given a secret: taken back, so a server still starts on the files.
+            for p in &mut principals {
+                p.keys.retain(|k| k != id);
+            }
+            let _ = write_principals(self, &principals);
+            return Err(unavailable(e));
+        }
+        Ok(())
     }
 
     async fn delete_key(&self, id: &str) -> Result<(), PeopleError> {
@@ -317,4 +346,38 @@ pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Between `add_key`'s two writes the principals file names a key whose secret is not written yet: a
+    /// server reading the files again still reads them, and that key signs nothing (nobody's, not an admin's).
+    #[test]
+    fn a_named_key_without_its_secret_signs_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = AccessFiles::new(dir.path(), Some(dir.path().join("keys")));
+        replace_file(&files.keys, "AKADMIN s0\n").expect("keys");
+        replace_file(
+            &files.principals,
+            "alice:\n  keys: [AKNEW]\n  roles: {'*': viewer}\n",
+        )
+        .expect("principals");
+        let access = files.reload().expect("loads");
+        assert!(
+            access.principal("AKNEW").is_none(),
+            "the new key signs nothing yet"
+        );
+        assert!(files.load().is_err(), "a server does not start on it");
+        assert!(access
+            .principals()
+            .iter()
+            .any(|p| p.name == "alice" && p.keys.is_empty()));
+
+        replace_file(&files.keys, "AKADMIN s0\nAKNEW s1\n").expect("keys");
+        let access = files.reload().expect("loads");
+        let alice = access.principal("AKNEW").expect("alice's key");
+        assert_eq!(alice.name, "alice");
+    }
 }
