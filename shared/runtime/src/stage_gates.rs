@@ -158,15 +158,35 @@ impl Runtime {
             return Ok(None);
         }
         let attempt = current.map_or(1, |c| c.value.attempt + 1);
+        if self
+            .record_attempt(&execution, stage, attempt, StageStatus::InProgress, None)
+            .await?
+        {
+            info!(execution = %id, stage, attempt, "stage entered");
+        }
+        Ok(Some(attempt))
+    }
+
+    /// Records a stage attempt that starts now (in progress, skipped or failed) and announces it. False when
+    /// a concurrent delivery recorded it first: nothing is announced twice.
+    async fn record_attempt(
+        &self,
+        execution: &ExecutionRecord,
+        stage: &str,
+        attempt: u32,
+        status: StageStatus,
+        error: Option<String>,
+    ) -> Result<bool> {
+        let id = &execution.execution_id;
         let now = self.env.now_ms();
         let record = StageRecord {
-            execution_id: id.to_owned(),
+            execution_id: id.clone(),
             stage: stage.to_owned(),
             attempt,
-            status: StageStatus::InProgress,
+            status,
             started_ms: now,
             updated_ms: now,
-            error: None,
+            error,
         };
         let put = put(
             keys::execution(id),
@@ -175,24 +195,26 @@ impl Runtime {
             &record,
         )?;
         match self.store.transact(vec![put]).await {
-            Ok(()) => {
-                self.publish(self.config.origin.stage_event(
-                    self.env.new_id(),
-                    now,
-                    pipeline,
-                    id,
-                    execution.version,
-                    stage,
-                    "STARTED",
-                ))
-                .await;
-                info!(execution = %id, stage, attempt, "stage entered");
-            }
-            // A concurrent delivery recorded it.
-            Err(StoreError::ConditionFailed(_)) => {}
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed(_)) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
-        Ok(Some(attempt))
+        let state = match status {
+            StageStatus::InProgress => "STARTED",
+            StageStatus::Failed => "FAILED",
+            _ => "SKIPPED",
+        };
+        self.publish(self.config.origin.stage_event(
+            self.env.new_id(),
+            now,
+            &execution.pipeline,
+            id,
+            execution.version,
+            stage,
+            state,
+        ))
+        .await;
+        Ok(true)
     }
 
     /// The execution may enter: evaluate beforeEntry, record the stage attempt, answer the gate.
@@ -267,61 +289,27 @@ impl Runtime {
         token: &str,
     ) -> Result<()> {
         let id = &execution.execution_id;
-        let now = self.env.now_ms();
         let (status, skip, failure) = match verdict {
             Verdict::Passed | Verdict::Waiting => (StageStatus::InProgress, false, None),
             Verdict::Failed(ConditionResult::Skip, why) => (StageStatus::Skipped, true, Some(why)),
             Verdict::Failed(_, why) => (StageStatus::Failed, false, Some(why)),
         };
-        let record = StageRecord {
-            execution_id: id.clone(),
-            stage: stage.to_owned(),
-            attempt,
-            status,
-            started_ms: now,
-            updated_ms: now,
-            error: failure.clone().filter(|_| status == StageStatus::Failed),
-        };
-        match self
-            .store
-            .transact(vec![put(
-                keys::execution(id),
-                keys::stage(stage, attempt),
-                None,
-                &record,
-            )?])
-            .await
+        let error = failure.clone().filter(|_| status == StageStatus::Failed);
+        if !self
+            .record_attempt(execution, stage, attempt, status, error)
+            .await?
         {
-            Ok(()) => {}
             // A concurrent delivery recorded it: answer like it.
-            Err(StoreError::ConditionFailed(_)) => {
-                self.succeed(
-                    token,
-                    json!(GateOutput {
-                        attempt,
-                        skip: false
-                    }),
-                )
-                .await;
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
+            self.succeed(
+                token,
+                json!(GateOutput {
+                    attempt,
+                    skip: false
+                }),
+            )
+            .await;
+            return Ok(());
         }
-        let state = match status {
-            StageStatus::InProgress => "STARTED",
-            StageStatus::Failed => "FAILED",
-            _ => "SKIPPED",
-        };
-        self.publish(self.config.origin.stage_event(
-            self.env.new_id(),
-            now,
-            &execution.pipeline,
-            id,
-            execution.version,
-            stage,
-            state,
-        ))
-        .await;
         match status {
             StageStatus::Failed => {
                 self.release(execution, stage).await?;
