@@ -134,6 +134,11 @@ def makefile(path, stages, width):
 class Bench:
     def __init__(self, sluice):
         self.sluice = sluice
+        # (issue 17's goal, the figure measured, whether it holds), printed together at the end.
+        self.goals = []
+
+    def goal(self, what, figure, holds):
+        self.goals.append((what, figure, holds))
 
     def case_dir(self, name, stages, width, source="src"):
         d = os.path.join(WORK, name)
@@ -172,11 +177,13 @@ class Bench:
         self.check_actions(d, "bench-100", 101)
         report("100 no-op actions (source + 10 stages x 10 parallel Commands `true`) vs make -j10", ra, rb, "make -j10")
         print(f"  per action (sluice): {med(ra, 0) * 1000 / 101:.2f} ms wall, {med(ra, 1) * 1000 / 101:.2f} ms cpu")
+        self.goal("100 actions at most 1.5x make -j10", f"{ratio(ra, rb):.2f}x", ratio(ra, rb) <= 1.5)
 
     def smallest(self):
         d = self.case_dir("bench-smallest", 1, 1)
         ra, rb = paired((self.run_argv(d),), (["sh", "-c", "true"],), RUNS * 2)
         report("smallest pipeline (LocalSource + one Commands `true`) vs sh -c true", ra, rb, "sh -c true")
+        self.goal("smallest pipeline under 30 ms wall", f"{med(ra, 0) * 1000:.0f} ms", med(ra, 0) < 0.030)
 
     def scale(self):
         walls = {}
@@ -189,9 +196,13 @@ class Bench:
             self.check_actions(d, name, stages * 10 + 1)
             report(f"{stages * 10} actions ({stages} stages x 10) vs make -j10", ra, rb, "make -j10")
             walls[n] = med(ra, 0) / (stages * 10)
+            peak = med(ra, 2)
             print(f"  per action: {walls[n] * 1000:.2f} ms wall, {med(ra, 1) * 1000 / (stages * 10):.2f} ms cpu")
         if 100 in walls and 500 in walls:
-            print(f"cost per action, 500 vs 100 actions (wall per action): ratio {walls[500] / walls[100]:.2f}")
+            flat = walls[500] / walls[100]
+            print(f"cost per action, 500 vs 100 actions (wall per action): ratio {flat:.2f}")
+            self.goal("wall per action at 500 actions within 1.2x that at 100", f"{flat:.2f}x", flat <= 1.2)
+            self.goal("peak RSS at 500 actions at most 64 MiB", f"{peak:.0f} MiB", peak <= 64)
 
     def stages(self):
         d = self.case_dir("bench-stages", 20, 1)
@@ -221,7 +232,11 @@ class Bench:
         report(
             f"artifact: {size / 1e6:.0f} MB / {files} files, LocalSource + one consumer vs zip -qr", ra, rb, "zip -qr"
         )
-        print(f"  cores used (cpu/wall): sluice {med(ra, 1) / med(ra, 0):.2f}, zip {med(rb, 1) / med(rb, 0):.2f}")
+        cores = med(ra, 1) / med(ra, 0)
+        print(f"  cores used (cpu/wall): sluice {cores:.2f}, zip {med(rb, 1) / med(rb, 0):.2f}")
+        self.goal("artifact faster than zip -qr", f"{ratio(ra, rb):.2f}x", ratio(ra, rb) < 1)
+        self.goal("artifact on both cores (at least 1.5 of 2 busy)", f"{cores:.2f}", cores >= 1.5)
+        self.goal("artifact peak RSS at most 64 MiB", f"{med(ra, 2):.0f} MiB", med(ra, 2) <= 64)
 
 
 def generate_tree(path, mb):
@@ -271,6 +286,10 @@ def main():
     print(f"release binary {sluice}; {os.cpu_count()} cores; RUNS={RUNS}; work folder {WORK}")
     for c in cases:
         getattr(b, c)()
+    if b.goals:
+        print("goals (issue 17):")
+        for what, figure, holds in b.goals:
+            print(f"  {'met    ' if holds else 'NOT MET'}  {what}: {figure}")
 
 
 if __name__ == "__main__":
