@@ -190,6 +190,9 @@ fn a_signed_in_key_watches_and_steers_pipelines_in_chromium() {
     // A run that waits for approval: approve it from the pipeline page, with a comment.
     browser.goto(&format!("{base}/pipelines/steer"));
     browser.click("form[data-op=start] button[type=submit]");
+    // The start answers with its execution's page: wait for it, or that answer may land after the next
+    // navigation and replace the pipeline page.
+    browser.wait_for("#execution-status", 10);
     browser.goto(&format!("{base}/pipelines/steer"));
     browser.wait_for("form[data-op=approve]", 60);
     browser.assert_accessible("the pipeline page");
